@@ -1,0 +1,343 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+
+	mailpkg "github.com/marbelle/marbelle/mail"
+	"github.com/marbelle/marbelle/store"
+)
+
+func (s *Server) handleProfileView(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	writeJSON(w, http.StatusOK, "Your profile.", profileOf(a.User))
+}
+
+// profileUpdateInput names only what a customer may change; anything else
+// in the body (is_staff, email_verified, id…) is ignored, except email,
+// which has its own flow and is refused here.
+type profileUpdateInput struct {
+	FirstName   *string          `json:"first_name"`
+	LastName    *string          `json:"last_name"`
+	Phone       *string          `json:"phone"`
+	CompanyName *string          `json:"company_name"`
+	Email       *json.RawMessage `json:"email"`
+}
+
+func (s *Server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	var in profileUpdateInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	p, err := s.updateProfile(r.Context(), a, in)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "Your profile is saved.", p)
+}
+
+func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInput) (*profile, error) {
+	errs := fieldErrors{}
+	if in.Email != nil {
+		errs.add("email", "The email address is changed through the email change flow (POST /api/v1/auth/email-change/request).")
+	}
+	var first, last, phone, company string
+	if in.FirstName != nil {
+		first = cleanText(errs, "first_name", *in.FirstName, true, maxNameLength)
+	}
+	if in.LastName != nil {
+		last = cleanText(errs, "last_name", *in.LastName, true, maxNameLength)
+	}
+	if in.CompanyName != nil {
+		company = cleanText(errs, "company_name", *in.CompanyName, false, maxCompanyLen)
+	}
+	if in.Phone != nil {
+		phone = normalizePhone(errs, "phone", *in.Phone, s.cfg.DefaultRegion)
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	var p *profile
+	c := clientOf(ctx)
+	err := s.update(ctx, func(t *txn) error {
+		u, err := t.User(a.User.ID)
+		if err != nil {
+			return errUnauthenticated
+		}
+		if in.FirstName != nil {
+			u.FirstName = first
+		}
+		if in.LastName != nil {
+			u.LastName = last
+		}
+		if in.Phone != nil {
+			u.Phone = phone
+		}
+		if in.CompanyName != nil {
+			u.CompanyName = company
+		}
+		u.UpdatedAt = t.now
+		if err := t.PutUser(u); err != nil {
+			return err
+		}
+		p = profileOf(u)
+		return t.audit("profile_updated", u, "", c, nil)
+	})
+	return p, err
+}
+
+// --- password change ---
+
+type passwordChangeInput struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	var in passwordChangeInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if err := s.changePassword(r.Context(), a, in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "Your password is changed. Your other sessions have been logged out.", nil)
+}
+
+// checkCurrentPassword verifies the signed-in user's password for a
+// sensitive action; a wrong one is a validation error on field.
+func (s *Server) checkCurrentPassword(ctx context.Context, a *auth, field, password string) error {
+	if password == "" {
+		return fieldError(field, "Enter your current password.")
+	}
+	ok, _, err := s.hasher.Verify(ctx, a.User.PasswordHash, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fieldError(field, "The password is not correct.")
+	}
+	return nil
+}
+
+// changePassword sets a new password after checking the current one,
+// ends every other session and mails a notice.
+func (s *Server) changePassword(ctx context.Context, a *auth, in passwordChangeInput) error {
+	policy := checkPassword(in.NewPassword, s.cfg.PasswordMinLength, a.User.Email, a.User.FirstName, a.User.LastName)
+	if err := s.checkCurrentPassword(ctx, a, "current_password", in.CurrentPassword); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Code == CodeValidation && len(policy) > 0 {
+			e = &Error{Code: CodeValidation, Message: e.Message, Fields: map[string][]string{"current_password": e.Fields["current_password"], "new_password": policy}}
+			return e
+		}
+		return err
+	}
+	if len(policy) > 0 {
+		return &Error{Code: CodeValidation, Message: "Please choose another password.", Fields: map[string][]string{"new_password": policy}}
+	}
+	hash, err := s.hasher.Hash(ctx, in.NewPassword)
+	if err != nil {
+		return err
+	}
+	c := clientOf(ctx)
+	return s.update(ctx, func(t *txn) error {
+		u, err := t.User(a.User.ID)
+		if err != nil {
+			return errUnauthenticated
+		}
+		u.PasswordHash = hash
+		u.UpdatedAt = t.now
+		if err := t.PutUser(u); err != nil {
+			return err
+		}
+		n, err := t.DeleteUserSessions(u.ID, a.Session.Hash)
+		if err != nil {
+			return err
+		}
+		if err := t.queueMail(mailpkg.KindPasswordChanged, u.Email, u.ID, mailpkg.Data{FirstName: u.FirstName, Email: u.Email, IP: c.IP, UserAgent: c.UserAgent}); err != nil {
+			return err
+		}
+		return t.audit("password_changed", u, "", c, map[string]string{"sessions_ended": strconv.Itoa(n)})
+	})
+}
+
+// --- email change ---
+
+type emailChangeInput struct {
+	NewEmail string `json:"new_email"`
+	Password string `json:"password"`
+}
+
+func (s *Server) handleEmailChangeRequest(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	var in emailChangeInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if err := s.requestEmailChange(r.Context(), a, in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "Check the inbox of the new address for a link to confirm the change.", nil)
+}
+
+// requestEmailChange mails a confirmation link to the new address, or, when
+// the address belongs to another account, a notice to its owner; the
+// answer is the same.
+func (s *Server) requestEmailChange(ctx context.Context, a *auth, in emailChangeInput) error {
+	newEmail, msg := normalizeEmail(in.NewEmail)
+	if msg != "" {
+		return fieldError("new_email", msg)
+	}
+	if newEmail == a.User.Email {
+		return fieldError("new_email", "This is already your email address.")
+	}
+	if ok, retry := s.limits.emailChange.Allow(a.User.ID.String(), s.now()); !ok {
+		return rateLimited(retry)
+	}
+	if err := s.checkCurrentPassword(ctx, a, "password", in.Password); err != nil {
+		return err
+	}
+	token := newSecret()
+	c := clientOf(ctx)
+	ttl := s.cfg.TokenTTL.EmailChange
+	return s.update(ctx, func(t *txn) error {
+		u, err := t.User(a.User.ID)
+		if err != nil {
+			return errUnauthenticated
+		}
+		owner, err := t.UserByEmail(newEmail)
+		if err == nil {
+			if err := t.queueMail(mailpkg.KindEmailTaken, owner.Email, owner.ID, mailpkg.Data{FirstName: owner.FirstName, Email: owner.Email, NewEmail: owner.Email}); err != nil {
+				return err
+			}
+			return t.audit("email_change_requested", u, "", c, map[string]string{"new_email": newEmail, "sent": "owner_notice"})
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := t.IssueToken(token, &store.Token{Kind: store.TokenEmailChange, UserID: u.ID, NewEmail: newEmail, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
+			return err
+		}
+		if err := t.queueMail(mailpkg.KindEmailChangeConfirm, newEmail, u.ID, mailpkg.Data{FirstName: u.FirstName, Email: u.Email, NewEmail: newEmail, Link: s.link("/confirm-email-change", token), TTL: humanDuration(ttl)}); err != nil {
+			return err
+		}
+		return t.audit("email_change_requested", u, "", c, map[string]string{"new_email": newEmail, "sent": "confirmation"})
+	})
+}
+
+func (s *Server) handleEmailChangeConfirm(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	var in tokenInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	p, err := s.confirmEmailChange(r.Context(), in.Token)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "Your email address is changed.", p)
+}
+
+// confirmEmailChange spends the token and moves the account to the new
+// address in one transaction, then notifies the old address. Reset links
+// sent to the old address stop working.
+func (s *Server) confirmEmailChange(ctx context.Context, token string) (*profile, error) {
+	var p *profile
+	c := clientOf(ctx)
+	err := s.update(ctx, func(t *txn) error {
+		tok, err := t.SpendToken(store.TokenEmailChange, strings.TrimSpace(token), t.now)
+		if err != nil {
+			return err
+		}
+		old, err := t.User(tok.UserID)
+		if err != nil {
+			return store.ErrTokenInvalid
+		}
+		oldEmail := old.Email
+		u, err := t.ChangeEmail(tok.UserID, tok.NewEmail, t.now)
+		if errors.Is(err, store.ErrEmailTaken) {
+			return store.ErrTokenInvalid // taken meanwhile; the whole transaction rolls back
+		}
+		if err != nil {
+			return err
+		}
+		if err := t.VoidTokens(u.ID, store.TokenPasswordReset, t.now); err != nil {
+			return err
+		}
+		if err := t.queueMail(mailpkg.KindEmailChanged, oldEmail, u.ID, mailpkg.Data{FirstName: u.FirstName, Email: oldEmail, NewEmail: u.Email, IP: c.IP, UserAgent: c.UserAgent}); err != nil {
+			return err
+		}
+		p = profileOf(u)
+		return t.audit("email_changed", u, "", c, map[string]string{"old_email": oldEmail, "new_email": u.Email})
+	})
+	return p, err
+}
+
+// --- sessions ---
+
+func (s *Server) handleSessionsList(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	list, err := s.listSessions(a)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "Your sessions.", list)
+}
+
+func (s *Server) handleSessionRevoke(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+	if err := s.revokeSession(r.Context(), a, p.ByName("id")); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "The session is ended.", nil)
+}
+
+// --- account deletion ---
+
+type passwordInput struct {
+	Password string `json:"password"`
+}
+
+func (s *Server) handleAccountDelete(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	var in passwordInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if err := s.deleteAccount(r.Context(), a, in.Password); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.clearSessionCookie(w)
+	w.Header().Set("Clear-Site-Data", `"cookies", "storage"`)
+	writeJSON(w, http.StatusOK, "Your account and everything stored with it are deleted.", nil)
+}
+
+// deleteAccount removes the user with addresses, sessions and tokens.
+func (s *Server) deleteAccount(ctx context.Context, a *auth, password string) error {
+	if err := s.checkCurrentPassword(ctx, a, "password", password); err != nil {
+		return err
+	}
+	c := clientOf(ctx)
+	return s.update(ctx, func(t *txn) error {
+		u, err := t.User(a.User.ID)
+		if err != nil {
+			return errUnauthenticated
+		}
+		if err := t.DeleteUser(u.ID); err != nil {
+			return err
+		}
+		return t.audit("account_deleted", u, "", c, nil)
+	})
+}

@@ -1,0 +1,204 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/marbelle/marbelle/mail"
+	"github.com/marbelle/marbelle/store"
+)
+
+// StoreFile is the store's file name inside the data dir.
+const StoreFile = "marbelle.db"
+
+// devSecretFile holds the development secret key, generated once.
+const devSecretFile = "secret.key"
+
+// OpenStore opens the store of a data dir, creating the dir (mode 0700).
+func OpenStore(dataDir string, readOnly bool) (*store.DB, error) {
+	if !readOnly {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	return store.Open(filepath.Join(dataDir, StoreFile), store.Options{Timeout: time.Second, ReadOnly: readOnly})
+}
+
+// devSecret reads the development secret from the data dir, generating it
+// (mode 0600) on first use. Production never gets here: it refuses to start
+// without MARBELLE_SECRET_KEY.
+func devSecret(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, devSecretFile)
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	var key [48]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return "", err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(key[:])
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return secret, nil
+}
+
+// ServeOptions adjust Serve for tests.
+type ServeOptions struct {
+	// Ready, when set, is called with the base URL once the server accepts requests.
+	Ready func(baseURL string)
+	// Delivery tunes the mail delivery loop.
+	Delivery mail.DeliveryOptions
+	// UI serves the web pages.
+	UI func(siteName string) http.Handler
+	// HashSlots and HashWait: see Options.
+	HashSlots int
+	HashWait  time.Duration
+}
+
+// Serve runs the server until ctx is cancelled, then shuts down gracefully:
+// stop accepting, finish requests in flight (bounded by
+// cfg.ShutdownTimeout), stop the mailer, close the sink and the store.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, opts ServeOptions) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if cfg.SecretKey == "" {
+		secret, err := devSecret(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		cfg.SecretKey = secret
+	}
+	db, err := OpenStore(cfg.DataDir, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	baseURL := "http://" + ln.Addr().String()
+
+	var wg sync.WaitGroup
+	var sink *mail.Sink
+	smtpURL := cfg.SMTPURL
+	if cfg.DevSMTPAddr != "" {
+		sl, err := net.Listen("tcp", cfg.DevSMTPAddr)
+		if err != nil {
+			return fmt.Errorf("dev SMTP sink: listen on %s: %w", cfg.DevSMTPAddr, err)
+		}
+		sink = mail.NewSink(500, log)
+		wg.Go(func() {
+			if err := sink.Serve(sl); err != nil {
+				log.Error("dev SMTP sink stopped", "err", err)
+			}
+		})
+		defer sink.Close()
+		if smtpURL == "" {
+			smtpURL = "smtp://" + sl.Addr().String()
+		}
+		cfg.DevSMTPAddr = sl.Addr().String()
+	}
+
+	var ui http.Handler
+	if opts.UI != nil {
+		ui = opts.UI(cfg.SiteName)
+	}
+	s, err := New(cfg, db, log, Options{BaseURL: baseURL, Sink: sink, UI: ui, HashSlots: opts.HashSlots, HashWait: opts.HashWait})
+	if err != nil {
+		return err
+	}
+
+	var sender mail.Sender = noSender{}
+	if smtpURL != "" {
+		host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(s.BaseURL(), "https://"), "http://"), "/")
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if sender, err = mail.NewSMTPSender(smtpURL, host, nil); err != nil {
+			return fmt.Errorf("MARBELLE_SMTP_URL: %w", err)
+		}
+	} else {
+		log.Warn("no SMTP target: mail stays queued until MARBELLE_SMTP_URL is set")
+	}
+	deliverer := mail.NewDeliverer(s.MailQueue(), sender, log, opts.Delivery)
+	s.SetMailWaker(deliverer.Notify)
+	mailCtx, stopMail := context.WithCancel(context.WithoutCancel(ctx))
+	var mailDone sync.WaitGroup
+	mailDone.Go(func() { deliverer.Run(mailCtx) })
+
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	fmt.Fprintf(stdout, "Marbelle (%s) serving on %s\n", cfg.Env, s.BaseURL())
+	if sink != nil {
+		fmt.Fprintf(stdout, "Development SMTP sink listening on %s; captured mail at %s/api/v1/dev/mail and %s/dev/mail\n", cfg.DevSMTPAddr, s.BaseURL(), s.BaseURL())
+	}
+	log.Info("serving", "env", cfg.Env, "addr", ln.Addr().String(), "base_url", s.BaseURL(), "store", db.Path())
+	if opts.Ready != nil {
+		opts.Ready(s.BaseURL())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("requests still in flight at the shutdown deadline were cut", "err", err)
+		srv.Close()
+	}
+	stopMail()
+	mailDone.Wait()
+	if sink != nil {
+		sink.Close()
+	}
+	wg.Wait()
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	if err := db.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// noSender keeps mail queued when no SMTP target is configured.
+type noSender struct{}
+
+func (noSender) Send(context.Context, string, []string, []byte) error {
+	return errors.New("no SMTP target configured (MARBELLE_SMTP_URL)")
+}

@@ -1,0 +1,139 @@
+package app
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/hkdf"
+
+	"github.com/gorilla/securecookie"
+	"github.com/marbelle/marbelle/mail"
+	"github.com/marbelle/marbelle/store"
+)
+
+// Server is the HTTP side of Marbelle: routes, sessions and the flows.
+type Server struct {
+	cfg           Config
+	db            *store.DB
+	log           *slog.Logger
+	now           func() time.Time
+	baseURL       string
+	cookieName    string
+	secureCookies bool
+	cookies       *securecookie.SecureCookie
+	sealer        cipher.AEAD
+	hasher        *Hasher
+	composer      *mail.Composer
+	sink          *mail.Sink // development only; nil otherwise
+	wakeMailer    func()
+	limits        limiters
+	handler       http.Handler
+	ui            http.Handler
+}
+
+type limiters struct {
+	login, register, token, loginFailures, emailChange *Limiter
+}
+
+// limiterKeys bounds each limiter's memory (about 100 bytes a key).
+const limiterKeys = 200_000
+
+// Options are what the environment supplies beyond Config.
+type Options struct {
+	// Now is the clock (tests move it); default time.Now.
+	Now func() time.Time
+	// BaseURL is used when Config.BaseURL is empty (from the listener).
+	BaseURL string
+	// Sink is the development mail sink served at /api/v1/dev/mail.
+	Sink *mail.Sink
+	// HashSlots bounds concurrent password hashes; default runtime.NumCPU().
+	HashSlots int
+	// HashWait bounds the wait for a hashing slot before 503; default 5 s.
+	HashWait time.Duration
+	// UI serves the web pages (router.NotFound); nil serves a plain 404.
+	UI http.Handler
+}
+
+// New builds a Server on an open store. cfg.SecretKey must be set.
+func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, error) {
+	if len(cfg.SecretKey) < 32 {
+		return nil, errors.New("app: secret key must be at least 32 bytes")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.HashSlots == 0 {
+		opts.HashSlots = runtime.NumCPU()
+	}
+	if opts.HashWait == 0 {
+		opts.HashWait = 5 * time.Second
+	}
+	s := &Server{cfg: cfg, db: db, log: log, now: opts.Now, sink: opts.Sink, ui: opts.UI}
+	s.baseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if s.baseURL == "" {
+		s.baseURL = strings.TrimRight(opts.BaseURL, "/")
+	}
+	if s.baseURL == "" {
+		return nil, errors.New("app: no base URL")
+	}
+	s.secureCookies = strings.HasPrefix(s.baseURL, "https://")
+	s.cookieName = "marbelle_session"
+	if s.secureCookies {
+		s.cookieName = "__Host-marbelle_session"
+	}
+	hashKey, blockKey, mailKey := deriveKey(cfg.SecretKey, "marbelle cookie hmac-sha256 v1", 32), deriveKey(cfg.SecretKey, "marbelle cookie aes-256 v1", 32), deriveKey(cfg.SecretKey, "marbelle outbox aes-256-gcm v1", 32)
+	maxAge := max(cfg.SessionTTL.Absolute, cfg.SessionTTL.StaffAbsolute)
+	s.cookies = newCookieCodec(hashKey, blockKey, maxAge)
+	block, err := aes.NewCipher(mailKey)
+	if err != nil {
+		return nil, err
+	}
+	if s.sealer, err = cipher.NewGCM(block); err != nil {
+		return nil, err
+	}
+	if s.hasher, err = NewHasher(cfg.PasswordHash, opts.HashSlots, opts.HashWait); err != nil {
+		return nil, err
+	}
+	if s.composer, err = mail.NewComposer(); err != nil {
+		return nil, err
+	}
+	rl := cfg.RateLimits
+	s.limits = limiters{
+		login:         NewLimiter(rl.Login, limiterKeys, rl.Off),
+		register:      NewLimiter(rl.Register, limiterKeys, rl.Off),
+		token:         NewLimiter(rl.Token, limiterKeys, rl.Off),
+		loginFailures: NewLimiter(rl.LoginFailures, limiterKeys, rl.Off),
+		emailChange:   NewLimiter(rl.EmailChange, limiterKeys, rl.Off),
+	}
+	router := s.routes()
+	cop, err := s.withCrossOriginProtection(router)
+	if err != nil {
+		return nil, fmt.Errorf("app: trusted origins: %w", err)
+	}
+	s.handler = s.withBasics(s.withSecurityHeaders(s.withAllowedHosts(s.withCORS(cop))))
+	return s, nil
+}
+
+// Handler is the whole HTTP handler, middleware included.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// BaseURL is the public URL links are built from.
+func (s *Server) BaseURL() string { return s.baseURL }
+
+// deriveKey expands the secret into an independent key per purpose (HKDF-SHA256).
+func deriveKey(secret, purpose string, n int) []byte {
+	key := make([]byte, n)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, []byte(secret), nil, []byte(purpose)), key); err != nil {
+		panic("hkdf: " + err.Error()) // cannot happen for n ≤ 255×32
+	}
+	return key
+}

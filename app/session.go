@@ -1,0 +1,221 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/securecookie"
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/marbelle/marbelle/store"
+)
+
+// touchEvery bounds how often a session's last-seen time is written, so
+// that reads stay reads.
+const touchEvery = time.Minute
+
+// newSecret returns 32 random bytes, base64url without padding (43 chars):
+// the form of session secrets and mailed tokens.
+func newSecret() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // the OS has no entropy; nothing is safe to do
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// auth is the signed-in user of a request.
+type auth struct {
+	User    *store.User
+	Session *store.Session
+}
+
+// sessionCookie encodes secret for the Set-Cookie header.
+func (s *Server) sessionCookie(secret string, maxAge time.Duration) (*http.Cookie, error) {
+	value, err := s.cookies.Encode(s.cookieName, []byte(secret))
+	if err != nil {
+		return nil, err
+	}
+	return &http.Cookie{
+		Name:     s.cookieName,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   int(maxAge / time.Second),
+		HttpOnly: true,
+		Secure:   s.secureCookies,
+		SameSite: http.SameSiteLaxMode,
+	}, nil
+}
+
+func (s *Server) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode})
+}
+
+// cookieSecret returns the session secret carried by the request's cookie,
+// or "" when there is none or it was not minted by this server.
+func (s *Server) cookieSecret(r *http.Request) string {
+	c, err := r.Cookie(s.cookieName)
+	if err != nil || c.Value == "" {
+		return ""
+	}
+	var secret []byte
+	if err := s.cookies.Decode(s.cookieName, c.Value, &secret); err != nil {
+		return ""
+	}
+	return string(secret)
+}
+
+// authenticate returns the request's valid session and its user, or
+// errUnauthenticated. A session whose user is gone, deactivated or
+// unverified is no session.
+func (s *Server) authenticate(r *http.Request) (*auth, error) {
+	secret := s.cookieSecret(r)
+	if secret == "" {
+		return nil, errUnauthenticated
+	}
+	now := s.now()
+	var a auth
+	err := s.db.View(func(tx *store.Tx) error {
+		sess, err := tx.SessionBySecret(secret)
+		if err != nil {
+			return err
+		}
+		if !sess.Valid(now) {
+			return store.ErrNotFound
+		}
+		u, err := tx.User(sess.UserID)
+		if err != nil {
+			return err
+		}
+		if !u.Active || !u.EmailVerified {
+			return store.ErrNotFound
+		}
+		a = auth{User: u, Session: sess}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, err
+	}
+	if now.Sub(a.Session.LastSeenAt) >= touchEvery {
+		idle := s.idleTimeout(a.Session.Staff)
+		// A failed touch costs only a slightly early idle expiry; it does
+		// not fail the request.
+		if err := s.db.Batch(func(tx *store.Tx) error {
+			return tx.TouchSession(a.Session.Hash, now, now.Add(idle))
+		}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.WarnContext(r.Context(), "session touch failed", "request_id", requestID(r.Context()), "err", err)
+		}
+	}
+	return &a, nil
+}
+
+func (s *Server) idleTimeout(staff bool) time.Duration {
+	if staff {
+		return s.cfg.SessionTTL.StaffIdle
+	}
+	return s.cfg.SessionTTL.Idle
+}
+
+func (s *Server) absoluteTimeout(staff bool) time.Duration {
+	if staff {
+		return s.cfg.SessionTTL.StaffAbsolute
+	}
+	return s.cfg.SessionTTL.Absolute
+}
+
+// authedHandle is a handler for signed-in users.
+type authedHandle func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth)
+
+// requireUser runs h with the request's session, or answers 401. Every
+// authenticated answer is marked not to be cached.
+func (s *Server) requireUser(h authedHandle) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		w.Header().Set("Cache-Control", "no-store")
+		a, err := s.authenticate(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		h(w, r, p, a)
+	}
+}
+
+// newSession creates a session for u (inside the caller's transaction) and
+// returns its cookie secret.
+func (s *Server) newSession(tx *store.Tx, u *store.User, secret string, c client, now time.Time) (*store.Session, error) {
+	sess := &store.Session{
+		ID:         store.NewID(),
+		UserID:     u.ID,
+		Staff:      u.Staff,
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  now.Add(s.absoluteTimeout(u.Staff)),
+		IdleUntil:  now.Add(s.idleTimeout(u.Staff)),
+		IP:         c.IP,
+		UserAgent:  c.UserAgent,
+	}
+	return sess, tx.CreateSession(secret, sess)
+}
+
+// sessionView is one row of GET /sessions.
+type sessionView struct {
+	ID         uuid.UUID `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
+	Current    bool      `json:"current"`
+}
+
+// listSessions returns the user's valid sessions, newest first.
+func (s *Server) listSessions(a *auth) ([]sessionView, error) {
+	now := s.now()
+	var out []sessionView
+	err := s.db.View(func(tx *store.Tx) error {
+		sessions, err := tx.UserSessions(a.User.ID)
+		if err != nil {
+			return err
+		}
+		out = make([]sessionView, 0, len(sessions))
+		for i := len(sessions) - 1; i >= 0; i-- {
+			sess := sessions[i]
+			if !sess.Valid(now) {
+				continue
+			}
+			out = append(out, sessionView{ID: sess.ID, CreatedAt: sess.CreatedAt.UTC(), LastSeenAt: sess.LastSeenAt.UTC(), IP: sess.IP, UserAgent: sess.UserAgent, Current: sess.ID == a.Session.ID})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// revokeSession ends one of the user's sessions. Errors: errNotFound.
+func (s *Server) revokeSession(ctx context.Context, a *auth, rawID string) error {
+	id, err := uuid.Parse(strings.TrimSpace(rawID))
+	if err != nil {
+		return errNotFound
+	}
+	c := clientOf(ctx)
+	return s.update(ctx, func(t *txn) error {
+		if err := t.DeleteUserSession(a.User.ID, id); err != nil {
+			return err
+		}
+		return t.audit("session_revoked", a.User, "", c, map[string]string{"session_id": id.String()})
+	})
+}
+
+func newCookieCodec(hashKey, blockKey []byte, maxAge time.Duration) *securecookie.SecureCookie {
+	sc := securecookie.New(hashKey, blockKey)
+	sc.SetSerializer(securecookie.NopEncoder{})
+	sc.MaxAge(int(maxAge / time.Second))
+	return sc
+}

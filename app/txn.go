@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/mail"
+	"time"
+
+	"github.com/google/uuid"
+
+	mailpkg "github.com/marbelle/marbelle/mail"
+	"github.com/marbelle/marbelle/store"
+)
+
+// txn is one write transaction of a flow. It collects what must happen
+// only once the commit is on disk: audit log lines and waking the mailer.
+type txn struct {
+	*store.Tx
+	s      *Server
+	now    time.Time
+	events []store.Event
+	mails  int
+}
+
+// update runs fn in one write transaction and, after it commits, logs its
+// audit events and wakes the mail delivery. Nothing is acknowledged before
+// the commit: the caller answers only after update returns nil.
+func (s *Server) update(ctx context.Context, fn func(t *txn) error) error {
+	var t *txn
+	err := s.db.Update(func(tx *store.Tx) error {
+		t = &txn{Tx: tx, s: s, now: s.now()}
+		return fn(t)
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range t.events {
+		s.log.InfoContext(ctx, "audit", "event", e.Event, "user_id", e.UserID, "ip", e.IP, "user_agent", e.UserAgent, "request_id", requestID(ctx))
+	}
+	if t.mails > 0 && s.wakeMailer != nil {
+		s.wakeMailer()
+	}
+	return nil
+}
+
+// audit records a security event. email is the account's (or the address
+// given, for events without an account).
+func (t *txn) audit(event string, u *store.User, email string, c client, detail map[string]string) error {
+	e := store.Event{ID: store.NewID(), At: t.now.UTC(), Event: event, Email: email, IP: c.IP, UserAgent: c.UserAgent, Detail: detail}
+	if u != nil {
+		e.UserID = u.ID
+		if email == "" {
+			e.Email = u.Email
+		}
+	}
+	if err := t.AppendAudit(&e); err != nil {
+		return err
+	}
+	t.events = append(t.events, e)
+	return nil
+}
+
+// queueMail renders a mail and puts it, sealed, in the outbox of this
+// transaction: a mail carrying a token commits with the token or not at all.
+func (t *txn) queueMail(kind mailpkg.Kind, to string, userID uuid.UUID, d mailpkg.Data) error {
+	s := t.s
+	d.SiteName = s.cfg.SiteName
+	d.BaseURL = s.baseURL
+	msg, err := s.composer.Compose(kind, s.cfg.MailFrom, to, d)
+	if err != nil {
+		return fmt.Errorf("compose %s: %w", kind, err)
+	}
+	raw, err := msg.Bytes(t.now)
+	if err != nil {
+		return fmt.Errorf("render %s: %w", kind, err)
+	}
+	from, err := msg.EnvelopeFrom()
+	if err != nil {
+		return err
+	}
+	id := store.NewID()
+	sealed, err := seal(s.sealer, id, raw)
+	if err != nil {
+		return err
+	}
+	t.mails++
+	return t.QueueMail(&store.Mail{
+		ID: id, UserID: userID, Kind: string(kind), From: from, To: to, Subject: msg.Subject,
+		Sealed: sealed, NextAttemptAt: t.now, CreatedAt: t.now,
+	})
+}
+
+// seal encrypts a queued mail's bytes with AES-GCM, bound to its id, so a
+// copied store file holds no usable link.
+func seal(aead cipher.AEAD, id uuid.UUID, plain []byte) ([]byte, error) {
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, plain, id[:]), nil
+}
+
+func unseal(aead cipher.AEAD, id uuid.UUID, sealed []byte) ([]byte, error) {
+	if len(sealed) < aead.NonceSize() {
+		return nil, errors.New("sealed mail too short")
+	}
+	return aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], id[:])
+}
+
+// link builds a web UI link carrying a token.
+func (s *Server) link(path, token string) string {
+	return s.baseURL + path + "?token=" + token
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	case d%time.Hour == 0 && d > time.Hour:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d == time.Hour:
+		return "1 hour"
+	case d%time.Minute == 0 && d >= time.Minute:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return d.String()
+}
+
+// envelopeAddress is the bare address of a From header value.
+func envelopeAddress(from string) string {
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return from
+	}
+	return a.Address
+}

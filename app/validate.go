@@ -1,0 +1,79 @@
+package app
+
+import (
+	"net/mail"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+const (
+	maxEmailLength = 254
+	maxNameLength  = 150
+	maxCompanyLen  = 255
+)
+
+// normalizeEmail checks an email and returns its stored form (trimmed,
+// lower-cased), or a message for errors.email.
+func normalizeEmail(raw string) (string, string) {
+	e := strings.ToLower(strings.TrimSpace(raw))
+	switch {
+	case e == "":
+		return "", "Enter your email address."
+	case utf8.RuneCountInString(e) > maxEmailLength:
+		return "", "The email address is too long (at most 254 characters)."
+	case strings.ContainsFunc(e, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }):
+		return "", "Enter a valid email address."
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" {
+		return "", "Enter a valid email address."
+	}
+	local, domain, ok := strings.Cut(e, "@")
+	if !ok || local == "" || domain == "" || len(local) > 64 || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") || strings.ContainsAny(domain, "[]") {
+		return "", "Enter a valid email address."
+	}
+	return e, ""
+}
+
+// cleanText trims a one-line text field and checks its length and that it
+// holds no control characters (which could also reach a mail header).
+func cleanText(errs fieldErrors, field, v string, required bool, max int) string {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "" && required:
+		errs.add(field, "This field is required.")
+	case utf8.RuneCountInString(v) > max:
+		errs.add(field, "Use at most "+strconv.Itoa(max)+" characters.")
+	case strings.ContainsFunc(v, unicode.IsControl):
+		errs.add(field, "Remove line breaks and control characters.")
+	}
+	return v
+}
+
+// normalizePhone returns a phone number in E.164, reading national numbers
+// in region; empty stays empty.
+func normalizePhone(errs fieldErrors, field, v, region string) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return ""
+	}
+	if len(v) > 40 || strings.ContainsFunc(v, unicode.IsControl) {
+		errs.add(field, "Enter a valid phone number.")
+		return v
+	}
+	num, err := phonenumbers.Parse(v, region)
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		errs.add(field, "Enter a valid phone number, e.g. +49 30 123456.")
+		return v
+	}
+	return phonenumbers.Format(num, phonenumbers.E164)
+}
+
+// validRegion reports whether r is a region libphonenumber knows.
+func validRegion(r string) bool {
+	return len(r) == 2 && phonenumbers.GetCountryCodeForRegion(r) != 0
+}

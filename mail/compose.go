@@ -1,0 +1,244 @@
+package mail
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"net/url"
+	"strings"
+	texttemplate "text/template"
+	"unicode"
+)
+
+// Kind names one of the account mails.
+type Kind string
+
+const (
+	KindVerifyEmail        Kind = "verify_email"         // link to verify a new account (Link)
+	KindAlreadyRegistered  Kind = "already_registered"   // someone tried to register with your address; suggests a password reset
+	KindPasswordReset      Kind = "password_reset"       // reset link (Link), valid for TTL
+	KindPasswordChanged    Kind = "password_changed"     // notice: your password was changed
+	KindPasswordResetDone  Kind = "password_reset_done"  // notice: your password was reset
+	KindEmailChangeConfirm Kind = "email_change_confirm" // to the NEW address, with a confirm link (Link)
+	KindEmailChanged       Kind = "email_changed"        // notice to the OLD address: the account email is now NewEmail
+	KindEmailTaken         Kind = "email_taken"          // to the owner of an address someone tried to move their account to
+)
+
+// kindSpec says which Data fields a kind cannot do without; checking them in
+// Compose turns a caller bug into an error instead of a mail with a hole.
+type kindSpec struct {
+	kind                     Kind
+	needLink, needNewEmail   bool
+	needBaseURL              bool // the mail points at BaseURL+"/forgot-password"
+}
+
+func kindSpecs() []kindSpec {
+	return []kindSpec{
+		{kind: KindVerifyEmail, needLink: true},
+		{kind: KindAlreadyRegistered, needBaseURL: true},
+		{kind: KindPasswordReset, needLink: true},
+		{kind: KindPasswordChanged, needBaseURL: true},
+		{kind: KindPasswordResetDone, needBaseURL: true},
+		{kind: KindEmailChangeConfirm, needLink: true, needNewEmail: true},
+		{kind: KindEmailChanged, needNewEmail: true},
+		{kind: KindEmailTaken},
+	}
+}
+
+// Data fills the templates. Fields a kind does not use are ignored.
+type Data struct {
+	SiteName  string // shop name, e.g. "Marbelle"
+	BaseURL   string // e.g. "http://127.0.0.1:8080", no trailing slash
+	FirstName string
+	Email     string // the account's address
+	NewEmail  string // for email change kinds
+	Link      string // full link carrying a token, already built by the caller
+	TTL       string // human lifetime of the link, e.g. "24 hours", "1 hour"
+	IP        string // where the action came from (may be empty)
+	UserAgent string // may be empty
+}
+
+// templateData is what the templates see: Data plus values derived here so
+// templates stay free of logic.
+type templateData struct {
+	Data
+	To        string // the recipient address
+	Subject   string // rendered subject, for the HTML <title>
+	ForgotURL string // BaseURL + "/forgot-password", "" without BaseURL
+}
+
+//go:embed templates/*.txt templates/*.html
+var templateFS embed.FS
+
+type kindTemplates struct {
+	spec kindSpec
+	text *texttemplate.Template // body; defines "subject"
+	html *htmltemplate.Template
+}
+
+// Composer renders account mail from the embedded templates. It is safe for
+// concurrent use.
+type Composer struct {
+	kinds map[Kind]kindTemplates
+}
+
+// NewComposer parses every kind's templates (templates/<kind>.txt and
+// templates/<kind>.html, plus the shared layout.txt and layout.html).
+func NewComposer() (*Composer, error) {
+	read := func(name string) (string, error) {
+		b, err := templateFS.ReadFile("templates/" + name)
+		return string(b), err
+	}
+	textLayout, err := read("layout.txt")
+	if err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
+	}
+	htmlLayout, err := read("layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
+	}
+	c := &Composer{kinds: make(map[Kind]kindTemplates)}
+	for _, spec := range kindSpecs() {
+		name := string(spec.kind)
+		txtSrc, err := read(name + ".txt")
+		if err != nil {
+			return nil, fmt.Errorf("mail: %w", err)
+		}
+		htmlSrc, err := read(name + ".html")
+		if err != nil {
+			return nil, fmt.Errorf("mail: %w", err)
+		}
+		// Each kind gets its own template set so every file can define its
+		// own "subject" without clashing.
+		tt := texttemplate.New(name).Option("missingkey=error")
+		if _, err := tt.Parse(textLayout); err != nil {
+			return nil, fmt.Errorf("mail: layout.txt: %w", err)
+		}
+		if _, err := tt.Parse(txtSrc); err != nil {
+			return nil, fmt.Errorf("mail: %s.txt: %w", name, err)
+		}
+		if tt.Lookup("subject") == nil {
+			return nil, fmt.Errorf("mail: %s.txt does not define \"subject\"", name)
+		}
+		ht := htmltemplate.New(name).Option("missingkey=error")
+		if _, err := ht.Parse(htmlLayout); err != nil {
+			return nil, fmt.Errorf("mail: layout.html: %w", err)
+		}
+		if _, err := ht.Parse(htmlSrc); err != nil {
+			return nil, fmt.Errorf("mail: %s.html: %w", name, err)
+		}
+		c.kinds[spec.kind] = kindTemplates{spec: spec, text: tt, html: ht}
+	}
+	return c, nil
+}
+
+// Compose renders kind with d into a Message from `from` to `to`.
+func (c *Composer) Compose(kind Kind, from, to string, d Data) (Message, error) {
+	kt, ok := c.kinds[kind]
+	if !ok {
+		return Message{}, fmt.Errorf("mail: unknown kind %q", kind)
+	}
+	td, err := prepare(kt.spec, to, d)
+	if err != nil {
+		return Message{}, err
+	}
+	var b bytes.Buffer
+	if err := kt.text.ExecuteTemplate(&b, "subject", td); err != nil {
+		return Message{}, fmt.Errorf("mail: %s subject: %w", kind, err)
+	}
+	td.Subject = strings.Join(strings.Fields(b.String()), " ")
+	b.Reset()
+	if err := kt.text.Execute(&b, td); err != nil {
+		return Message{}, fmt.Errorf("mail: %s text: %w", kind, err)
+	}
+	text := tidyText(b.String())
+	b.Reset()
+	if err := kt.html.Execute(&b, td); err != nil {
+		return Message{}, fmt.Errorf("mail: %s html: %w", kind, err)
+	}
+	return Message{From: from, To: to, Subject: td.Subject, Text: text, HTML: b.String()}, nil
+}
+
+func prepare(spec kindSpec, to string, d Data) (templateData, error) {
+	// Everything shown in a mail is reduced to one tidy line: a name or a
+	// user agent must not be able to add lines (e.g. a fake link) to the
+	// text part, nor make a subject that Bytes would refuse.
+	d.SiteName = oneLine(d.SiteName, 100)
+	d.FirstName = oneLine(d.FirstName, 100)
+	d.Email = oneLine(d.Email, 254)
+	d.NewEmail = oneLine(d.NewEmail, 254)
+	d.TTL = oneLine(d.TTL, 50)
+	d.IP = oneLine(d.IP, 64)
+	d.UserAgent = oneLine(d.UserAgent, 200)
+	d.BaseURL = strings.TrimRight(strings.TrimSpace(d.BaseURL), "/")
+	d.Link = strings.TrimSpace(d.Link)
+
+	if d.SiteName == "" {
+		return templateData{}, errors.New("mail: Data.SiteName is empty")
+	}
+	if spec.needLink && d.Link == "" {
+		return templateData{}, fmt.Errorf("mail: %s needs Data.Link", spec.kind)
+	}
+	if spec.needNewEmail && d.NewEmail == "" {
+		return templateData{}, fmt.Errorf("mail: %s needs Data.NewEmail", spec.kind)
+	}
+	if spec.needBaseURL && d.BaseURL == "" {
+		return templateData{}, fmt.Errorf("mail: %s needs Data.BaseURL", spec.kind)
+	}
+	// html/template would replace a non-http(s) URL with "#ZgotmplZ", so
+	// the text and HTML links could differ; refuse such links up front.
+	if d.Link != "" {
+		if err := checkWebURL("Link", d.Link); err != nil {
+			return templateData{}, err
+		}
+	}
+	td := templateData{Data: d, To: oneLine(to, 254)}
+	if d.BaseURL != "" {
+		if err := checkWebURL("BaseURL", d.BaseURL); err != nil {
+			return templateData{}, err
+		}
+		td.ForgotURL = d.BaseURL + "/forgot-password"
+	}
+	return td, nil
+}
+
+func checkWebURL(field, s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return fmt.Errorf("mail: Data.%s must be an absolute http(s) URL without spaces", field)
+	}
+	return nil
+}
+
+// oneLine replaces control characters (including CR and LF) with spaces,
+// collapses runs of spaces and caps the length in runes.
+func oneLine(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max]) + "…"
+	}
+	return s
+}
+
+// tidyText lets the text templates be written for readability: trailing
+// spaces go, blank-line runs collapse to one, and the text ends in one "\n".
+func tidyText(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \t\r")
+	}
+	s = strings.Join(lines, "\n")
+	for strings.Contains(s, "\n\n\n") {
+		s = strings.ReplaceAll(s, "\n\n\n", "\n\n")
+	}
+	return strings.Trim(s, "\n") + "\n"
+}

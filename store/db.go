@@ -1,0 +1,201 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// DB is the open store file.
+type DB struct {
+	bolt *bolt.DB
+}
+
+// Options tune Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock; another process holding it
+	// makes Open fail with ErrInUse instead of waiting forever. Default 1 s.
+	Timeout time.Duration
+	// ReadOnly opens with a shared lock (marbelle check); nothing is created or migrated.
+	ReadOnly bool
+}
+
+// Open opens (creating if needed) the store at path, creates every bucket
+// and brings the schema up to date. Errors: ErrInUse, ErrSchemaTooNew, or
+// an I/O error.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = time.Second
+	}
+	_, statErr := os.Stat(path)
+	isNew := errors.Is(statErr, os.ErrNotExist)
+	if isNew && opts.ReadOnly {
+		return nil, fmt.Errorf("store: %s does not exist", path)
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, ErrInUse
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db := &DB{bolt: bdb}
+	if opts.ReadOnly {
+		if err := db.View(func(tx *Tx) error { return tx.checkVersion() }); err != nil {
+			bdb.Close()
+			return nil, err
+		}
+		return db, nil
+	}
+	if err := db.Update(func(tx *Tx) error { return tx.initialise() }); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	if isNew {
+		// A crash right after creating the file must not leave a directory
+		// entry pointing at nothing (bbolt README caveat on first init).
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			bdb.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("store: sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("store: sync dir: %w", err)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path is the file's path.
+func (db *DB) Path() string { return db.bolt.Path() }
+
+// View runs fn in a read transaction.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+}
+
+// Update runs fn in the write transaction; it returns only once the commit
+// is on disk (bbolt fsyncs every commit; NoSync is never set).
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+}
+
+// Batch is Update for concurrent writers that may share one commit. fn may
+// run more than once, so it must only depend on its arguments and the
+// transaction, and side effects belong after Batch returns.
+func (db *DB) Batch(fn func(*Tx) error) error {
+	return db.bolt.Batch(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+}
+
+// Ping answers whether the store can run a read transaction.
+func (db *DB) Ping() error {
+	return db.View(func(*Tx) error { return nil })
+}
+
+// Backup writes a consistent copy of the whole store to w, from one read
+// transaction, while writers go on.
+func (db *DB) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		var err error
+		n, err = btx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Size is the size of the store file in bytes.
+func (db *DB) Size() int64 {
+	var n int64
+	_ = db.bolt.View(func(btx *bolt.Tx) error { n = btx.Size(); return nil })
+	return n
+}
+
+// Tx is one transaction, read or write.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+func (tx *Tx) bucket(name []byte) *bolt.Bucket { return tx.tx.Bucket(name) }
+
+func (tx *Tx) initialise() error {
+	for _, name := range allBuckets() {
+		if _, err := tx.tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("store: create bucket %s: %w", name, err)
+		}
+	}
+	v := tx.version()
+	if v > SchemaVersion {
+		return fmt.Errorf("%w (file %d, binary %d)", ErrSchemaTooNew, v, SchemaVersion)
+	}
+	for ; v < SchemaVersion; v++ {
+		if err := migrations[v](tx); err != nil {
+			return fmt.Errorf("store: migrate from %d: %w", v, err)
+		}
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], SchemaVersion)
+	return tx.bucket(bucketMeta).Put(keySchemaVersion, b[:])
+}
+
+func (tx *Tx) version() uint64 {
+	meta := tx.bucket(bucketMeta)
+	if meta == nil {
+		return 0
+	}
+	v := meta.Get(keySchemaVersion)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func (tx *Tx) checkVersion() error {
+	v := tx.version()
+	if v > SchemaVersion {
+		return fmt.Errorf("%w (file %d, binary %d)", ErrSchemaTooNew, v, SchemaVersion)
+	}
+	if v < SchemaVersion {
+		return fmt.Errorf("store: schema %d is older than %d; start the server once to migrate it", v, SchemaVersion)
+	}
+	return nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode: %w", err)
+	}
+	return b.Put(key, data)
+}
+
+// getJSON decodes the value at key into v; ErrNotFound when absent.
+func getJSON(b *bolt.Bucket, key []byte, v any) error {
+	data := b.Get(key)
+	if data == nil {
+		return ErrNotFound
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("store: decode %x: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// MailStatus is where a mail is in its delivery.
+type MailStatus string
+
+const (
+	MailQueued MailStatus = "queued"
+	MailSent   MailStatus = "sent"
+	MailFailed MailStatus = "failed"
+)
+
+// Mail is one outgoing message in the durable outbox. Sealed is the whole
+// message encrypted by the caller (it may carry a token); it is erased once
+// the mail is sent.
+type Mail struct {
+	ID            uuid.UUID  `json:"id"`
+	UserID        uuid.UUID  `json:"user_id,omitzero"`
+	Kind          string     `json:"kind"`
+	From          string     `json:"from"` // envelope sender
+	To            string     `json:"to"`
+	Subject       string     `json:"subject"`
+	Sealed        []byte     `json:"sealed,omitempty"`
+	Status        MailStatus `json:"status"`
+	Attempts      int        `json:"attempts"`
+	LastError     string     `json:"last_error,omitempty"`
+	NextAttemptAt time.Time  `json:"next_attempt_at,omitzero"`
+	CreatedAt     time.Time  `json:"created_at"`
+	SentAt        time.Time  `json:"sent_at,omitzero"`
+}
+
+// QueueMail adds m to the outbox, due at m.NextAttemptAt.
+func (tx *Tx) QueueMail(m *Mail) error {
+	m.Status = MailQueued
+	if err := putJSON(tx.bucket(bucketOutbox), m.ID[:], m); err != nil {
+		return err
+	}
+	return tx.bucket(bucketOutboxDue).Put(join(timeKey(m.NextAttemptAt), m.ID[:]), nil)
+}
+
+// Mail returns one outbox entry. Errors: ErrNotFound.
+func (tx *Tx) Mail(id uuid.UUID) (*Mail, error) {
+	var m Mail
+	if err := getJSON(tx.bucket(bucketOutbox), id[:], &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// DueMail returns up to limit queued mails due at or before now, earliest first.
+func (tx *Tx) DueMail(now time.Time, limit int) ([]Mail, error) {
+	var out []Mail
+	end := timeKey(now)
+	outbox := tx.bucket(bucketOutbox)
+	c := tx.bucket(bucketOutboxDue).Cursor()
+	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		if bytes.Compare(k[:8], end) > 0 {
+			break
+		}
+		var m Mail
+		if err := getJSON(outbox, k[8:], &m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// updateMail loads a queued mail, removes it from the due index, applies
+// change and stores it (re-indexing it if it is still queued).
+func (tx *Tx) updateMail(id uuid.UUID, change func(*Mail)) error {
+	m, err := tx.Mail(id)
+	if err != nil {
+		return err
+	}
+	due := tx.bucket(bucketOutboxDue)
+	if m.Status == MailQueued {
+		if err := due.Delete(join(timeKey(m.NextAttemptAt), m.ID[:])); err != nil {
+			return err
+		}
+	}
+	change(m)
+	if m.Status == MailQueued {
+		if err := due.Put(join(timeKey(m.NextAttemptAt), m.ID[:]), nil); err != nil {
+			return err
+		}
+	}
+	return putJSON(tx.bucket(bucketOutbox), m.ID[:], m)
+}
+
+// MarkMailSent records delivery and erases the sealed body. Errors: ErrNotFound.
+func (tx *Tx) MarkMailSent(id uuid.UUID, at time.Time) error {
+	return tx.updateMail(id, func(m *Mail) {
+		m.Status = MailSent
+		m.SentAt = at
+		m.Attempts++
+		m.LastError = ""
+		m.Sealed = nil
+		m.NextAttemptAt = time.Time{}
+	})
+}
+
+// RetryMail records a failed attempt and the next one. Errors: ErrNotFound.
+func (tx *Tx) RetryMail(id uuid.UUID, attempts int, lastErr string, next time.Time) error {
+	return tx.updateMail(id, func(m *Mail) {
+		m.Status = MailQueued
+		m.Attempts = attempts
+		m.LastError = lastErr
+		m.NextAttemptAt = next
+	})
+}
+
+// FailMail gives up on a mail until staff re-queue it. Errors: ErrNotFound.
+func (tx *Tx) FailMail(id uuid.UUID, attempts int, lastErr string) error {
+	return tx.updateMail(id, func(m *Mail) {
+		m.Status = MailFailed
+		m.Attempts = attempts
+		m.LastError = lastErr
+		m.NextAttemptAt = time.Time{}
+	})
+}

@@ -1,0 +1,82 @@
+// Package store keeps Marbelle's state in one bbolt file. Every public
+// method on Tx runs inside the caller's transaction, and every invariant
+// (unique email, single-use tokens, a newer token voiding the older, at most
+// one primary address) is checked and written inside one write transaction,
+// so no interleaving of requests can break it.
+//
+// The bucket tree (all top-level, created in Open). Keys are raw bytes:
+// ids are the 16 bytes of a UUIDv7 (time-ordered), times are 8-byte
+// big-endian Unix nanoseconds, so that cursor ranges scan in order.
+//
+//	meta
+//	  "schema_version"            → uint64 big-endian
+//	users
+//	  user id                     → JSON User
+//	users_by_email
+//	  normalised email            → user id
+//	sessions
+//	  SHA-256(session secret)     → JSON Session
+//	sessions_by_user
+//	  user id | session id        → SHA-256(session secret)
+//	sessions_by_expiry
+//	  expiry time | SHA-256       → empty   (expiry = earlier of absolute and idle end)
+//	tokens
+//	  SHA-256(token)              → JSON Token
+//	tokens_by_user
+//	  user id | kind (1 byte) | SHA-256 → empty
+//	tokens_by_expiry
+//	  expiry time | SHA-256       → empty
+//	outbox
+//	  mail id                     → JSON Mail (body sealed by the caller, erased once sent)
+//	outbox_due
+//	  next attempt time | mail id → empty   (queued mail only)
+//	audit
+//	  event id (UUIDv7, so time order) → JSON Event
+//	audit_by_user
+//	  user id | event id          → empty
+//	addresses
+//	  user id | address id        → JSON Address (one user's addresses are one ordered range)
+//
+// Values are decoded inside the transaction: bbolt's byte slices are only
+// valid until it ends.
+package store
+
+// Bucket names, as named values so that a typo cannot create a new bucket.
+var (
+	bucketMeta             = []byte("meta")
+	bucketUsers            = []byte("users")
+	bucketUsersByEmail     = []byte("users_by_email")
+	bucketSessions         = []byte("sessions")
+	bucketSessionsByUser   = []byte("sessions_by_user")
+	bucketSessionsByExpiry = []byte("sessions_by_expiry")
+	bucketTokens           = []byte("tokens")
+	bucketTokensByUser     = []byte("tokens_by_user")
+	bucketTokensByExpiry   = []byte("tokens_by_expiry")
+	bucketOutbox           = []byte("outbox")
+	bucketOutboxDue        = []byte("outbox_due")
+	bucketAudit            = []byte("audit")
+	bucketAuditByUser      = []byte("audit_by_user")
+	bucketAddresses        = []byte("addresses")
+)
+
+func allBuckets() [][]byte {
+	return [][]byte{
+		bucketMeta, bucketUsers, bucketUsersByEmail,
+		bucketSessions, bucketSessionsByUser, bucketSessionsByExpiry,
+		bucketTokens, bucketTokensByUser, bucketTokensByExpiry,
+		bucketOutbox, bucketOutboxDue, bucketAudit, bucketAuditByUser,
+		bucketAddresses,
+	}
+}
+
+var keySchemaVersion = []byte("schema_version")
+
+// SchemaVersion is the layout this code reads and writes. Open migrates an
+// older file forward and refuses a newer one.
+const SchemaVersion = 1
+
+// migrations[v] upgrades a store from version v to v+1, inside the open
+// transaction. Version 0 is a file that has never been initialised.
+var migrations = map[uint64]func(*Tx) error{
+	0: func(*Tx) error { return nil }, // buckets are created by Open itself
+}

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// TokenKind says what a mailed token is for.
+type TokenKind uint8
+
+const (
+	TokenVerifyEmail   TokenKind = 1
+	TokenPasswordReset TokenKind = 2
+	TokenEmailChange   TokenKind = 3
+)
+
+func (k TokenKind) String() string {
+	switch k {
+	case TokenVerifyEmail:
+		return "verify_email"
+	case TokenPasswordReset:
+		return "password_reset"
+	case TokenEmailChange:
+		return "email_change"
+	}
+	return "unknown"
+}
+
+// Token is a mailed single-use token, stored under the SHA-256 of its
+// value only.
+type Token struct {
+	Kind      TokenKind `json:"kind"`
+	UserID    uuid.UUID `json:"user_id"`
+	NewEmail  string    `json:"new_email,omitempty"` // email change only
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	UsedAt    time.Time `json:"used_at,omitzero"`   // spent
+	VoidedAt  time.Time `json:"voided_at,omitzero"` // replaced by a newer token
+	Hash      []byte    `json:"hash"`
+}
+
+// Used reports whether the token can no longer be spent for a reason other
+// than expiry.
+func (t *Token) Used() bool { return !t.UsedAt.IsZero() || !t.VoidedAt.IsZero() }
+
+// Preview is a short fingerprint of the stored hash (not of the token), so
+// staff can tell tokens apart without ever seeing one.
+func (t *Token) Preview() string {
+	h := sha256.Sum256(t.Hash)
+	return hex.EncodeToString(h[:4])
+}
+
+// IssueToken stores a new token for raw and voids every unspent token of
+// the same kind for the same user: a newer token voids the older, in the
+// same transaction.
+func (tx *Tx) IssueToken(raw string, t *Token) error {
+	t.Hash = HashSecret(raw)
+	if err := tx.VoidTokens(t.UserID, t.Kind, t.CreatedAt); err != nil {
+		return err
+	}
+	if err := putJSON(tx.bucket(bucketTokens), t.Hash, t); err != nil {
+		return err
+	}
+	if err := tx.bucket(bucketTokensByUser).Put(join(t.UserID[:], []byte{byte(t.Kind)}, t.Hash), nil); err != nil {
+		return err
+	}
+	return tx.bucket(bucketTokensByExpiry).Put(join(timeKey(t.ExpiresAt), t.Hash), nil)
+}
+
+// VoidTokens voids every unspent token of kind for a user.
+func (tx *Tx) VoidTokens(userID uuid.UUID, kind TokenKind, at time.Time) error {
+	prefix := join(userID[:], []byte{byte(kind)})
+	tokens := tx.bucket(bucketTokens)
+	c := tx.bucket(bucketTokensByUser).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		var old Token
+		hash := k[len(prefix):]
+		if err := getJSON(tokens, hash, &old); err != nil {
+			return err
+		}
+		if old.Used() {
+			continue
+		}
+		old.VoidedAt = at
+		if err := putJSON(tokens, hash, &old); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidToken returns the token for raw if it could be spent now, without
+// spending it. Errors: ErrTokenInvalid.
+func (tx *Tx) ValidToken(kind TokenKind, raw string, now time.Time) (*Token, error) {
+	var t Token
+	if err := getJSON(tx.bucket(bucketTokens), HashSecret(raw), &t); err != nil {
+		return nil, ErrTokenInvalid
+	}
+	if t.Kind != kind || t.Used() || !now.Before(t.ExpiresAt) {
+		return nil, ErrTokenInvalid
+	}
+	if tx.bucket(bucketUsers).Get(t.UserID[:]) == nil {
+		return nil, ErrTokenInvalid
+	}
+	return &t, nil
+}
+
+// SpendToken checks and spends the token for raw in one step: it must be of
+// kind, unspent, unexpired and its user alive. Errors: ErrTokenInvalid.
+func (tx *Tx) SpendToken(kind TokenKind, raw string, now time.Time) (*Token, error) {
+	t, err := tx.ValidToken(kind, raw, now)
+	if err != nil {
+		return nil, err
+	}
+	t.UsedAt = now
+	if err := putJSON(tx.bucket(bucketTokens), t.Hash, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// UserTokens lists a user's tokens (any state), grouped by kind.
+func (tx *Tx) UserTokens(userID uuid.UUID) ([]Token, error) {
+	var out []Token
+	tokens := tx.bucket(bucketTokens)
+	c := tx.bucket(bucketTokensByUser).Cursor()
+	for k, _ := c.Seek(userID[:]); k != nil && bytes.HasPrefix(k, userID[:]); k, _ = c.Next() {
+		var t Token
+		if err := getJSON(tokens, k[len(userID)+1:], &t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (tx *Tx) deleteUserTokens(userID uuid.UUID) error {
+	keys, err := deletePrefix(tx, bucketTokensByUser, userID[:])
+	if err != nil {
+		return err
+	}
+	tokens := tx.bucket(bucketTokens)
+	for _, k := range keys {
+		hash := k[len(userID)+1:]
+		var t Token
+		if err := getJSON(tokens, hash, &t); err != nil {
+			return err
+		}
+		if err := tx.bucket(bucketTokensByExpiry).Delete(join(timeKey(t.ExpiresAt), hash)); err != nil {
+			return err
+		}
+		if err := tokens.Delete(hash); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package store
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// User is one account.
+type User struct {
+	ID            uuid.UUID `json:"id"`
+	Email         string    `json:"email"` // as normalised by NormalizeEmail
+	FirstName     string    `json:"first_name"`
+	LastName      string    `json:"last_name"`
+	Phone         string    `json:"phone"` // E.164 or empty
+	CompanyName   string    `json:"company_name"`
+	PasswordHash  string    `json:"password_hash"` // PHC string; empty = no usable password
+	EmailVerified bool      `json:"email_verified"`
+	Active        bool      `json:"active"` // false once deactivated by staff
+	Staff         bool      `json:"staff"`
+	DateJoined    time.Time `json:"date_joined"`
+	LastLoginAt   time.Time `json:"last_login_at,omitzero"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	// PrimaryAddressID is the one primary address (zero when the user has
+	// none): a single field, so two primaries cannot even be represented.
+	PrimaryAddressID uuid.UUID `json:"primary_address_id,omitzero"`
+	// AddressCount lets the 10-address limit be checked without a scan.
+	AddressCount int `json:"address_count,omitempty"`
+}
+
+// User returns the user with id. Errors: ErrNotFound.
+func (tx *Tx) User(id uuid.UUID) (*User, error) {
+	var u User
+	if err := getJSON(tx.bucket(bucketUsers), id[:], &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// UserByEmail finds a user by email (normalised first). Errors: ErrNotFound.
+func (tx *Tx) UserByEmail(email string) (*User, error) {
+	id := tx.bucket(bucketUsersByEmail).Get([]byte(NormalizeEmail(email)))
+	if id == nil {
+		return nil, ErrNotFound
+	}
+	uid, ok := idFromBytes(id)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return tx.User(uid)
+}
+
+// CreateUser stores a new user and its email index entry. u.Email is
+// normalised. Errors: ErrEmailTaken.
+func (tx *Tx) CreateUser(u *User) error {
+	u.Email = NormalizeEmail(u.Email)
+	idx := tx.bucket(bucketUsersByEmail)
+	if idx.Get([]byte(u.Email)) != nil {
+		return ErrEmailTaken
+	}
+	if err := idx.Put([]byte(u.Email), u.ID[:]); err != nil {
+		return err
+	}
+	return putJSON(tx.bucket(bucketUsers), u.ID[:], u)
+}
+
+// PutUser writes changes to an existing user other than its email (use
+// ChangeEmail for that). Errors: ErrNotFound.
+func (tx *Tx) PutUser(u *User) error {
+	old, err := tx.User(u.ID)
+	if err != nil {
+		return err
+	}
+	u.Email = old.Email
+	return putJSON(tx.bucket(bucketUsers), u.ID[:], u)
+}
+
+// ChangeEmail moves a user to a new email, index included.
+// Errors: ErrNotFound, ErrEmailTaken (by another user).
+func (tx *Tx) ChangeEmail(id uuid.UUID, email string, at time.Time) (*User, error) {
+	u, err := tx.User(id)
+	if err != nil {
+		return nil, err
+	}
+	email = NormalizeEmail(email)
+	idx := tx.bucket(bucketUsersByEmail)
+	if owner := idx.Get([]byte(email)); owner != nil {
+		if !bytes.Equal(owner, id[:]) {
+			return nil, ErrEmailTaken
+		}
+		return u, nil
+	}
+	if err := idx.Delete([]byte(u.Email)); err != nil {
+		return nil, err
+	}
+	if err := idx.Put([]byte(email), id[:]); err != nil {
+		return nil, err
+	}
+	u.Email = email
+	u.UpdatedAt = at
+	return u, putJSON(tx.bucket(bucketUsers), id[:], u)
+}
+
+// DeleteUser removes a user with its email index entry, sessions, tokens
+// and addresses. Audit events and sent-mail records stay (they are the
+// history). Errors: ErrNotFound.
+func (tx *Tx) DeleteUser(id uuid.UUID) error {
+	u, err := tx.User(id)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.DeleteUserSessions(id, nil); err != nil {
+		return err
+	}
+	if err := tx.deleteUserTokens(id); err != nil {
+		return err
+	}
+	if err := tx.deleteUserAddresses(id); err != nil {
+		return err
+	}
+	if err := tx.bucket(bucketUsersByEmail).Delete([]byte(u.Email)); err != nil {
+		return err
+	}
+	return tx.bucket(bucketUsers).Delete(id[:])
+}
+
+// deletePrefix removes every key of b that starts with prefix and returns them.
+func deletePrefix(tx *Tx, name, prefix []byte) ([][]byte, error) {
+	b := tx.bucket(name)
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
