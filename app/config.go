@@ -116,26 +116,26 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// An empty environment variable counts as unset; a flag, once given, is set.
 	raw := make(map[string]string, len(settings))
 	for _, s := range settings {
-		v, ok := getenv(s.env), getenv(s.env) != ""
 		if set[s.flag] {
-			v, ok = *flags[s.env], true
-		}
-		raw[s.env] = strings.TrimSpace(v)
-		if !ok {
-			raw[s.env+"?"] = "unset"
+			raw[s.env] = strings.TrimSpace(*flags[s.env])
+		} else if v := strings.TrimSpace(getenv(s.env)); v != "" {
+			raw[s.env] = v
 		}
 	}
 	return parseConfig(raw)
 }
 
+// parseConfig validates the settings in raw (by environment name); a name
+// absent from raw is unset.
 func parseConfig(raw map[string]string) (Config, error) {
 	var problems []string
 	bad := func(name, format string, a ...any) {
 		problems = append(problems, name+": "+fmt.Sprintf(format, a...))
 	}
-	unset := func(name string) bool { return raw[name+"?"] == "unset" }
+	unset := func(name string) bool { _, ok := raw[name]; return !ok }
 
 	var c Config
 	c.Env = strings.ToLower(orDefault(raw, "MARBELLE_ENV"))
@@ -290,8 +290,8 @@ func parseConfig(raw map[string]string) (Config, error) {
 }
 
 func orDefault(raw map[string]string, name string) string {
-	if raw[name+"?"] != "unset" {
-		return raw[name]
+	if v, ok := raw[name]; ok {
+		return v
 	}
 	for _, s := range settings {
 		if s.env == name {

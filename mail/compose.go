@@ -29,9 +29,9 @@ const (
 // kindSpec says which Data fields a kind cannot do without; checking them in
 // Compose turns a caller bug into an error instead of a mail with a hole.
 type kindSpec struct {
-	kind                     Kind
-	needLink, needNewEmail   bool
-	needBaseURL              bool // the mail points at BaseURL+"/forgot-password"
+	kind                   Kind
+	needLink, needNewEmail bool
+	needBaseURL            bool // the mail points at BaseURL+"/forgot-password"
 }
 
 func kindSpecs() []kindSpec {

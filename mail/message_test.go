@@ -109,8 +109,8 @@ func TestBytesHeaders(t *testing.T) {
 
 func TestEnvelopeFrom(t *testing.T) {
 	for in, want := range map[string]string{
-		"Marbelle <no-reply@localhost>":  "no-reply@localhost",
-		"no-reply@shop.example":          "no-reply@shop.example",
+		"Marbelle <no-reply@localhost>": "no-reply@localhost",
+		"no-reply@shop.example":         "no-reply@shop.example",
 		`"Café Marbelle" <a@b.example>`: "a@b.example",
 	} {
 		got, err := Message{From: in}.EnvelopeFrom()

@@ -163,9 +163,17 @@ func (s *SMTPSender) Send(ctx context.Context, from string, to []string, raw []b
 		defer cancel()
 	}
 	err := s.send(ctx, from, to, raw)
-	if err != nil && ctx.Err() != nil {
-		// The connection was closed under the client; say why.
-		return fmt.Errorf("mail: send via %s: %w (%w)", s.addr, ctx.Err(), err)
+	if err == nil {
+		return nil
+	}
+	// Say why the connection died: ctx ended, or the conn deadline (set
+	// from ctx) fired just before ctx's own timer did.
+	cause := ctx.Err()
+	if dl, _ := ctx.Deadline(); cause == nil && !time.Now().Before(dl) {
+		cause = context.DeadlineExceeded
+	}
+	if cause != nil {
+		return fmt.Errorf("mail: send via %s: %w (%w)", s.addr, cause, err)
 	}
 	return err
 }
