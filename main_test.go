@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func devEnv(dataDir string) func(string) string {
+	env := map[string]string{
+		"MARBELLE_ADDR":          "127.0.0.1:0",
+		"MARBELLE_DEV_SMTP_ADDR": "127.0.0.1:0",
+		"MARBELLE_DATA_DIR":      dataDir,
+		"MARBELLE_PASSWORD_HASH": "m=256,t=1,p=1",
+	}
+	return func(k string) string { return env[k] }
+}
+
+var servingRE = regexp.MustCompile(`serving on (http://\S+)`)
+
+// startServe runs `marbelle serve` in-process and returns its URL and a
+// function that stops it (as SIGTERM would) and returns run's error.
+func startServe(t *testing.T, dataDir string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errs := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, devEnv(dataDir), strings.NewReader(""), out, errs) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := servingRE.FindStringSubmatch(out.String()); m != nil {
+			return m[1], func() error { cancel(); return <-done }
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended early: %v\n%s", err, errs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start: %s %s", out.String(), errs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestServeStartsAnswersAndShutsDown: the default command serves, answers
+// /readyz and a real flow, and on cancellation shuts down cleanly (exit 0).
+func TestServeStartsAnswersAndShutsDown(t *testing.T) {
+	dir := t.TempDir()
+	url, stop := startServe(t, dir)
+	res, err := http.Get(url + "/readyz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("readyz: got %v %v", res, err)
+	}
+	res.Body.Close()
+	body := `{"email":"cli@example.test","password":"tangerine walrus umbrella 42","first_name":"Cli","last_name":"Test"}`
+	res, err = http.Post(url+"/api/v1/auth/register", "application/json", strings.NewReader(body))
+	if err != nil || res.StatusCode != 201 {
+		t.Fatalf("register: got %v %v", res, err)
+	}
+	res.Body.Close()
+	// The mail reaches the built-in sink through real SMTP.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get(url + "/api/v1/dev/mail")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		b.ReadFrom(res.Body)
+		res.Body.Close()
+		if strings.Contains(b.String(), "cli@example.test") && strings.Contains(b.String(), "/verify-email?token=") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("verification mail never reached the sink: %s", b.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: got %v, want nil (exit 0)", err)
+	}
+	if _, err := http.Get(url + "/healthz"); err == nil {
+		t.Fatalf("still serving after shutdown")
+	}
+	// The store reopens without repair.
+	_, stop = startServe(t, dir)
+	if err := stop(); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+}
+
+// TestSecondServerOnSameStoreFailsClearly (R-03): no hang, a clear message.
+func TestSecondServerOnSameStoreFailsClearly(t *testing.T) {
+	dir := t.TempDir()
+	_, stop := startServe(t, dir)
+	defer stop()
+	start := time.Now()
+	err := run(context.Background(), []string{"serve"}, devEnv(dir), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("got %v, want a 'store is in use' error", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %v, want it bounded by the open timeout", d)
+	}
+}
+
+func TestProductionWithoutSettingsExitsTwo(t *testing.T) {
+	var out, errs syncBuffer
+	env := map[string]string{"MARBELLE_ENV": "production"}
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 {
+		t.Fatalf("got %v, want exit status 2", err)
+	}
+	for _, name := range []string{"MARBELLE_SECRET_KEY", "MARBELLE_BASE_URL", "MARBELLE_SMTP_URL", "MARBELLE_MAIL_FROM", "MARBELLE_ALLOWED_HOSTS"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Fatalf("message does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestVersionHelpAndUnknownCommand(t *testing.T) {
+	var out syncBuffer
+	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, nil, &out, &out); err != nil || !strings.HasPrefix(out.String(), "marbelle ") {
+		t.Fatalf("version: got %v %q", err, out.String())
+	}
+	out = syncBuffer{}
+	if err := run(context.Background(), []string{"serve", "--help"}, func(string) string { return "" }, nil, &out, &out); !strings.Contains(out.String(), "-addr") {
+		t.Fatalf("serve --help: got %v %q", err, out.String())
+	}
+	var ee *exitError
+	if err := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, nil, &out, &out); !errors.As(err, &ee) || ee.code != 2 {
+		t.Fatalf("unknown command: got %v, want exit status 2", err)
+	}
+}
