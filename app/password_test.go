@@ -93,7 +93,7 @@ func TestPasswordPolicy(t *testing.T) {
 	}{
 		{"tangerine walrus umbrella 42", "ann@example.test", "Ann", "Lee", true},
 		{"🐙🦊🐢🦉🐝🦋🐬🦀", "a@example.test", "Ann", "Lee", true}, // 8 code points
-		{"🐙🦊🐢🦉", "a@example.test", "Ann", "Lee", false},         // 16 bytes, 4 code points
+		{"🐙🦊🐢🦉", "a@example.test", "Ann", "Lee", false},    // 16 bytes, 4 code points
 		{strings.Repeat("ab", 64), "a@example.test", "Ann", "Lee", true},
 		{strings.Repeat("ab", 64) + "c", "a@example.test", "Ann", "Lee", false},
 		{"password1234", "a@example.test", "Ann", "Lee", false},

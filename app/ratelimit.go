@@ -17,7 +17,7 @@ type Rate struct {
 
 // RateLimits are the named limits of the contract.
 type RateLimits struct {
-	Off                                           bool
+	Off                                                bool
 	Login, Register, Token, LoginFailures, EmailChange Rate
 }
 

@@ -15,8 +15,8 @@ type Session struct {
 	Staff      bool      `json:"staff"` // staff lifetimes applied
 	CreatedAt  time.Time `json:"created_at"`
 	LastSeenAt time.Time `json:"last_seen_at"`
-	ExpiresAt  time.Time `json:"expires_at"`      // absolute end
-	IdleUntil  time.Time `json:"idle_until"`      // LastSeenAt + idle timeout
+	ExpiresAt  time.Time `json:"expires_at"` // absolute end
+	IdleUntil  time.Time `json:"idle_until"` // LastSeenAt + idle timeout
 	IP         string    `json:"ip"`
 	UserAgent  string    `json:"user_agent"`
 	Hash       []byte    `json:"hash"` // SHA-256 of the secret, for the indexes
