@@ -39,6 +39,14 @@ func (s *Server) routes() *httprouter.Router {
 	r.DELETE(auth+"/sessions/:id", s.requireUser(s.handleSessionRevoke))
 	r.DELETE(auth+"/account", s.requireUser(s.handleAccountDelete))
 
+	r.GET(auth+"/addresses", s.requireUser(s.handleAddressList))
+	r.POST(auth+"/addresses", s.requireUser(s.handleAddressCreate))
+	r.GET(auth+"/addresses/:id", s.requireUser(s.handleAddressView))
+	r.PUT(auth+"/addresses/:id", s.requireUser(s.handleAddressChange(false)))
+	r.PATCH(auth+"/addresses/:id", s.requireUser(s.handleAddressChange(true)))
+	r.DELETE(auth+"/addresses/:id", s.requireUser(s.handleAddressDelete))
+	r.PATCH(auth+"/addresses/:id/set-primary", s.requireUser(s.handleAddressSetPrimary))
+
 	if s.sink != nil { // development only: in production these are 404
 		r.GET("/api/v1/dev/mail", s.handleDevMailList)
 		r.GET("/api/v1/dev/mail/:id", s.handleDevMailView)

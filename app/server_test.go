@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -286,4 +287,13 @@ func (ts *testServer) login(email, password string) *testClient {
 	c := ts.client()
 	c.do("POST", "/api/v1/auth/login", map[string]string{"email": email, "password": password}).want(ts.t, 200, "")
 	return c
+}
+
+func mustURL(tb testing.TB, raw string) *url.URL {
+	tb.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
 }

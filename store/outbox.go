@@ -41,7 +41,41 @@ func (tx *Tx) QueueMail(m *Mail) error {
 	if err := putJSON(tx.bucket(bucketOutbox), m.ID[:], m); err != nil {
 		return err
 	}
+	if m.UserID != uuid.Nil {
+		if err := tx.bucket(bucketOutboxByUser).Put(join(m.UserID[:], m.ID[:]), nil); err != nil {
+			return err
+		}
+	}
 	return tx.bucket(bucketOutboxDue).Put(join(timeKey(m.NextAttemptAt), m.ID[:]), nil)
+}
+
+// deleteUserMail removes every outbox entry about a user: queued mail for
+// a deleted account carries nothing anyone should still receive.
+func (tx *Tx) deleteUserMail(userID uuid.UUID) error {
+	keys, err := deletePrefix(tx, bucketOutboxByUser, userID[:])
+	if err != nil {
+		return err
+	}
+	outbox := tx.bucket(bucketOutbox)
+	for _, k := range keys {
+		id, _ := uuid.FromBytes(k[16:])
+		m, err := tx.Mail(id)
+		if err == ErrNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if m.Status == MailQueued {
+			if err := tx.bucket(bucketOutboxDue).Delete(join(timeKey(m.NextAttemptAt), m.ID[:])); err != nil {
+				return err
+			}
+		}
+		if err := outbox.Delete(m.ID[:]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Mail returns one outbox entry. Errors: ErrNotFound.

@@ -30,6 +30,8 @@
 //	  mail id                     → JSON Mail (body sealed by the caller, erased once sent)
 //	outbox_due
 //	  next attempt time | mail id → empty   (queued mail only)
+//	outbox_by_user
+//	  user id | mail id           → empty   (mail about an account goes with it)
 //	audit
 //	  event id (UUIDv7, so time order) → JSON Event
 //	audit_by_user
@@ -54,6 +56,7 @@ var (
 	bucketTokensByExpiry   = []byte("tokens_by_expiry")
 	bucketOutbox           = []byte("outbox")
 	bucketOutboxDue        = []byte("outbox_due")
+	bucketOutboxByUser     = []byte("outbox_by_user")
 	bucketAudit            = []byte("audit")
 	bucketAuditByUser      = []byte("audit_by_user")
 	bucketAddresses        = []byte("addresses")
@@ -64,7 +67,7 @@ func allBuckets() [][]byte {
 		bucketMeta, bucketUsers, bucketUsersByEmail,
 		bucketSessions, bucketSessionsByUser, bucketSessionsByExpiry,
 		bucketTokens, bucketTokensByUser, bucketTokensByExpiry,
-		bucketOutbox, bucketOutboxDue, bucketAudit, bucketAuditByUser,
+		bucketOutbox, bucketOutboxDue, bucketOutboxByUser, bucketAudit, bucketAuditByUser,
 		bucketAddresses,
 	}
 }

@@ -102,9 +102,9 @@ func (tx *Tx) ChangeEmail(id uuid.UUID, email string, at time.Time) (*User, erro
 	return u, putJSON(tx.bucket(bucketUsers), id[:], u)
 }
 
-// DeleteUser removes a user with its email index entry, sessions, tokens
-// and addresses. Audit events and sent-mail records stay (they are the
-// history). Errors: ErrNotFound.
+// DeleteUser removes a user with its email index entry, sessions, tokens,
+// addresses and outbox entries. Audit events stay (they are the history).
+// Errors: ErrNotFound.
 func (tx *Tx) DeleteUser(id uuid.UUID) error {
 	u, err := tx.User(id)
 	if err != nil {
@@ -117,6 +117,9 @@ func (tx *Tx) DeleteUser(id uuid.UUID) error {
 		return err
 	}
 	if err := tx.deleteUserAddresses(id); err != nil {
+		return err
+	}
+	if err := tx.deleteUserMail(id); err != nil {
 		return err
 	}
 	if err := tx.bucket(bucketUsersByEmail).Delete([]byte(u.Email)); err != nil {
