@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -90,7 +91,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return &exitError{code: 2, err: err}
 	}
 	log := newLogger(cfg, stderr)
-	return app.Serve(ctx, cfg, log, stdout, app.ServeOptions{UI: ui.Handler})
+	return app.Serve(ctx, cfg, log, stdout, app.ServeOptions{UI: func(siteName string, devMail bool) http.Handler {
+		return ui.Handler(ui.Config{SiteName: siteName, DevMail: devMail})
+	}})
 }
 
 func newLogger(cfg app.Config, w io.Writer) *slog.Logger {

@@ -65,8 +65,8 @@ type ServeOptions struct {
 	Ready func(baseURL string)
 	// Delivery tunes the mail delivery loop.
 	Delivery mail.DeliveryOptions
-	// UI serves the web pages.
-	UI func(siteName string) http.Handler
+	// UI serves the web pages; devMail says whether the mail viewer exists.
+	UI func(siteName string, devMail bool) http.Handler
 	// HashSlots and HashWait: see Options.
 	HashSlots int
 	HashWait  time.Duration
@@ -122,7 +122,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 
 	var ui http.Handler
 	if opts.UI != nil {
-		ui = opts.UI(cfg.SiteName)
+		ui = opts.UI(cfg.SiteName, sink != nil)
 	}
 	s, err := New(cfg, db, log, Options{BaseURL: baseURL, Sink: sink, UI: ui, HashSlots: opts.HashSlots, HashWait: opts.HashWait})
 	if err != nil {

@@ -23,8 +23,15 @@ var pages = map[string]bool{
 	"/forgot-password": true, "/login": true, "/register": true, "/account": true, "/dev/mail": true,
 }
 
+// Config says what the pages need from the server's configuration.
+type Config struct {
+	SiteName string // the shop's name, in every page's title and header
+	DevMail  bool   // serve the captured-mail viewer at /dev/mail (development only)
+}
+
 // Handler serves the pages and their assets, with the shop's name in the page.
-func Handler(siteName string) http.Handler {
+func Handler(cfg Config) http.Handler {
+	siteName := cfg.SiteName
 	static, err := fs.Sub(files, "embed")
 	if err != nil {
 		panic(err) // the embed directive guarantees the folder
@@ -42,6 +49,10 @@ func Handler(siteName string) http.Handler {
 			p = strings.TrimSuffix(p, "/")
 		}
 		switch {
+		case p == "/dev/mail" && !cfg.DevMail:
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte("<!doctype html><meta charset=utf-8><title>Not found</title><p>There is nothing at this address. <a href=\"/\">Home</a></p>\n"))
 		case pages[p]:
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-cache")
