@@ -242,6 +242,10 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 	errs := fieldErrors{}
 	if strings.TrimSpace(in.Email) == "" {
 		errs.add("email", "Enter your email address.")
+	} else if len(in.Email) > 4*maxEmailLength {
+		// No account has such an address; refusing it here keeps limiter
+		// keys and audit entries small.
+		errs.add("email", "Enter a valid email address.")
 	}
 	if in.Password == "" {
 		errs.add("password", "Enter your password.")

@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -191,6 +192,8 @@ func parseConfig(raw map[string]string) (Config, error) {
 	c.AllowedHosts = splitList(strings.ToLower(value("MARBELLE_ALLOWED_HOSTS")))
 	if len(c.AllowedHosts) == 0 {
 		bad("MARBELLE_ALLOWED_HOSTS", "must name at least one host (e.g. account.shop.example)")
+	} else if prod && slices.Contains(c.AllowedHosts, "*") {
+		bad("MARBELLE_ALLOWED_HOSTS", "* (any host) is refused in production: name the hosts")
 	}
 	for _, p := range splitList(value("MARBELLE_TRUSTED_PROXIES")) {
 		prefix, err := parsePrefix(p)

@@ -135,8 +135,8 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 }
 
 // Verify checks password against encoded (an empty or foreign hash costs a
-// hash all the same and fails). rehash is true when encoded uses other
-// parameters than the current ones.
+// hash all the same and fails). rehash is true when encoded is weaker than
+// the current parameters.
 func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, rehash bool, err error) {
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err
@@ -148,7 +148,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, reha
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
 	ok = subtle.ConstantTimeCompare(got, want) == 1 && perr == nil
-	return ok, ok && p != h.params, nil
+	return ok, ok && !p.AtLeast(h.params), nil
 }
 
 // VerifyDummy costs what Verify costs and always fails: used when the email

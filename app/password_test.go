@@ -32,6 +32,10 @@ func TestHasherRoundTripAndRehash(t *testing.T) {
 	if ok, rehash, _ := stronger.Verify(context.Background(), enc, "correct horse battery staple"); !ok || !rehash {
 		t.Fatalf("changed parameters: got ok=%v rehash=%v, want both true", ok, rehash)
 	}
+	strongEnc, _ := stronger.Hash(context.Background(), "correct horse battery staple")
+	if ok, rehash, _ := h.Verify(context.Background(), strongEnc, "correct horse battery staple"); !ok || rehash {
+		t.Fatalf("stronger stored hash: got ok=%v rehash=%v, want ok and no rehash", ok, rehash)
+	}
 	for _, bad := range []string{"", "plain", "$argon2i$v=19$m=256,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"} {
 		if ok, _, err := h.Verify(context.Background(), bad, "x"); ok || err != nil {
 			t.Fatalf("foreign hash %q: got ok=%v err=%v, want a plain failure", bad, ok, err)

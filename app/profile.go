@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -26,8 +25,13 @@ type profileUpdateInput struct {
 	LastName    *string          `json:"last_name"`
 	Phone       *string          `json:"phone"`
 	CompanyName *string          `json:"company_name"`
-	Email       *json.RawMessage `json:"email"`
+	Email       present `json:"email"`
 }
+
+// present records that a JSON field was sent at all, even as null.
+type present bool
+
+func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
 
 func (s *Server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
 	var in profileUpdateInput
@@ -45,7 +49,7 @@ func (s *Server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, _ h
 
 func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInput) (*profile, error) {
 	errs := fieldErrors{}
-	if in.Email != nil {
+	if in.Email {
 		errs.add("email", "The email address is changed through the email change flow (POST /api/v1/auth/email-change/request).")
 	}
 	var first, last, phone, company string
