@@ -11,8 +11,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
+
+	"golang.org/x/term"
 
 	"github.com/marbelle/marbelle/app"
 	"github.com/marbelle/marbelle/ui"
@@ -50,8 +53,11 @@ func main() {
 const usage = `Usage: marbelle <command> [flags]
 
 Commands:
-  serve     serve the API, the web UI and (in development) the mail sink (the default)
-  version   print the version
+  serve          serve the API, the web UI and (in development) the mail sink (the default)
+  admin create   create a staff account (or --promote an existing one)
+  backup FILE    write a consistent copy of a stopped store to FILE
+  check          verify every stored invariant and index
+  version        print the version
 
 Run "marbelle <command> --help" for a command's flags.
 `
@@ -59,7 +65,10 @@ Run "marbelle <command> --help" for a command's flags.
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
-	if len(args) > 0 && (len(args[0]) == 0 || args[0][0] != '-') {
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help"):
+		cmd = "help"
+	case len(args) > 0 && (len(args[0]) == 0 || args[0][0] != '-'):
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -74,7 +83,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		fmt.Fprintln(stdout, "marbelle", buildVersion())
 		return nil
-	case "help", "-h", "--help":
+	case "admin":
+		if len(args) == 0 || args[0] != "create" {
+			fmt.Fprintln(stderr, "Usage: marbelle admin create --email E [--password-stdin] [--promote]")
+			return &exitError{code: 2, err: errors.New("admin: the only subcommand is create")}
+		}
+		return adminCreate(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "check":
+		return check(args, getenv, stdout, stderr)
+	case "backup":
+		return backup(args, getenv, stdout, stderr)
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
@@ -113,4 +132,133 @@ func buildVersion() string {
 		return info.Main.Version
 	}
 	return "(devel)"
+}
+
+// dataDirFlag adds --data-dir, defaulting to MARBELLE_DATA_DIR or ./data.
+func dataDirFlag(fs *flag.FlagSet, getenv func(string) string) *string {
+	def := getenv("MARBELLE_DATA_DIR")
+	if def == "" {
+		def = "./data"
+	}
+	return fs.String("data-dir", def, "directory of the store (MARBELLE_DATA_DIR)")
+}
+
+func adminCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("marbelle admin create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the staff member's email address (required)")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input instead of a prompt")
+	promote := fs.Bool("promote", false, "make an existing account staff")
+	dataDir := dataDirFlag(fs, getenv)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: marbelle admin create --email E [--password-stdin] [--promote]\n\nCreates a verified staff account on a stopped store. The password obeys the password policy.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *email == "" {
+		fs.Usage()
+		return &exitError{code: 2, err: errors.New("admin create: --email is required")}
+	}
+	hashParams := getenv("MARBELLE_PASSWORD_HASH")
+	if hashParams == "" {
+		hashParams = "m=65536,t=3,p=1"
+	}
+	minLen := getenv("MARBELLE_PASSWORD_MIN_LENGTH")
+	if minLen == "" {
+		minLen = "8"
+	}
+	cfg, err := app.LoadConfig([]string{"--password-hash", hashParams, "--password-min-length", minLen}, func(string) string { return "" }, stderr)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	var password string
+	if !*promote {
+		if password, err = readPassword(*fromStdin, stdin, stderr); err != nil {
+			return err
+		}
+	}
+	msg, err := app.AdminCreate(ctx, app.AdminCreateInput{DataDir: *dataDir, Email: *email, Password: password, Promote: *promote, Hash: cfg.PasswordHash, MinLength: cfg.PasswordMinLength})
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, msg)
+	return nil
+}
+
+// readPassword reads from stdin (--password-stdin) or prompts on the
+// terminal without echo, twice.
+func readPassword(fromStdin bool, stdin io.Reader, stderr io.Writer) (string, error) {
+	if fromStdin {
+		return app.ReadPasswordLine(stdin)
+	}
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", errors.New("no terminal to prompt on: use --password-stdin")
+	}
+	fmt.Fprint(stderr, "Password: ")
+	first, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(stderr, "Password again: ")
+	second, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return "", err
+	}
+	if string(first) != string(second) {
+		return "", errors.New("the passwords do not match")
+	}
+	return string(first), nil
+}
+
+func check(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("marbelle check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := dataDirFlag(fs, getenv)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: marbelle check [--data-dir DIR]\n\nOpens the store read-only and verifies every invariant and index; exits 1 naming each fault.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	faults, err := app.Check(filepath.Join(*dataDir, app.StoreFile))
+	if err != nil {
+		return err
+	}
+	for _, f := range faults {
+		fmt.Fprintln(stdout, "fault:", f)
+	}
+	if len(faults) > 0 {
+		return fmt.Errorf("check: %d faults", len(faults))
+	}
+	fmt.Fprintln(stdout, "ok: every invariant and index holds")
+	return nil
+}
+
+func backup(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("marbelle backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := dataDirFlag(fs, getenv)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: marbelle backup [--data-dir DIR] FILE\n\nWrites a consistent copy of a stopped store to FILE. While a server runs, use GET /api/v1/admin/backup.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return &exitError{code: 2, err: errors.New("backup: name one FILE")}
+	}
+	n, err := app.BackupFile(*dataDir, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d bytes to %s\n", n, fs.Arg(0))
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -155,5 +157,77 @@ func TestVersionHelpAndUnknownCommand(t *testing.T) {
 	var ee *exitError
 	if err := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, nil, &out, &out); !errors.As(err, &ee) || ee.code != 2 {
 		t.Fatalf("unknown command: got %v, want exit status 2", err)
+	}
+}
+
+func cliEnv(dataDir string) func(string) string {
+	env := map[string]string{"MARBELLE_DATA_DIR": dataDir, "MARBELLE_PASSWORD_HASH": "m=256,t=1,p=1"}
+	return func(k string) string { return env[k] }
+}
+
+// TestAdminCreateCheckAndBackup: SEC-12 (no default accounts; staff only
+// through the command), check and backup on a stopped store, and clear
+// refusals while a server holds it (R-03).
+func TestAdminCreateCheckAndBackup(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	var out, errs syncBuffer
+	// Fresh store: admin/admin does not exist.
+	url, stop := startServe(t, dir)
+	res, err := http.Post(url+"/api/v1/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"admin"}`))
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("default admin: got %v %v, want 401", res, err)
+	}
+	res.Body.Close()
+	// While the server runs, every store command refuses quickly and clearly.
+	for _, args := range [][]string{{"admin", "create", "--email", "s@example.test", "--password-stdin"}, {"backup", filepath.Join(dir, "b.db")}, {"check"}} {
+		start := time.Now()
+		err := run(ctx, args, cliEnv(dir), strings.NewReader("tangerine walrus umbrella 42\n"), &out, &errs)
+		if err == nil || !strings.Contains(err.Error(), "in use") || time.Since(start) > 10*time.Second {
+			t.Fatalf("%v while serving: got %v after %v, want a quick 'in use' error", args, err, time.Since(start))
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := run(ctx, []string{"admin", "create", "--email", "S@Example.test", "--password-stdin"}, cliEnv(dir), strings.NewReader("password1234\n"), &out, &errs); err == nil {
+		t.Fatalf("a common password must be refused")
+	}
+	if err := run(ctx, []string{"admin", "create", "--email", "S@Example.test", "--password-stdin"}, cliEnv(dir), strings.NewReader("tangerine walrus umbrella 42\n"), &out, &errs); err != nil {
+		t.Fatalf("admin create: %v", err)
+	}
+	if err := run(ctx, []string{"admin", "create", "--email", "s@example.test", "--password-stdin"}, cliEnv(dir), strings.NewReader("tangerine walrus umbrella 42\n"), &out, &errs); err == nil || !strings.Contains(err.Error(), "--promote") {
+		t.Fatalf("existing email: got %v, want a hint at --promote", err)
+	}
+	if err := run(ctx, []string{"admin", "create", "--email", "s@example.test"}, cliEnv(dir), strings.NewReader(""), &out, &errs); err == nil || !strings.Contains(err.Error(), "--password-stdin") {
+		t.Fatalf("no terminal: got %v, want a hint at --password-stdin", err)
+	}
+	out = syncBuffer{}
+	if err := run(ctx, []string{"check", "--data-dir", dir}, cliEnv(t.TempDir()), nil, &out, &errs); err != nil || !strings.Contains(out.String(), "ok") {
+		t.Fatalf("check: %v %s", err, out.String())
+	}
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	if err := run(ctx, []string{"backup", snap}, cliEnv(dir), nil, &out, &errs); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	// The copy is a working store: the staff account logs in from it.
+	snapDir := t.TempDir()
+	data, _ := os.ReadFile(snap)
+	os.WriteFile(filepath.Join(snapDir, "marbelle.db"), data, 0o600)
+	if err := run(ctx, []string{"check"}, cliEnv(snapDir), nil, &out, &errs); err != nil {
+		t.Fatalf("check of the backup: %v", err)
+	}
+	url, stop = startServe(t, snapDir)
+	defer stop()
+	res, err = http.Post(url+"/api/v1/auth/login", "application/json", strings.NewReader(`{"email":"s@example.test","password":"tangerine walrus umbrella 42"}`))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("staff login on the restored copy: %v %v", res, err)
+	}
+	var body bytes.Buffer
+	body.ReadFrom(res.Body)
+	res.Body.Close()
+	if !strings.Contains(body.String(), `"is_staff":true`) || !strings.Contains(body.String(), `"email_verified":true`) {
+		t.Fatalf("staff profile: %s", body.String())
 	}
 }

@@ -47,6 +47,18 @@ func (s *Server) routes() *httprouter.Router {
 	r.DELETE(auth+"/addresses/:id", s.requireUser(s.handleAddressDelete))
 	r.PATCH(auth+"/addresses/:id/set-primary", s.requireUser(s.handleAddressSetPrimary))
 
+	const admin = "/api/v1/admin"
+	r.GET(admin+"/users", s.requireStaff(s.handleAdminUsers))
+	r.GET(admin+"/users/:id", s.requireStaff(s.handleAdminUser))
+	r.PATCH(admin+"/users/:id", s.requireStaff(s.handleAdminUserUpdate))
+	r.DELETE(admin+"/users/:id", s.requireStaff(s.handleAdminUserDelete))
+	r.POST(admin+"/users/:id/revoke-sessions", s.requireStaff(s.handleAdminRevokeSessions))
+	r.GET(admin+"/audit", s.requireStaff(s.handleAdminAudit))
+	r.GET(admin+"/outbox", s.requireStaff(s.handleAdminOutbox))
+	r.POST(admin+"/outbox/:id/retry", s.requireStaff(s.handleAdminOutboxRetry))
+	r.GET(admin+"/backup", s.requireStaff(s.handleAdminBackup))
+	r.GET(admin+"/stats", s.requireStaff(s.handleAdminStats))
+
 	if s.sink != nil { // development only: in production these are 404
 		r.GET("/api/v1/dev/mail", s.handleDevMailList)
 		r.GET("/api/v1/dev/mail/:id", s.handleDevMailView)

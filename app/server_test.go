@@ -297,3 +297,7 @@ func mustURL(tb testing.TB, raw string) *url.URL {
 	}
 	return u
 }
+
+func mailData(to string) mail.Data {
+	return mail.Data{FirstName: "Test", Email: to, NewEmail: to, TTL: "1 hour"}
+}

@@ -38,7 +38,11 @@ func (s *Server) update(ctx context.Context, fn func(t *txn) error) error {
 		return err
 	}
 	for _, e := range t.events {
-		s.log.InfoContext(ctx, "audit", "event", e.Event, "user_id", e.UserID, "ip", e.IP, "user_agent", e.UserAgent, "request_id", requestID(ctx))
+		attrs := []any{"event", e.Event, "ip", e.IP, "user_agent", e.UserAgent, "request_id", requestID(ctx)}
+		if e.UserID != uuid.Nil {
+			attrs = append(attrs, "user_id", e.UserID)
+		}
+		s.log.InfoContext(ctx, "audit", attrs...)
 	}
 	if t.mails > 0 && s.wakeMailer != nil {
 		s.wakeMailer()

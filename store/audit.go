@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -65,6 +66,62 @@ func (tx *Tx) AuditEvents(userID uuid.UUID, limit int) ([]Event, error) {
 			return nil, err
 		}
 		out = append(out, e)
+	}
+	return out, nil
+}
+
+// AuditFilter selects audit events; zero fields match everything.
+type AuditFilter struct {
+	UserID uuid.UUID
+	Event  string
+	Before uuid.UUID // only events older than this event id (paging)
+	Limit  int
+}
+
+// AuditQuery returns events matching f, newest first. Filtering by user
+// reads only that user's index range.
+func (tx *Tx) AuditQuery(f AuditFilter) ([]Event, error) {
+	if f.Limit <= 0 {
+		return nil, nil
+	}
+	var out []Event
+	audit := tx.bucket(bucketAudit)
+	keep := func(e *Event) bool {
+		return (f.Event == "" || e.Event == f.Event) && (f.Before == uuid.Nil || bytes.Compare(e.ID[:], f.Before[:]) < 0)
+	}
+	if f.UserID == uuid.Nil {
+		c := audit.Cursor()
+		var k, v []byte
+		if f.Before != uuid.Nil {
+			k, v = c.Seek(f.Before[:])
+			if k == nil {
+				k, v = c.Last()
+			}
+		} else {
+			k, v = c.Last()
+		}
+		for ; k != nil && len(out) < f.Limit; k, v = c.Prev() {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return nil, err
+			}
+			if keep(&e) {
+				out = append(out, e)
+			}
+		}
+		return out, nil
+	}
+	events, err := tx.AuditEvents(f.UserID, 1<<30)
+	if err != nil {
+		return nil, err
+	}
+	for i := range events {
+		if len(out) >= f.Limit {
+			break
+		}
+		if keep(&events[i]) {
+			out = append(out, events[i])
+		}
 	}
 	return out, nil
 }

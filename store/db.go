@@ -114,8 +114,17 @@ func (db *DB) Ping() error {
 // Backup writes a consistent copy of the whole store to w, from one read
 // transaction, while writers go on.
 func (db *DB) Backup(w io.Writer) (int64, error) {
+	return db.BackupSized(w, nil)
+}
+
+// BackupSized is Backup that first tells size the snapshot's length in
+// bytes (from the same transaction), e.g. for a Content-Length header.
+func (db *DB) BackupSized(w io.Writer, size func(int64)) (int64, error) {
 	var n int64
 	err := db.bolt.View(func(btx *bolt.Tx) error {
+		if size != nil {
+			size(btx.Size())
+		}
 		var err error
 		n, err = btx.WriteTo(w)
 		return err
@@ -186,6 +195,13 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return fmt.Errorf("store: encode: %w", err)
 	}
 	return b.Put(key, data)
+}
+
+func getJSONBytes(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("store: decode: %w", err)
+	}
+	return nil
 }
 
 // getJSON decodes the value at key into v; ErrNotFound when absent.

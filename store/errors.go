@@ -14,6 +14,8 @@ var (
 	ErrInUse = errors.New("store is in use by another process (is a server running on this data dir?)")
 	// ErrSchemaTooNew: the file was written by a newer Marbelle.
 	ErrSchemaTooNew = errors.New("store: schema is newer than this binary")
+	// ErrNotRequeueable: only a failed mail can be queued again.
+	ErrNotRequeueable = errors.New("store: only failed mail can be retried")
 	// ErrAddressLimit: the user already has the maximum number of addresses.
 	ErrAddressLimit = errors.New("store: address limit reached")
 )

@@ -62,7 +62,37 @@ func (tx *Tx) CreateUser(u *User) error {
 	if err := idx.Put([]byte(u.Email), u.ID[:]); err != nil {
 		return err
 	}
+	if err := tx.countUser(nil, u); err != nil {
+		return err
+	}
+	if err := tx.countSignup(u.DateJoined); err != nil {
+		return err
+	}
 	return putJSON(tx.bucket(bucketUsers), u.ID[:], u)
+}
+
+// countUser moves the user counters from old (nil: none) to new (nil: deleted).
+func (tx *Tx) countUser(old, new *User) error {
+	delta := func(u *User) (users, verified int) {
+		if u == nil {
+			return 0, 0
+		}
+		if u.EmailVerified {
+			return 1, 1
+		}
+		return 1, 0
+	}
+	ou, ov := delta(old)
+	nu, nv := delta(new)
+	if nu != ou {
+		if err := tx.addCounter(keyUserCount, nu-ou); err != nil {
+			return err
+		}
+	}
+	if nv != ov {
+		return tx.addCounter(keyVerifiedCount, nv-ov)
+	}
+	return nil
 }
 
 // PutUser writes changes to an existing user other than its email (use
@@ -73,6 +103,9 @@ func (tx *Tx) PutUser(u *User) error {
 		return err
 	}
 	u.Email = old.Email
+	if err := tx.countUser(old, u); err != nil {
+		return err
+	}
 	return putJSON(tx.bucket(bucketUsers), u.ID[:], u)
 }
 
@@ -123,6 +156,9 @@ func (tx *Tx) DeleteUser(id uuid.UUID) error {
 		return err
 	}
 	if err := tx.bucket(bucketUsersByEmail).Delete([]byte(u.Email)); err != nil {
+		return err
+	}
+	if err := tx.countUser(u, nil); err != nil {
 		return err
 	}
 	return tx.bucket(bucketUsers).Delete(id[:])

@@ -1,0 +1,544 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/marbelle/marbelle/store"
+)
+
+// requireStaff runs h for staff only: 401 without a session, 403 for
+// customers.
+func (s *Server) requireStaff(h authedHandle) httprouter.Handle {
+	return s.requireUser(func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+		if !a.User.Staff {
+			writeError(w, r, s.log, errForbidden)
+			return
+		}
+		h(w, r, p, a)
+	})
+}
+
+// adminUser is a profile as staff see it.
+type adminUser struct {
+	profile
+	IsActive    bool       `json:"is_active"`
+	LastLoginAt *time.Time `json:"last_login_at"`
+}
+
+func adminUserOf(u *store.User) adminUser {
+	au := adminUser{profile: *profileOf(u), IsActive: u.Active}
+	if !u.LastLoginAt.IsZero() {
+		t := u.LastLoginAt.UTC()
+		au.LastLoginAt = &t
+	}
+	return au
+}
+
+// adminUserDetail adds what staff need to look after one account. Token
+// previews are fingerprints of the stored hash: never a token, never
+// enough to use one.
+type adminUserDetail struct {
+	adminUser
+	Addresses []addressView   `json:"addresses"`
+	Sessions  int             `json:"sessions"`
+	Tokens    []adminTokenRow `json:"tokens"`
+}
+
+type adminTokenRow struct {
+	Kind      string    `json:"kind"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Used      bool      `json:"used"`
+	Preview   string    `json:"preview"`
+}
+
+// pageParams reads page (from 1) and page_size (default 50, at most 200).
+func pageParams(r *http.Request) (page, size int, err error) {
+	q := r.URL.Query()
+	page, size = 1, 50
+	errs := fieldErrors{}
+	if v := q.Get("page"); v != "" {
+		if page, err = strconv.Atoi(v); err != nil || page < 1 {
+			errs.add("page", "Use a whole number from 1.")
+		}
+	}
+	if v := q.Get("page_size"); v != "" {
+		if size, err = strconv.Atoi(v); err != nil || size < 1 || size > 200 {
+			errs.add("page_size", "Use a whole number from 1 to 200.")
+		}
+	}
+	return page, size, errs.err()
+}
+
+func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	page, size, err := pageParams(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	var out []adminUser
+	var total int
+	err = s.db.View(func(tx *store.Tx) error {
+		res, err := tx.Users(r.URL.Query().Get("q"), (page-1)*size, size)
+		if err != nil {
+			return err
+		}
+		total = res.Total
+		out = make([]adminUser, len(res.Users))
+		for i := range res.Users {
+			out[i] = adminUserOf(&res.Users[i])
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.Header().Set("X-Total-Count", strconv.Itoa(total))
+	writeJSON(w, http.StatusOK, "Users.", out)
+}
+
+func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+	id, err := uuid.Parse(p.ByName("id"))
+	if err != nil {
+		writeError(w, r, s.log, errNotFound)
+		return
+	}
+	var d adminUserDetail
+	err = s.db.View(func(tx *store.Tx) error {
+		u, err := tx.User(id)
+		if err != nil {
+			return err
+		}
+		d.adminUser = adminUserOf(u)
+		list, primary, err := tx.Addresses(id)
+		if err != nil {
+			return err
+		}
+		d.Addresses = make([]addressView, len(list))
+		for i := range list {
+			d.Addresses[i] = addressViewOf(&list[i], list[i].ID == primary)
+		}
+		d.Sessions = tx.CountUserSessions(id)
+		tokens, err := tx.UserTokens(id)
+		if err != nil {
+			return err
+		}
+		d.Tokens = make([]adminTokenRow, len(tokens))
+		for i, t := range tokens {
+			d.Tokens[i] = adminTokenRow{Kind: t.Kind.String(), CreatedAt: t.CreatedAt.UTC(), ExpiresAt: t.ExpiresAt.UTC(), Used: t.Used(), Preview: t.Preview()}
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "User.", d)
+}
+
+// adminUserUpdate is what staff may change on an account.
+type adminUserUpdate struct {
+	IsActive    *bool   `json:"is_active"`
+	IsStaff     *bool   `json:"is_staff"`
+	FirstName   *string `json:"first_name"`
+	LastName    *string `json:"last_name"`
+	Phone       *string `json:"phone"`
+	CompanyName *string `json:"company_name"`
+}
+
+func (s *Server) handleAdminUserUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+	var in adminUserUpdate
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	u, err := s.adminUpdateUser(r.Context(), a, p.ByName("id"), in)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "The user is saved.", u)
+}
+
+// actorDetail names the acting admin in an audit event.
+func actorDetail(a *auth, more map[string]string) map[string]string {
+	d := map[string]string{"actor_id": a.User.ID.String(), "actor_email": a.User.Email}
+	for k, v := range more {
+		d[k] = v
+	}
+	return d
+}
+
+// adminUpdateUser applies staff changes. Deactivating ends the user's
+// sessions at once; so does granting or removing staff (their sessions'
+// lifetimes follow the role). Staff cannot demote or deactivate themselves.
+func (s *Server) adminUpdateUser(ctx context.Context, a *auth, rawID string, in adminUserUpdate) (*adminUser, error) {
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return nil, errNotFound
+	}
+	errs := fieldErrors{}
+	if id == a.User.ID && in.IsStaff != nil && !*in.IsStaff {
+		errs.add("is_staff", "You cannot remove your own staff access.")
+	}
+	if id == a.User.ID && in.IsActive != nil && !*in.IsActive {
+		errs.add("is_active", "You cannot deactivate your own account.")
+	}
+	var first, last, phone, company string
+	if in.FirstName != nil {
+		first = cleanText(errs, "first_name", *in.FirstName, true, maxNameLength)
+	}
+	if in.LastName != nil {
+		last = cleanText(errs, "last_name", *in.LastName, true, maxNameLength)
+	}
+	if in.CompanyName != nil {
+		company = cleanText(errs, "company_name", *in.CompanyName, false, maxCompanyLen)
+	}
+	if in.Phone != nil {
+		phone = normalizePhone(errs, "phone", *in.Phone, s.cfg.DefaultRegion)
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	c := clientOf(ctx)
+	var out adminUser
+	err = s.update(ctx, func(t *txn) error {
+		u, err := t.User(id)
+		if err != nil {
+			return err
+		}
+		var changed []string
+		endSessions := false
+		if in.IsActive != nil && *in.IsActive != u.Active {
+			u.Active = *in.IsActive
+			endSessions = endSessions || !u.Active
+			event := "user_activated"
+			if !u.Active {
+				event = "user_deactivated"
+			}
+			if err := t.audit(event, u, "", c, actorDetail(a, nil)); err != nil {
+				return err
+			}
+		}
+		if in.IsStaff != nil && *in.IsStaff != u.Staff {
+			u.Staff = *in.IsStaff
+			endSessions = true
+			event := "staff_granted"
+			if !u.Staff {
+				event = "staff_revoked"
+			}
+			if err := t.audit(event, u, "", c, actorDetail(a, nil)); err != nil {
+				return err
+			}
+		}
+		set := func(name string, p *string, dst *string, v string) {
+			if p != nil && *dst != v {
+				*dst = v
+				changed = append(changed, name)
+			}
+		}
+		set("first_name", in.FirstName, &u.FirstName, first)
+		set("last_name", in.LastName, &u.LastName, last)
+		set("phone", in.Phone, &u.Phone, phone)
+		set("company_name", in.CompanyName, &u.CompanyName, company)
+		if len(changed) > 0 {
+			if err := t.audit("user_updated", u, "", c, actorDetail(a, map[string]string{"fields": strings.Join(changed, ",")})); err != nil {
+				return err
+			}
+		}
+		u.UpdatedAt = t.now
+		if err := t.PutUser(u); err != nil {
+			return err
+		}
+		if endSessions {
+			if _, err := t.DeleteUserSessions(u.ID, nil); err != nil {
+				return err
+			}
+		}
+		out = adminUserOf(u)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func (s *Server) handleAdminUserDelete(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+	if err := s.adminDeleteUser(r.Context(), a, p.ByName("id")); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "The user and everything stored with them are deleted.", nil)
+}
+
+func (s *Server) adminDeleteUser(ctx context.Context, a *auth, rawID string) error {
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return errNotFound
+	}
+	if id == a.User.ID {
+		return errorf(CodeValidation, "You cannot delete your own account here; use the account page.")
+	}
+	c := clientOf(ctx)
+	return s.update(ctx, func(t *txn) error {
+		u, err := t.User(id)
+		if err != nil {
+			return err
+		}
+		if err := t.DeleteUser(id); err != nil {
+			return err
+		}
+		return t.audit("user_deleted", u, "", c, actorDetail(a, nil))
+	})
+}
+
+func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+	n, err := s.adminRevokeSessions(r.Context(), a, p.ByName("id"))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, fmt.Sprintf("%d sessions ended.", n), map[string]int{"revoked": n})
+}
+
+func (s *Server) adminRevokeSessions(ctx context.Context, a *auth, rawID string) (int, error) {
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return 0, errNotFound
+	}
+	c := clientOf(ctx)
+	var n int
+	err = s.update(ctx, func(t *txn) error {
+		u, err := t.User(id)
+		if err != nil {
+			return err
+		}
+		var keep []byte
+		if id == a.User.ID {
+			keep = a.Session.Hash // staff revoking their own keep the one in use
+		}
+		if n, err = t.DeleteUserSessions(id, keep); err != nil {
+			return err
+		}
+		return t.audit("sessions_revoked", u, "", c, actorDetail(a, map[string]string{"count": strconv.Itoa(n)}))
+	})
+	return n, err
+}
+
+// auditView is one audit event as the contract shows it.
+type auditView struct {
+	ID        uuid.UUID         `json:"id"`
+	At        time.Time         `json:"at"`
+	Event     string            `json:"event"`
+	UserID    *uuid.UUID        `json:"user_id"`
+	Email     string            `json:"email"`
+	IP        string            `json:"ip"`
+	UserAgent string            `json:"user_agent"`
+	Detail    map[string]string `json:"detail"`
+}
+
+func (s *Server) handleAdminAudit(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	f, err := auditFilter(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	var out []auditView
+	err = s.db.View(func(tx *store.Tx) error {
+		events, err := tx.AuditQuery(f)
+		if err != nil {
+			return err
+		}
+		out = make([]auditView, len(events))
+		for i, e := range events {
+			v := auditView{ID: e.ID, At: e.At.UTC(), Event: e.Event, Email: e.Email, IP: e.IP, UserAgent: e.UserAgent, Detail: e.Detail}
+			if e.UserID != uuid.Nil {
+				v.UserID = &events[i].UserID
+			}
+			if v.Detail == nil {
+				v.Detail = map[string]string{}
+			}
+			out[i] = v
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "Audit events, newest first.", out)
+}
+
+// auditFilter reads user_id, event, before (an event id, or an RFC 3339
+// time) and limit (default 50, at most 500).
+func auditFilter(r *http.Request) (store.AuditFilter, error) {
+	q := r.URL.Query()
+	f := store.AuditFilter{Event: q.Get("event"), Limit: 50}
+	errs := fieldErrors{}
+	if v := q.Get("user_id"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			errs.add("user_id", "Use a user id.")
+		}
+		f.UserID = id
+	}
+	if v := q.Get("before"); v != "" {
+		if id, err := uuid.Parse(v); err == nil {
+			f.Before = id
+		} else if t, err := time.Parse(time.RFC3339, v); err == nil {
+			// The smallest UUIDv7 of that millisecond: events before it are older.
+			var id uuid.UUID
+			ms := uint64(t.UnixMilli())
+			for i := range 6 {
+				id[i] = byte(ms >> (40 - 8*i))
+			}
+			f.Before = id
+		} else {
+			errs.add("before", "Use an event id or an RFC 3339 time.")
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			errs.add("limit", "Use a whole number from 1 to 500.")
+		}
+		f.Limit = n
+	}
+	return f, errs.err()
+}
+
+// outboxView is one outbox entry; its body never leaves the store.
+type outboxView struct {
+	ID            uuid.UUID  `json:"id"`
+	To            string     `json:"to"`
+	Subject       string     `json:"subject"`
+	Kind          string     `json:"kind"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	LastError     string     `json:"last_error"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	SentAt        *time.Time `json:"sent_at"`
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func (s *Server) handleAdminOutbox(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	status := store.MailStatus(r.URL.Query().Get("status"))
+	if status != "" && status != store.MailQueued && status != store.MailSent && status != store.MailFailed {
+		writeError(w, r, s.log, fieldError("status", "Use queued, sent or failed."))
+		return
+	}
+	var out []outboxView
+	err := s.db.View(func(tx *store.Tx) error {
+		list, err := tx.OutboxList(status, 200)
+		if err != nil {
+			return err
+		}
+		out = make([]outboxView, len(list))
+		for i, m := range list {
+			out[i] = outboxView{ID: m.ID, To: m.To, Subject: m.Subject, Kind: m.Kind, Status: string(m.Status), Attempts: m.Attempts, LastError: m.LastError,
+				NextAttemptAt: optionalTime(m.NextAttemptAt), CreatedAt: m.CreatedAt.UTC(), SentAt: optionalTime(m.SentAt)}
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "Outgoing mail, newest first.", out)
+}
+
+func (s *Server) handleAdminOutboxRetry(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+	if err := s.adminRetryMail(r.Context(), a, p.ByName("id")); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "The mail is queued again.", nil)
+}
+
+func (s *Server) adminRetryMail(ctx context.Context, a *auth, rawID string) error {
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return errNotFound
+	}
+	c := clientOf(ctx)
+	return s.update(ctx, func(t *txn) error {
+		err := t.RequeueMail(id, t.now)
+		if errors.Is(err, store.ErrNotRequeueable) {
+			return errorf(CodeValidation, "Only mail that failed can be retried.")
+		}
+		if err != nil {
+			return err
+		}
+		t.mails++
+		return t.audit("mail_retried", nil, "", c, actorDetail(a, map[string]string{"mail_id": id.String()}))
+	})
+}
+
+// handleAdminBackup streams a consistent snapshot of the live store from
+// one read transaction; writers go on meanwhile.
+func (s *Server) handleAdminBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	// A large store takes longer than the server's write timeout.
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Now().Add(30 * time.Minute))
+	name := "marbelle-" + s.now().UTC().Format("20060102T150405Z") + ".db"
+	c := clientOf(r.Context())
+	if err := s.update(r.Context(), func(t *txn) error {
+		return t.audit("backup_downloaded", nil, "", c, actorDetail(a, map[string]string{"file": name}))
+	}); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	if _, err := s.db.BackupSized(w, func(n int64) { w.Header().Set("Content-Length", strconv.FormatInt(n, 10)) }); err != nil {
+		// Headers are gone; all we can do is cut the stream and log.
+		s.log.ErrorContext(r.Context(), "backup failed", "request_id", requestID(r.Context()), "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// dashboard is the admin overview: sign-ups per day and verified counts.
+type dashboard struct {
+	Users         int        `json:"users"`
+	Verified      int        `json:"verified"`
+	Unverified    int        `json:"unverified"`
+	SignupsPerDay []dayCount `json:"signups_per_day"`
+}
+
+type dayCount struct {
+	Date  string `json:"date"`
+	Count int    `json:"count"`
+}
+
+func (s *Server) handleAdminStats(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	now := s.now().UTC()
+	var d dashboard
+	s.db.View(func(tx *store.Tx) error {
+		st := tx.Stats()
+		d.Users, d.Verified, d.Unverified = st.Users, st.Verified, st.Users-st.Verified
+		for _, dc := range tx.SignupsByDay(now.AddDate(0, 0, -29), now) {
+			d.SignupsPerDay = append(d.SignupsPerDay, dayCount{Date: dc.Day.Format("2006-01-02"), Count: dc.Count})
+		}
+		return nil
+	})
+	writeJSON(w, http.StatusOK, "Overview.", d)
+}

@@ -1,0 +1,184 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/marbelle/marbelle/store"
+)
+
+// errStoreHeld explains what to do when a server holds the store.
+func errStoreHeld(what string) error {
+	return fmt.Errorf("the store is in use by a running server, so %s cannot open it; stop the server first (or, for a backup, use GET /api/v1/admin/backup as staff while it runs)", what)
+}
+
+// AdminCreateInput is what `marbelle admin create` needs.
+type AdminCreateInput struct {
+	DataDir   string
+	Email     string
+	Password  string
+	Promote   bool // make an existing account staff instead of failing
+	Hash      Argon2Params
+	MinLength int
+}
+
+// AdminCreate makes a verified, active staff account, or with Promote
+// makes an existing one staff (ending its sessions, whose lifetimes follow
+// the role). It works on a stopped store only: when a server holds the
+// store it says so within the open timeout and changes nothing.
+func AdminCreate(ctx context.Context, in AdminCreateInput) (string, error) {
+	email, msg := normalizeEmail(in.Email)
+	if msg != "" {
+		return "", fmt.Errorf("--email: %s", msg)
+	}
+	db, err := OpenStore(in.DataDir, false)
+	if errors.Is(err, store.ErrInUse) {
+		return "", errStoreHeld("admin create")
+	}
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var existing *store.User
+	db.View(func(tx *store.Tx) error {
+		existing, _ = tx.UserByEmail(email)
+		return nil
+	})
+	if existing != nil && !in.Promote {
+		return "", fmt.Errorf("%s already has an account; add --promote to make it staff", email)
+	}
+	if existing != nil {
+		if existing.Staff {
+			return fmt.Sprintf("%s is already staff.\n", email), nil
+		}
+		err := db.Update(func(tx *store.Tx) error {
+			u, err := tx.User(existing.ID)
+			if err != nil {
+				return err
+			}
+			u.Staff, u.UpdatedAt = true, time.Now()
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
+			if _, err := tx.DeleteUserSessions(u.ID, nil); err != nil {
+				return err
+			}
+			return tx.AppendAudit(&store.Event{At: time.Now().UTC(), Event: "staff_granted", UserID: u.ID, Email: u.Email, Detail: map[string]string{"actor": "cli"}})
+		})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s is now staff.\n", email), nil
+	}
+	if msgs := checkPassword(in.Password, in.MinLength, email, "", ""); len(msgs) > 0 {
+		return "", fmt.Errorf("password: %s", msgs[0])
+	}
+	h, err := NewHasher(in.Hash, 1, time.Minute)
+	if err != nil {
+		return "", err
+	}
+	hash, err := h.Hash(ctx, in.Password)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	u := &store.User{ID: store.NewID(), Email: email, PasswordHash: hash, EmailVerified: true, Active: true, Staff: true, DateJoined: now, UpdatedAt: now}
+	err = db.Update(func(tx *store.Tx) error {
+		if err := tx.CreateUser(u); err != nil {
+			return err
+		}
+		return tx.AppendAudit(&store.Event{At: now.UTC(), Event: "staff_created", UserID: u.ID, Email: u.Email, Detail: map[string]string{"actor": "cli"}})
+	})
+	if errors.Is(err, store.ErrEmailTaken) {
+		return "", fmt.Errorf("%s already has an account; add --promote to make it staff", email)
+	}
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("Created staff account %s (%s).\n", email, u.ID), nil
+}
+
+// Check opens the store read-only and returns every fault it finds.
+func Check(path string) ([]string, error) {
+	db, err := store.Open(path, store.Options{Timeout: time.Second, ReadOnly: true})
+	if errors.Is(err, store.ErrInUse) {
+		return nil, errStoreHeld("check")
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var faults []string
+	err = db.View(func(tx *store.Tx) error { faults = tx.Check(); return nil })
+	return faults, err
+}
+
+// BackupFile writes a consistent copy of a stopped store to dst (through a
+// temporary file, synced, then renamed, so dst is never half-written).
+// While a server holds the store it changes nothing and points to the
+// admin backup route.
+func BackupFile(dataDir, dst string) (int64, error) {
+	db, err := store.Open(filepath.Join(dataDir, StoreFile), store.Options{Timeout: time.Second, ReadOnly: true})
+	if errors.Is(err, store.ErrInUse) {
+		return 0, errStoreHeld("backup")
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".marbelle-backup-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	n, err := db.Backup(tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o600)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("backup to %s: %w", dst, err)
+	}
+	return n, nil
+}
+
+// readPasswordLine reads one line (without its newline) from r.
+func readPasswordLine(r io.Reader) (string, error) {
+	var b []byte
+	buf := make([]byte, 1)
+	for len(b) <= 4*maxPasswordLength {
+		n, err := r.Read(buf)
+		if n == 1 {
+			if buf[0] == '\n' {
+				break
+			}
+			b = append(b, buf[0])
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		b = b[:len(b)-1]
+	}
+	return string(b), nil
+}
+
+// ReadPasswordLine is readPasswordLine for the command line.
+func ReadPasswordLine(r io.Reader) (string, error) { return readPasswordLine(r) }
