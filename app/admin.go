@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
 
+	mailpkg "github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -297,6 +298,9 @@ func (s *Server) adminDeleteUser(ctx context.Context, a *auth, rawID string) err
 			return err
 		}
 		if err := t.DeleteUser(id); err != nil {
+			return err
+		}
+		if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {
 			return err
 		}
 		return t.audit("user_deleted", u, "", c, actorDetail(a, nil))

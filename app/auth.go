@@ -292,6 +292,9 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 	if !u.EmailVerified {
 		return nil, nil, &Error{Code: CodeEmailNotVerified, Message: "Please verify your email address first. We can send you a new link."}
 	}
+	if u.MustResetPassword {
+		return nil, nil, &Error{Code: CodePasswordResetRequired, Message: "For your security, please reset your password before you log in. We will mail you a link."}
+	}
 	newHash := ""
 	if rehash {
 		if newHash, err = s.hasher.Hash(ctx, in.Password); err != nil {
@@ -311,6 +314,12 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 			return errBadCredentials // changed meanwhile
 		}
 		cur.LastLoginAt = t.now
+		knew := len(cur.KnownDevices) > 0
+		if cur.RememberDevice(deviceFingerprint(c)) && knew {
+			if err := t.queueNotice("new_device", mailpkg.KindNewDevice, cur, cur.Email, "", c, mailpkg.Data{}); err != nil {
+				return err
+			}
+		}
 		if err := t.PutUser(cur); err != nil {
 			return err
 		}
@@ -466,6 +475,7 @@ func (s *Server) confirmPasswordReset(ctx context.Context, in resetConfirmInput)
 		}
 		u.PasswordHash = hash
 		u.EmailVerified = true // the link reached the mailbox: that is verification too
+		u.MustResetPassword = false
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
 			return err
@@ -474,7 +484,7 @@ func (s *Server) confirmPasswordReset(ctx context.Context, in resetConfirmInput)
 		if err != nil {
 			return err
 		}
-		if err := t.queueMail(mailpkg.KindPasswordResetDone, u.Email, u.ID, mailpkg.Data{FirstName: u.FirstName, Email: u.Email, IP: c.IP, UserAgent: c.UserAgent}); err != nil {
+		if err := t.queueNotice("password_reset", mailpkg.KindPasswordResetDone, u, u.Email, "", c, mailpkg.Data{}); err != nil {
 			return err
 		}
 		return t.audit("password_reset", u, "", c, map[string]string{"sessions_ended": strconv.Itoa(n)})

@@ -41,6 +41,10 @@ type Config struct {
 	SiteName           string
 	PasswordHash       Argon2Params
 	ShutdownTimeout    time.Duration
+	SweepInterval      time.Duration // how often expired tokens, sessions and old sent mail are pruned
+	MailRetention      time.Duration // how long sent mail stays in the outbox
+	// SecurityNotices are the notices mailed to account owners (all by default).
+	SecurityNotices map[string]bool
 }
 
 // Production reports whether the production rules apply.
@@ -86,6 +90,9 @@ var settings = []setting{
 	{"MARBELLE_SITE_NAME", "site-name", "Marbelle", "the shop's name, shown in pages and mail"},
 	{"MARBELLE_PASSWORD_HASH", "password-hash", "m=65536,t=3,p=1", "argon2id parameters (production refuses below m=19456,t=2,p=1)"},
 	{"MARBELLE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long shutdown waits for requests in flight"},
+	{"MARBELLE_SECURITY_NOTICES", "security-notices", "all", "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted"},
+	{"MARBELLE_SWEEP_INTERVAL", "sweep-interval", "5m", "how often expired tokens and sessions and old sent mail are pruned"},
+	{"MARBELLE_MAIL_RETENTION", "mail-retention", "720h", "how long sent mail is kept in the outbox"},
 }
 
 // ConfigError lists every missing or invalid setting at once.
@@ -285,11 +292,44 @@ func parseConfig(raw map[string]string) (Config, error) {
 	if c.ShutdownTimeout, err = time.ParseDuration(value("MARBELLE_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
 		bad("MARBELLE_SHUTDOWN_TIMEOUT", "must be a positive duration such as 20s")
 	}
+	if c.SweepInterval, err = time.ParseDuration(value("MARBELLE_SWEEP_INTERVAL")); err != nil || c.SweepInterval < time.Second {
+		bad("MARBELLE_SWEEP_INTERVAL", "must be a duration of at least 1s, such as 5m")
+	}
+	if c.MailRetention, err = time.ParseDuration(value("MARBELLE_MAIL_RETENTION")); err != nil || c.MailRetention <= 0 {
+		bad("MARBELLE_MAIL_RETENTION", "must be a positive duration such as 720h")
+	}
+
+	if c.SecurityNotices, err = parseNotices(value("MARBELLE_SECURITY_NOTICES")); err != nil {
+		bad("MARBELLE_SECURITY_NOTICES", "%v", err)
+	}
 
 	if len(problems) > 0 {
 		return c, &ConfigError{Problems: problems}
 	}
 	return c, nil
+}
+
+// securityNotices are the notices a shop can turn off one by one.
+var securityNotices = []string{"password_changed", "password_reset", "email_changed", "new_device", "account_deleted"}
+
+func parseNotices(v string) (map[string]bool, error) {
+	on := map[string]bool{}
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "all":
+		for _, n := range securityNotices {
+			on[n] = true
+		}
+		return on, nil
+	case "none":
+		return on, nil
+	}
+	for _, n := range splitList(strings.ToLower(v)) {
+		if !slices.Contains(securityNotices, n) {
+			return nil, fmt.Errorf("unknown notice %q (known: %s, or all, or none)", n, strings.Join(securityNotices, ", "))
+		}
+		on[n] = true
+	}
+	return on, nil
 }
 
 func orDefault(raw map[string]string, name string) string {

@@ -21,10 +21,10 @@ func (s *Server) handleProfileView(w http.ResponseWriter, r *http.Request, _ htt
 // in the body (is_staff, email_verified, id…) is ignored, except email,
 // which has its own flow and is refused here.
 type profileUpdateInput struct {
-	FirstName   *string          `json:"first_name"`
-	LastName    *string          `json:"last_name"`
-	Phone       *string          `json:"phone"`
-	CompanyName *string          `json:"company_name"`
+	FirstName   *string `json:"first_name"`
+	LastName    *string `json:"last_name"`
+	Phone       *string `json:"phone"`
+	CompanyName *string `json:"company_name"`
 	Email       present `json:"email"`
 }
 
@@ -167,7 +167,7 @@ func (s *Server) changePassword(ctx context.Context, a *auth, in passwordChangeI
 		if err != nil {
 			return err
 		}
-		if err := t.queueMail(mailpkg.KindPasswordChanged, u.Email, u.ID, mailpkg.Data{FirstName: u.FirstName, Email: u.Email, IP: c.IP, UserAgent: c.UserAgent}); err != nil {
+		if err := t.queueNotice("password_changed", mailpkg.KindPasswordChanged, u, u.Email, "", c, mailpkg.Data{}); err != nil {
 			return err
 		}
 		return t.audit("password_changed", u, "", c, map[string]string{"sessions_ended": strconv.Itoa(n)})
@@ -279,7 +279,7 @@ func (s *Server) confirmEmailChange(ctx context.Context, token string) (*profile
 		if err := t.VoidTokens(u.ID, store.TokenPasswordReset, t.now); err != nil {
 			return err
 		}
-		if err := t.queueMail(mailpkg.KindEmailChanged, oldEmail, u.ID, mailpkg.Data{FirstName: u.FirstName, Email: oldEmail, NewEmail: u.Email, IP: c.IP, UserAgent: c.UserAgent}); err != nil {
+		if err := t.queueNotice("email_changed", mailpkg.KindEmailChanged, u, oldEmail, oldEmail, c, mailpkg.Data{NewEmail: u.Email}); err != nil {
 			return err
 		}
 		p = profileOf(u)
@@ -340,6 +340,9 @@ func (s *Server) deleteAccount(ctx context.Context, a *auth, password string) er
 			return errUnauthenticated
 		}
 		if err := t.DeleteUser(u.ID); err != nil {
+			return err
+		}
+		if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {
 			return err
 		}
 		return t.audit("account_deleted", u, "", c, nil)

@@ -38,6 +38,9 @@ func (s *Server) routes() *httprouter.Router {
 	r.GET(auth+"/sessions", s.requireUser(s.handleSessionsList))
 	r.DELETE(auth+"/sessions/:id", s.requireUser(s.handleSessionRevoke))
 	r.DELETE(auth+"/account", s.requireUser(s.handleAccountDelete))
+	r.GET(auth+"/export", s.requireUser(s.handleExport))
+	r.GET(auth+"/security/activity", s.requireUser(s.handleSecurityActivity))
+	r.POST(auth+"/security/undo", s.limitByIP(s.limits.token, "undo", s.handleSecurityUndo))
 
 	r.GET(auth+"/addresses", s.requireUser(s.handleAddressList))
 	r.POST(auth+"/addresses", s.requireUser(s.handleAddressCreate))

@@ -301,3 +301,15 @@ func mustURL(tb testing.TB, raw string) *url.URL {
 func mailData(to string) mail.Data {
 	return mail.Data{FirstName: "Test", Email: to, NewEmail: to, TTL: "1 hour"}
 }
+
+// onlyUndoToken reports whether every token link in a notice is its
+// "This wasn't me" link: a notice never carries a link that verifies,
+// resets or confirms anything.
+func onlyUndoToken(text string) bool {
+	for _, re := range tokenRE {
+		if re.MatchString(text) {
+			return false
+		}
+	}
+	return strings.Count(text, "token=") == strings.Count(text, "/undo?token=")
+}

@@ -24,6 +24,8 @@ const (
 	KindEmailChangeConfirm Kind = "email_change_confirm" // to the NEW address, with a confirm link (Link)
 	KindEmailChanged       Kind = "email_changed"        // notice to the OLD address: the account email is now NewEmail
 	KindEmailTaken         Kind = "email_taken"          // to the owner of an address someone tried to move their account to
+	KindNewDevice          Kind = "new_device"           // notice: a sign-in from a device not seen before
+	KindAccountDeleted     Kind = "account_deleted"      // notice: the account and its data were deleted
 )
 
 // kindSpec says which Data fields a kind cannot do without; checking them in
@@ -44,6 +46,8 @@ func kindSpecs() []kindSpec {
 		{kind: KindEmailChangeConfirm, needLink: true, needNewEmail: true},
 		{kind: KindEmailChanged, needNewEmail: true},
 		{kind: KindEmailTaken},
+		{kind: KindNewDevice, needBaseURL: true},
+		{kind: KindAccountDeleted},
 	}
 }
 
@@ -58,6 +62,10 @@ type Data struct {
 	TTL       string // human lifetime of the link, e.g. "24 hours", "1 hour"
 	IP        string // where the action came from (may be empty)
 	UserAgent string // may be empty
+	// UndoLink is the "This wasn't me" link of a security notice (a
+	// single-use token); UndoTTL its lifetime in words.
+	UndoLink string
+	UndoTTL  string
 }
 
 // templateData is what the templates see: Data plus values derived here so
@@ -174,6 +182,8 @@ func prepare(spec kindSpec, to string, d Data) (templateData, error) {
 	d.UserAgent = oneLine(d.UserAgent, 200)
 	d.BaseURL = strings.TrimRight(strings.TrimSpace(d.BaseURL), "/")
 	d.Link = strings.TrimSpace(d.Link)
+	d.UndoLink = strings.TrimSpace(d.UndoLink)
+	d.UndoTTL = oneLine(d.UndoTTL, 50)
 
 	if d.SiteName == "" {
 		return templateData{}, errors.New("mail: Data.SiteName is empty")
@@ -191,6 +201,11 @@ func prepare(spec kindSpec, to string, d Data) (templateData, error) {
 	// the text and HTML links could differ; refuse such links up front.
 	if d.Link != "" {
 		if err := checkWebURL("Link", d.Link); err != nil {
+			return templateData{}, err
+		}
+	}
+	if d.UndoLink != "" {
+		if err := checkWebURL("UndoLink", d.UndoLink); err != nil {
 			return templateData{}, err
 		}
 	}

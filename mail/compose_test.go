@@ -70,6 +70,8 @@ func TestComposeEveryKind(t *testing.T) {
 		{KindEmailChangeConfirm, true, false, true},
 		{KindEmailChanged, false, false, true},
 		{KindEmailTaken, false, true, false},
+		{KindNewDevice, false, true, false},
+		{KindAccountDeleted, false, false, false},
 	}
 	if len(cases) != len(kindSpecs()) {
 		t.Fatalf("got %d test cases, want one per kind (%d)", len(cases), len(kindSpecs()))
@@ -231,5 +233,38 @@ func TestComposeVerifyLinkThroughSink(t *testing.T) {
 	}
 	if list[0].Subject != m.Subject || list[0].HTML != m.HTML {
 		t.Fatalf("got subject %q, want %q and the same HTML", list[0].Subject, m.Subject)
+	}
+}
+
+// TestNoticesCarryTheUndoLink: the security notices show the "This wasn't
+// me" link in both parts when given one, and nothing when not.
+func TestNoticesCarryTheUndoLink(t *testing.T) {
+	c, err := NewComposer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	undo := "http://127.0.0.1:8080/undo?token=" + testToken
+	for _, kind := range []Kind{KindPasswordChanged, KindPasswordResetDone, KindEmailChanged, KindNewDevice} {
+		d := sampleData(kind)
+		d.UndoLink, d.UndoTTL = undo, "7 days"
+		m, err := c.Compose(kind, "Shop <no-reply@example.com>", "bob@example.com", d)
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		if !hasLine(m.Text, undo) || !strings.Contains(m.Text, "7 days") {
+			t.Fatalf("%s text lacks the undo link:\n%s", kind, m.Text)
+		}
+		found := false
+		for _, h := range hrefs(m.HTML) {
+			found = found || h == undo
+		}
+		if !found {
+			t.Fatalf("%s html lacks the undo link", kind)
+		}
+		d.UndoLink = ""
+		m, _ = c.Compose(kind, "Shop <no-reply@example.com>", "bob@example.com", d)
+		if strings.Contains(m.Text, "Wasn't you?") {
+			t.Fatalf("%s: undo text without a link", kind)
+		}
 	}
 }

@@ -16,7 +16,13 @@ const (
 	TokenVerifyEmail   TokenKind = 1
 	TokenPasswordReset TokenKind = 2
 	TokenEmailChange   TokenKind = 3
+	// TokenUndo is the "This wasn't me" link of a security notice. Several
+	// may be live at once: a newer notice does not void an older one.
+	TokenUndo TokenKind = 4
 )
+
+// exclusive reports whether a newer token of this kind voids the older.
+func (k TokenKind) exclusive() bool { return k != TokenUndo }
 
 func (k TokenKind) String() string {
 	switch k {
@@ -26,6 +32,8 @@ func (k TokenKind) String() string {
 		return "password_reset"
 	case TokenEmailChange:
 		return "email_change"
+	case TokenUndo:
+		return "undo"
 	}
 	return "unknown"
 }
@@ -36,6 +44,8 @@ type Token struct {
 	Kind      TokenKind `json:"kind"`
 	UserID    uuid.UUID `json:"user_id"`
 	NewEmail  string    `json:"new_email,omitempty"` // email change only
+	Action    string    `json:"action,omitempty"`    // undo only: the event it undoes
+	OldEmail  string    `json:"old_email,omitempty"` // undo of an email change: the address to return to
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	UsedAt    time.Time `json:"used_at,omitzero"`   // spent
@@ -54,13 +64,15 @@ func (t *Token) Preview() string {
 	return hex.EncodeToString(h[:4])
 }
 
-// IssueToken stores a new token for raw and voids every unspent token of
-// the same kind for the same user: a newer token voids the older, in the
-// same transaction.
+// IssueToken stores a new token for raw and, for every kind but undo,
+// voids every unspent token of the same kind for the same user: a newer
+// token voids the older, in the same transaction.
 func (tx *Tx) IssueToken(raw string, t *Token) error {
 	t.Hash = HashSecret(raw)
-	if err := tx.VoidTokens(t.UserID, t.Kind, t.CreatedAt); err != nil {
-		return err
+	if t.Kind.exclusive() {
+		if err := tx.VoidTokens(t.UserID, t.Kind, t.CreatedAt); err != nil {
+			return err
+		}
 	}
 	if err := putJSON(tx.bucket(bucketTokens), t.Hash, t); err != nil {
 		return err

@@ -27,6 +27,32 @@ type User struct {
 	PrimaryAddressID uuid.UUID `json:"primary_address_id,omitzero"`
 	// AddressCount lets the 10-address limit be checked without a scan.
 	AddressCount int `json:"address_count,omitempty"`
+	// MustResetPassword is set when the owner said "This wasn't me": the
+	// password is no longer trusted, so login waits for a reset.
+	MustResetPassword bool `json:"must_reset_password,omitempty"`
+	// KnownDevices are fingerprints of the devices (ip + browser family)
+	// the user signed in from, newest first, at most MaxKnownDevices.
+	KnownDevices []string `json:"known_devices,omitempty"`
+}
+
+// MaxKnownDevices bounds User.KnownDevices.
+const MaxKnownDevices = 10
+
+// RememberDevice puts device first in the user's known devices and says
+// whether it was new. The list keeps at most MaxKnownDevices.
+func (u *User) RememberDevice(device string) bool {
+	for i, d := range u.KnownDevices {
+		if d == device {
+			copy(u.KnownDevices[1:i+1], u.KnownDevices[:i])
+			u.KnownDevices[0] = device
+			return false
+		}
+	}
+	u.KnownDevices = append([]string{device}, u.KnownDevices...)
+	if len(u.KnownDevices) > MaxKnownDevices {
+		u.KnownDevices = u.KnownDevices[:MaxKnownDevices]
+	}
+	return true
 }
 
 // User returns the user with id. Errors: ErrNotFound.

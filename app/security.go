@@ -1,0 +1,235 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/julienschmidt/httprouter"
+
+	mailpkg "github.com/marbelle/marbelle/mail"
+	"github.com/marbelle/marbelle/store"
+)
+
+// undoTTL is how long a "This wasn't me" link works.
+const undoTTL = 7 * 24 * time.Hour
+
+// uaFamily reduces a user agent to a browser and OS family, so that a
+// browser update is not a new device.
+func uaFamily(ua string) string {
+	l := strings.ToLower(ua)
+	pick := func(options ...string) string {
+		for i := 0; i+1 < len(options); i += 2 {
+			if strings.Contains(l, options[i]) {
+				return options[i+1]
+			}
+		}
+		return "other"
+	}
+	browser := pick("edg/", "edge", "opr/", "opera", "firefox/", "firefox", "chrome/", "chrome", "safari/", "safari", "curl/", "curl", "go-http-client", "go")
+	os := pick("android", "android", "iphone", "ios", "ipad", "ios", "windows", "windows", "mac os", "macos", "linux", "linux")
+	return browser + "/" + os
+}
+
+// deviceFingerprint names a device by its ip and browser family without
+// storing either in the clear.
+func deviceFingerprint(c client) string {
+	h := sha256.Sum256([]byte(c.IP + "|" + uaFamily(c.UserAgent)))
+	return hex.EncodeToString(h[:8])
+}
+
+// queueNotice mails a security notice to the account owner, with a "This
+// wasn't me" link for every action that can be undone, unless the shop
+// turned this notice off. oldEmail is set for an email change.
+func (t *txn) queueNotice(notice string, kind mailpkg.Kind, u *store.User, to, oldEmail string, c client, d mailpkg.Data) error {
+	if !t.s.cfg.SecurityNotices[notice] {
+		return nil
+	}
+	d.FirstName, d.Email, d.IP, d.UserAgent = u.FirstName, to, c.IP, c.UserAgent
+	if notice != "account_deleted" {
+		raw := newSecret()
+		if err := t.IssueToken(raw, &store.Token{Kind: store.TokenUndo, UserID: u.ID, Action: notice, OldEmail: oldEmail, CreatedAt: t.now, ExpiresAt: t.now.Add(undoTTL)}); err != nil {
+			return err
+		}
+		d.UndoLink, d.UndoTTL = t.s.link("/undo", raw), humanDuration(undoTTL)
+		return t.queueMail(kind, to, u.ID, d)
+	}
+	// The account is gone: the notice belongs to nobody, so it is not
+	// removed with the user's records.
+	return t.queueMail(kind, to, uuid.Nil, d)
+}
+
+func (s *Server) handleSecurityUndo(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	var in tokenInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	msg, err := s.undo(r.Context(), in.Token)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.clearSessionCookie(w)
+	writeJSON(w, http.StatusOK, msg, nil)
+}
+
+// undo answers a "This wasn't me" link: every session of the account ends,
+// an email change is reverted to the old address, and the password must be
+// reset before the next login (whoever acted knew it). The link works
+// once, and using it voids the account's other undo links; it mails no
+// notice of its own.
+func (s *Server) undo(ctx context.Context, token string) (string, error) {
+	c := clientOf(ctx)
+	msg := "Every device has been signed out. Please reset your password before you log in again."
+	err := s.update(ctx, func(t *txn) error {
+		tok, err := t.SpendToken(store.TokenUndo, strings.TrimSpace(token), t.now)
+		if err != nil {
+			return err
+		}
+		u, err := t.User(tok.UserID)
+		if err != nil {
+			return store.ErrTokenInvalid
+		}
+		detail := map[string]string{"action": tok.Action}
+		if tok.Action == "email_changed" && tok.OldEmail != "" && tok.OldEmail != u.Email {
+			switch u2, err := t.ChangeEmail(u.ID, tok.OldEmail, t.now); {
+			case errors.Is(err, store.ErrEmailTaken):
+				detail["email_reverted"] = "no: the old address belongs to another account now"
+				msg = "Every device has been signed out, but the old address is now used by another account; please contact the shop. Reset your password before you log in again."
+			case err != nil:
+				return err
+			default:
+				detail["email_reverted"] = u.Email + " -> " + u2.Email
+				u = u2
+				msg = "Your email address is back to " + u.Email + " and every device has been signed out. Please reset your password before you log in again."
+			}
+			if err := t.VoidTokens(u.ID, store.TokenEmailChange, t.now); err != nil {
+				return err
+			}
+		}
+		u.MustResetPassword = true
+		u.UpdatedAt = t.now
+		if err := t.PutUser(u); err != nil {
+			return err
+		}
+		n, err := t.DeleteUserSessions(u.ID, nil)
+		if err != nil {
+			return err
+		}
+		detail["sessions_ended"] = strconv.Itoa(n)
+		if err := t.VoidTokens(u.ID, store.TokenUndo, t.now); err != nil {
+			return err
+		}
+		return t.audit("security_undo", u, "", c, detail)
+	})
+	return msg, err
+}
+
+// activityEvent is one row of the security activity page.
+type activityEvent struct {
+	At        time.Time `json:"at"`
+	Event     string    `json:"event"`
+	IP        string    `json:"ip"`
+	UserAgent string    `json:"user_agent"`
+}
+
+type securityActivity struct {
+	Events   []activityEvent `json:"events"`
+	Sessions []sessionView   `json:"sessions"`
+}
+
+func (s *Server) handleSecurityActivity(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	var out securityActivity
+	err := s.db.View(func(tx *store.Tx) error {
+		events, err := tx.AuditEvents(a.User.ID, 50)
+		if err != nil {
+			return err
+		}
+		out.Events = make([]activityEvent, len(events))
+		for i, e := range events {
+			out.Events[i] = activityEvent{At: e.At.UTC(), Event: e.Event, IP: e.IP, UserAgent: e.UserAgent}
+		}
+		return nil
+	})
+	if err == nil {
+		out.Sessions, err = s.listSessions(a)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "Your recent security activity.", out)
+}
+
+// exportDocument is the stable schema of GET /api/v1/auth/export
+// (docs/api.md): everything stored about the customer.
+type exportDocument struct {
+	Schema     string          `json:"schema"` // "marbelle.export.v1"
+	ExportedAt time.Time       `json:"exported_at"`
+	Profile    *profile        `json:"profile"`
+	Addresses  []addressView   `json:"addresses"`
+	Sessions   []sessionView   `json:"sessions"`
+	Events     []activityEvent `json:"audit_events"`
+}
+
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	doc, err := s.export(a)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="`+s.cfg.exportName(doc.ExportedAt)+`"`)
+	writeJSON(w, http.StatusOK, "Everything stored about your account.", doc)
+}
+
+func (c *Config) exportName(at time.Time) string {
+	return "account-export-" + at.Format("20060102") + ".json"
+}
+
+// export gathers the customer's data in one read transaction.
+func (s *Server) export(a *auth) (*exportDocument, error) {
+	now := s.now()
+	doc := &exportDocument{Schema: "marbelle.export.v1", ExportedAt: now.UTC()}
+	err := s.db.View(func(tx *store.Tx) error {
+		u, err := tx.User(a.User.ID)
+		if err != nil {
+			return err
+		}
+		doc.Profile = profileOf(u)
+		list, primary, err := tx.Addresses(u.ID)
+		if err != nil {
+			return err
+		}
+		doc.Addresses = make([]addressView, len(list))
+		for i := range list {
+			doc.Addresses[i] = addressViewOf(&list[i], list[i].ID == primary)
+		}
+		sessions, err := tx.UserSessions(u.ID)
+		if err != nil {
+			return err
+		}
+		doc.Sessions = []sessionView{}
+		for _, sess := range sessions {
+			if sess.Valid(now) {
+				doc.Sessions = append(doc.Sessions, sessionView{ID: sess.ID, CreatedAt: sess.CreatedAt.UTC(), LastSeenAt: sess.LastSeenAt.UTC(), IP: sess.IP, UserAgent: sess.UserAgent, Current: sess.ID == a.Session.ID})
+			}
+		}
+		events, err := tx.AuditEvents(u.ID, 1<<30)
+		if err != nil {
+			return err
+		}
+		doc.Events = make([]activityEvent, len(events))
+		for i, e := range events {
+			doc.Events[i] = activityEvent{At: e.At.UTC(), Event: e.Event, IP: e.IP, UserAgent: e.UserAgent}
+		}
+		return nil
+	})
+	return doc, err
+}

@@ -1,0 +1,252 @@
+package app
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/marbelle/marbelle/mail"
+	"github.com/marbelle/marbelle/store"
+)
+
+var undoRE = regexp.MustCompile(`/undo\?token=([A-Za-z0-9_-]{43})`)
+
+// subjects lists the subjects of the mails to addr, oldest first.
+func (ts *testServer) subjects(addr string) []string {
+	var out []string
+	list := ts.mailsTo(addr)
+	for i := len(list) - 1; i >= 0; i-- {
+		out = append(out, list[i].Subject)
+	}
+	return out
+}
+
+func countSubject(subjects []string, part string) int {
+	n := 0
+	for _, s := range subjects {
+		if strings.Contains(s, part) {
+			n++
+		}
+	}
+	return n
+}
+
+func undoToken(t *testing.T, m mail.Captured) string {
+	t.Helper()
+	match := undoRE.FindStringSubmatch(m.Text)
+	if match == nil {
+		t.Fatalf("notice %q has no undo link: %s", m.Subject, m.Text)
+	}
+	return match[1]
+}
+
+// settle waits until the outbox is empty, so counting mails is exact.
+func (ts *testServer) settle() {
+	ts.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var due []store.Mail
+		ts.db.View(func(tx *store.Tx) error { due, _ = tx.DueMail(ts.clock.Now().Add(time.Hour), 10); return nil })
+		if len(due) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.t.Fatalf("outbox never drained: %d queued", len(due))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestNoticesOncePerEventWithUndo: each security event mails its owner
+// exactly one notice carrying a "This wasn't me" link (deletion: none).
+func TestNoticesOncePerEventWithUndo(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.mustUser("n@example.test", testPassword)
+	c := ts.login("n@example.test", testPassword)
+	c.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": testPassword, "new_password": "fresh mango pavilion 7"}).want(t, 200, "")
+	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "n@example.test"}).want(t, 200, "")
+	rt := ts.waitToken("n@example.test", "reset-password", 3)
+	ts.client().do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": rt, "password": "quiet harbour lantern 9"}).want(t, 200, "")
+	c = ts.login("n@example.test", "quiet harbour lantern 9")
+	c.do("POST", "/api/v1/auth/email-change/request", map[string]string{"new_email": "n2@example.test", "password": "quiet harbour lantern 9"}).want(t, 200, "")
+	et := ts.waitToken("n2@example.test", "confirm-email-change", 1)
+	ts.client().do("POST", "/api/v1/auth/email-change/confirm", map[string]string{"token": et}).want(t, 200, "")
+	ts.settle()
+	old := ts.subjects("n@example.test")
+	for _, part := range []string{"password was changed", "password was reset", "email address was changed"} {
+		if countSubject(old, part) != 1 {
+			t.Fatalf("notice %q: got %v, want exactly one", part, old)
+		}
+	}
+	for _, m := range ts.mailsTo("n@example.test") {
+		if strings.Contains(m.Subject, "was changed") || strings.Contains(m.Subject, "was reset") {
+			undoToken(t, m)
+			if !onlyUndoToken(m.Text) {
+				t.Fatalf("notice %q carries another token", m.Subject)
+			}
+		}
+	}
+	// Deletion: one notice, no undo link.
+	c = ts.login("n2@example.test", "quiet harbour lantern 9")
+	c.do("DELETE", "/api/v1/auth/account", map[string]string{"password": "quiet harbour lantern 9"}).want(t, 200, "")
+	ts.settle()
+	got := ts.waitMail("n2@example.test", 2)
+	if countSubject(ts.subjects("n2@example.test"), "was deleted") != 1 || undoRE.MatchString(got[0].Text) {
+		t.Fatalf("deletion notice: %v", ts.subjects("n2@example.test"))
+	}
+	ts.checkStore()
+}
+
+// TestUndoRevertsEmailChangeAndEndsSessions: the link on the old address's
+// notice takes the account back, ends every session, works once, and mails
+// nothing of its own.
+func TestUndoRevertsEmailChangeAndEndsSessions(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.mustUser("victim@example.test", testPassword)
+	attacker := ts.login("victim@example.test", testPassword)
+	attacker.do("POST", "/api/v1/auth/email-change/request", map[string]string{"new_email": "attacker@example.test", "password": testPassword}).want(t, 200, "")
+	et := ts.waitToken("attacker@example.test", "confirm-email-change", 1)
+	ts.client().do("POST", "/api/v1/auth/email-change/confirm", map[string]string{"token": et}).want(t, 200, "")
+	ts.settle()
+	notice := ts.mailsTo("victim@example.test")[0]
+	undo := undoToken(t, notice)
+	before := len(ts.sink.List())
+
+	r := ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": undo}).want(t, 200, "")
+	if !strings.Contains(r.Env.Message, "victim@example.test") {
+		t.Fatalf("undo message: %q", r.Env.Message)
+	}
+	attacker.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
+	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": undo}).want(t, 400, CodeInvalidToken)
+	// The attacker's address no longer logs in; the owner must reset first.
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "attacker@example.test", "password": testPassword}).want(t, 401, CodeUnauthenticated)
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "victim@example.test", "password": testPassword}).want(t, 403, CodePasswordResetRequired)
+	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "victim@example.test"}).want(t, 200, "")
+	ts.settle()
+	if n := len(ts.sink.List()) - before; n != 1 {
+		t.Fatalf("mails after the undo: got %d, want only the reset link (no notice for the owner's own undo)", n)
+	}
+	rt := ts.waitToken("victim@example.test", "reset-password", 3)
+	ts.client().do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": rt, "password": "quiet harbour lantern 9"}).want(t, 200, "")
+	ts.login("victim@example.test", "quiet harbour lantern 9")
+
+	var events []store.Event
+	ts.db.View(func(tx *store.Tx) error {
+		u, _ := tx.UserByEmail("victim@example.test")
+		events, _ = tx.AuditEvents(u.ID, 100)
+		return nil
+	})
+	found := false
+	for _, e := range events {
+		found = found || (e.Event == "security_undo" && e.Detail["action"] == "email_changed")
+	}
+	if !found {
+		t.Fatalf("audit lacks security_undo: %+v", events)
+	}
+	ts.checkStore()
+}
+
+// TestUndoPasswordChangeRequiresReset and the link's expiry.
+func TestUndoPasswordChangeRequiresResetAndExpires(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.mustUser("p@example.test", testPassword)
+	c := ts.login("p@example.test", testPassword)
+	c.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": testPassword, "new_password": "fresh mango pavilion 7"}).want(t, 200, "")
+	undo := undoToken(t, ts.waitMail("p@example.test", 2)[0])
+	c.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": "fresh mango pavilion 7", "new_password": "quiet harbour lantern 9"}).want(t, 200, "")
+	second := undoToken(t, ts.waitMail("p@example.test", 3)[0])
+	// A newer notice does not void the older link; 7 days + 1 s later both are dead.
+	ts.clock.Advance(7*24*time.Hour + time.Second)
+	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": undo}).want(t, 400, CodeInvalidToken)
+	ts.clock.Advance(-2 * time.Second)
+	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": undo}).want(t, 200, "")
+	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": second}).want(t, 400, CodeInvalidToken) // voided by the first undo
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "p@example.test", "password": "quiet harbour lantern 9"}).want(t, 403, CodePasswordResetRequired)
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "p@example.test", "password": "wrong password here"}).want(t, 401, CodeUnauthenticated)
+}
+
+// TestNewDeviceNotice: a sign-in from a device not seen before mails one
+// notice; a known device mails nothing; the first sign-in ever is quiet.
+func TestNewDeviceNotice(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.mustUser("d@example.test", testPassword)
+	ts.login("d@example.test", testPassword)
+	ts.login("d@example.test", testPassword)
+	ts.settle()
+	if n := countSubject(ts.subjects("d@example.test"), "New sign-in"); n != 0 {
+		t.Fatalf("known device: got %d notices, want 0", n)
+	}
+	phone := ts.client()
+	phone.header.Set("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1")
+	phone.do("POST", "/api/v1/auth/login", map[string]string{"email": "d@example.test", "password": testPassword}).want(t, 200, "")
+	ts.settle()
+	if n := countSubject(ts.subjects("d@example.test"), "New sign-in"); n != 1 {
+		t.Fatalf("new device: got %d notices, want 1", n)
+	}
+	phone.header.Set("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) Safari/604.1") // an update, same family
+	phone.do("POST", "/api/v1/auth/login", map[string]string{"email": "d@example.test", "password": testPassword}).want(t, 200, "")
+	ts.settle()
+	if n := countSubject(ts.subjects("d@example.test"), "New sign-in"); n != 1 {
+		t.Fatalf("same device after a browser update: got %d notices, want still 1", n)
+	}
+	var u *store.User
+	ts.db.View(func(tx *store.Tx) error { u, _ = tx.UserByEmail("d@example.test"); return nil })
+	if len(u.KnownDevices) != 2 || strings.Contains(strings.Join(u.KnownDevices, ","), "127.0.0.1") {
+		t.Fatalf("known devices: %v (want 2 fingerprints, no ip in clear)", u.KnownDevices)
+	}
+	for i := range 12 {
+		u.RememberDevice(strings.Repeat("x", i+1))
+	}
+	if len(u.KnownDevices) != store.MaxKnownDevices {
+		t.Fatalf("known devices kept: %d, want %d", len(u.KnownDevices), store.MaxKnownDevices)
+	}
+}
+
+// TestShopCanTurnNoticesOff: with notices off nothing is mailed for them.
+func TestShopCanTurnNoticesOff(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.SecurityNotices = map[string]bool{"account_deleted": true} })
+	ts.mustUser("q@example.test", testPassword)
+	c := ts.login("q@example.test", testPassword)
+	c.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": testPassword, "new_password": "fresh mango pavilion 7"}).want(t, 200, "")
+	ts.settle()
+	if n := countSubject(ts.subjects("q@example.test"), "password was changed"); n != 0 {
+		t.Fatalf("password notice while turned off: %d", n)
+	}
+	if _, err := parseNotices("new_device, bogus"); err == nil {
+		t.Fatalf("unknown notice name must be refused")
+	}
+	if on, _ := parseNotices(""); len(on) != 5 {
+		t.Fatalf("default: got %v, want all five on", on)
+	}
+}
+
+// TestExportHoldsExactlyTheCustomersData.
+func TestExportHoldsExactlyTheCustomersData(t *testing.T) {
+	ts := newTestServer(t, nil)
+	a := ts.addressUser("exp@example.test")
+	b := ts.addressUser("other@example.test")
+	a.do("POST", "/api/v1/auth/addresses", addressBody("Mine")).want(t, 201, "")
+	b.do("POST", "/api/v1/auth/addresses", addressBody("Theirs")).want(t, 201, "")
+	r := a.do("GET", "/api/v1/auth/export", nil).want(t, 200, "")
+	if !strings.Contains(r.Header.Get("Content-Disposition"), "attachment") || r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("export headers: %v", r.Header)
+	}
+	var doc exportDocument
+	r.data(t, &doc)
+	if doc.Schema != "marbelle.export.v1" || doc.Profile.Email != "exp@example.test" || len(doc.Addresses) != 1 || doc.Addresses[0].Label != "Mine" || len(doc.Sessions) != 1 || !doc.Sessions[0].Current {
+		t.Fatalf("export: %+v", doc)
+	}
+	if len(doc.Events) < 3 {
+		t.Fatalf("export events: %+v", doc.Events)
+	}
+	if strings.Contains(string(r.Body), "other@example.test") || strings.Contains(string(r.Body), "Theirs") || strings.Contains(string(r.Body), "argon2") {
+		t.Fatalf("export holds someone else's data or a hash: %s", r.Body)
+	}
+	var act securityActivity
+	a.do("GET", "/api/v1/auth/security/activity", nil).want(t, 200, "").data(t, &act)
+	if len(act.Events) < 3 || act.Events[0].At.Before(act.Events[len(act.Events)-1].At) || len(act.Sessions) != 1 {
+		t.Fatalf("activity: %+v", act)
+	}
+	ts.client().do("GET", "/api/v1/auth/export", nil).want(t, 401, CodeUnauthenticated)
+}
