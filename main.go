@@ -57,6 +57,8 @@ Commands:
   admin create   create a staff account (or --promote an existing one)
   backup FILE    write a consistent copy of a stopped store to FILE
   check          verify every stored invariant and index
+  import django FILE
+                 import users and addresses from Django's "manage.py dumpdata users" (try --dry-run first)
   version        print the version
 
 Run "marbelle <command> --help" for a command's flags.
@@ -93,6 +95,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return check(args, getenv, stdout, stderr)
 	case "backup":
 		return backup(args, getenv, stdout, stderr)
+	case "import":
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			fmt.Fprintln(stdout, importUsage)
+			return nil
+		}
+		if len(args) == 0 || args[0] != "django" {
+			fmt.Fprintln(stderr, importUsage)
+			return &exitError{code: 2, err: errors.New("import: the only source is django")}
+		}
+		return importDjango(ctx, args[1:], getenv, stdout, stderr)
+	case "bench-seed": // hidden: fills a store for scripts/bench
+		return benchSeed(ctx, args, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -261,4 +275,75 @@ func backup(args []string, getenv func(string) string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "wrote %d bytes to %s\n", n, fs.Arg(0))
 	return nil
+}
+
+const importUsage = "Usage: marbelle import django FILE [--dry-run] [--data-dir DIR]"
+
+// importDjango runs `marbelle import django FILE`. Flags may come before or
+// after FILE. The report goes to stdout; skipped records do not make it
+// fail (exit 0 once the file was read).
+func importDjango(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("marbelle import django", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dryRun := fs.Bool("dry-run", false, "do all the work and print the report, writing nothing")
+	dataDir := dataDirFlag(fs, getenv)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nImports the users and addresses of FILE, the output of Django's \"manage.py dumpdata users\",\ninto a stopped store, and prints one line per record skipped or repaired, then the counts.\nRunning it again imports only what is new. National phone numbers of users are read in\nMARBELLE_DEFAULT_REGION (default DE). See docs/migrating-from-django.md.\n\n", importUsage)
+		fs.PrintDefaults()
+	}
+	var files []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return &exitError{code: 2, err: err}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files, args = append(files, fs.Arg(0)), fs.Args()[1:]
+	}
+	if len(files) != 1 {
+		fs.Usage()
+		return &exitError{code: 2, err: errors.New("import django: name one FILE")}
+	}
+	region := getenv("MARBELLE_DEFAULT_REGION")
+	if region == "" {
+		region = "DE"
+	}
+	cfg, err := app.LoadConfig([]string{"--default-region", region}, func(string) string { return "" }, stderr)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	report, err := app.ImportDjango(ctx, app.ImportDjangoInput{DataDir: *dataDir, File: files[0], DryRun: *dryRun, DefaultRegion: cfg.DefaultRegion})
+	if report != nil {
+		fmt.Fprint(stdout, report)
+	}
+	return err
+}
+
+// benchSeed is the hidden subcommand behind scripts/bench/run.sh.
+func benchSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("marbelle bench-seed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o app.BenchSeedOptions
+	fs.IntVar(&o.Readers, "readers", 1000, "users with 10 addresses and a session")
+	fs.IntVar(&o.Writers, "writers", 20000, "users with a session and no address")
+	fs.IntVar(&o.Extra, "extra", 0, "further users without a session")
+	fs.IntVar(&o.Tokens, "tokens", 0, "tokens")
+	fs.IntVar(&o.Expired, "expired", 0, "of the tokens, how many are expired")
+	fs.StringVar(&o.Password, "password", "tangerine walrus umbrella 42", "every seeded user's password")
+	fs.StringVar(&o.OutDir, "out", "bench-out", "where the cookie and login files go")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := app.LoadConfig(nil, getenv, stderr)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if cfg.SecretKey == "" {
+		return &exitError{code: 2, err: errors.New("bench-seed: set MARBELLE_SECRET_KEY (the server must use the same)")}
+	}
+	return app.BenchSeed(ctx, cfg, o, stdout)
 }

@@ -94,7 +94,7 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 			}
 			return t.audit("register_existing", existing, "", c, nil)
 		case err == nil:
-			if err := t.issueVerification(existing, token); err != nil {
+			if err := t.issueVerification(existing, token, hash); err != nil {
 				return err
 			}
 			return t.audit("register_existing", existing, "", c, map[string]string{"verification": "resent"})
@@ -108,7 +108,7 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 		if err := t.CreateUser(u); err != nil {
 			return err
 		}
-		if err := t.issueVerification(u, token); err != nil {
+		if err := t.issueVerification(u, token, hash); err != nil {
 			return err
 		}
 		return t.audit("register", u, "", c, nil)
@@ -116,10 +116,11 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 }
 
 // issueVerification stores a verification token for u (voiding older ones)
-// and queues its mail, in this transaction.
-func (t *txn) issueVerification(u *store.User, token string) error {
+// and queues its mail, in this transaction. passwordHash, when set, is the
+// password of the registration that asked for it, set when it is verified.
+func (t *txn) issueVerification(u *store.User, token, passwordHash string) error {
 	ttl := t.s.cfg.TokenTTL.Verify
-	if err := t.IssueToken(token, &store.Token{Kind: store.TokenVerifyEmail, UserID: u.ID, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
+	if err := t.IssueToken(token, &store.Token{Kind: store.TokenVerifyEmail, UserID: u.ID, PasswordHash: passwordHash, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
 		return err
 	}
 	return t.queueMail(mailpkg.KindVerifyEmail, u.Email, u.ID, mailpkg.Data{FirstName: u.FirstName, Email: u.Email, Link: t.s.link("/verify-email", token), TTL: humanDuration(ttl)})
@@ -159,6 +160,9 @@ func (s *Server) verifyEmail(ctx context.Context, token string) (*profile, error
 			return store.ErrTokenInvalid
 		}
 		u.EmailVerified = true
+		if tok.PasswordHash != "" {
+			u.PasswordHash = tok.PasswordHash
+		}
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
 			return err
@@ -206,7 +210,7 @@ func (s *Server) resendVerification(ctx context.Context, raw string) error {
 		if u.EmailVerified || !u.Active {
 			return t.audit("verification_resend_requested", u, "", c, map[string]string{"sent": "no"})
 		}
-		if err := t.issueVerification(u, token); err != nil {
+		if err := t.issueVerification(u, token, ""); err != nil {
 			return err
 		}
 		return t.audit("verification_resend_requested", u, "", c, map[string]string{"sent": "yes"})

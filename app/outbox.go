@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,6 +44,7 @@ func (q outboxQueue) Due(now time.Time, limit int) ([]mail.Pending, error) {
 			}); ferr != nil {
 				return nil, ferr
 			}
+			q.s.metrics.mailFailed.Add(1)
 			continue
 		}
 		out = append(out, mail.Pending{ID: m.ID.String(), From: m.From, To: []string{m.To}, Raw: raw, Attempts: m.Attempts})
@@ -50,22 +52,27 @@ func (q outboxQueue) Due(now time.Time, limit int) ([]mail.Pending, error) {
 	return out, nil
 }
 
-func (q outboxQueue) change(id string, fn func(*store.Tx, uuid.UUID) error) error {
+// change runs fn in a write transaction and, once it commits, counts it.
+func (q outboxQueue) change(id string, counter *atomic.Uint64, fn func(*store.Tx, uuid.UUID) error) error {
 	uid, err := uuid.Parse(id)
 	if err != nil {
 		return errors.New("outbox: bad id")
 	}
-	return q.s.db.Update(func(tx *store.Tx) error { return fn(tx, uid) })
+	if err := q.s.db.Update(func(tx *store.Tx) error { return fn(tx, uid) }); err != nil {
+		return err
+	}
+	counter.Add(1)
+	return nil
 }
 
 func (q outboxQueue) Sent(id string, at time.Time) error {
-	return q.change(id, func(tx *store.Tx, uid uuid.UUID) error { return tx.MarkMailSent(uid, at) })
+	return q.change(id, &q.s.metrics.mailSent, func(tx *store.Tx, uid uuid.UUID) error { return tx.MarkMailSent(uid, at) })
 }
 
 func (q outboxQueue) Retry(id string, attempts int, lastErr string, next time.Time) error {
-	return q.change(id, func(tx *store.Tx, uid uuid.UUID) error { return tx.RetryMail(uid, attempts, lastErr, next) })
+	return q.change(id, &q.s.metrics.mailRetried, func(tx *store.Tx, uid uuid.UUID) error { return tx.RetryMail(uid, attempts, lastErr, next) })
 }
 
 func (q outboxQueue) Failed(id string, attempts int, lastErr string) error {
-	return q.change(id, func(tx *store.Tx, uid uuid.UUID) error { return tx.FailMail(uid, attempts, lastErr) })
+	return q.change(id, &q.s.metrics.mailFailed, func(tx *store.Tx, uid uuid.UUID) error { return tx.FailMail(uid, attempts, lastErr) })
 }

@@ -92,11 +92,16 @@ func NewHasher(p Argon2Params, slots int, wait time.Duration) (*Hasher, error) {
 		slots = 1
 	}
 	h := &Hasher{params: p, slots: make(chan struct{}, slots), wait: wait}
-	dummy, err := h.hashNow("dummy password for unknown accounts")
-	if err != nil {
+	// The dummy needs the current parameters, not a real password: random
+	// salt and key cost the same to verify against, and computing a real
+	// hash at start-up would take m of memory and time for nothing.
+	salt, key := make([]byte, saltLen), make([]byte, keyLen)
+	if _, err := rand.Read(salt); err != nil {
 		return nil, err
 	}
-	h.dummy = dummy
+	rand.Read(key)
+	b64 := base64.RawStdEncoding
+	h.dummy = fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 	return h, nil
 }
 
@@ -135,13 +140,18 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 }
 
 // Verify checks password against encoded (an empty or foreign hash costs a
-// hash all the same and fails). rehash is true when encoded is weaker than
-// the current parameters.
+// hash all the same and fails). A hash imported from Django is checked as
+// Django would (verifyDjango), in a slot all the same. rehash is true when
+// encoded is weaker than the current parameters or is a Django hash.
 func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, rehash bool, err error) {
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err
 	}
 	defer h.release()
+	// Before decodePHC, which would also take Django's "argon2$argon2id$…".
+	if ok, recognised := verifyDjango(encoded, password); recognised {
+		return ok, ok, nil
+	}
 	p, salt, want, perr := decodePHC(encoded)
 	if perr != nil {
 		p, salt, want, _ = decodePHC(h.dummy)

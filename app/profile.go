@@ -123,13 +123,21 @@ func (s *Server) checkCurrentPassword(ctx context.Context, a *auth, field, passw
 	if password == "" {
 		return fieldError(field, "Enter your current password.")
 	}
+	// A stolen session must not become unlimited password guesses: the same
+	// budget as login failures, per account, refunded when right.
+	key := "session|" + a.User.ID.String()
+	if ok, retry := s.limits.loginFailures.Allow(key, s.now()); !ok {
+		return rateLimited(retry)
+	}
 	ok, _, err := s.hasher.Verify(ctx, a.User.PasswordHash, password)
 	if err != nil {
+		s.limits.loginFailures.Refund(key)
 		return err
 	}
 	if !ok {
 		return fieldError(field, "The password is not correct.")
 	}
+	s.limits.loginFailures.Refund(key)
 	return nil
 }
 

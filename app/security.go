@@ -83,7 +83,7 @@ func (s *Server) handleSecurityUndo(w http.ResponseWriter, r *http.Request, _ ht
 // undo answers a "This wasn't me" link: every session of the account ends,
 // an email change is reverted to the old address, and the password must be
 // reset before the next login (whoever acted knew it). The link works
-// once, and using it voids the account's other undo links; it mails no
+// once and voids every verify, reset and email-change link; it mails no
 // notice of its own.
 func (s *Server) undo(ctx context.Context, token string) (string, error) {
 	c := clientOf(ctx)
@@ -110,9 +110,6 @@ func (s *Server) undo(ctx context.Context, token string) (string, error) {
 				u = u2
 				msg = "Your email address is back to " + u.Email + " and every device has been signed out. Please reset your password before you log in again."
 			}
-			if err := t.VoidTokens(u.ID, store.TokenEmailChange, t.now); err != nil {
-				return err
-			}
 		}
 		u.MustResetPassword = true
 		u.UpdatedAt = t.now
@@ -124,8 +121,13 @@ func (s *Server) undo(ctx context.Context, token string) (string, error) {
 			return err
 		}
 		detail["sessions_ended"] = strconv.Itoa(n)
-		if err := t.VoidTokens(u.ID, store.TokenUndo, t.now); err != nil {
-			return err
+		// Links mailed while someone else held the account die with it.
+		// Other undo links stay: an intruder's own undo must not void the
+		// owner's.
+		for _, kind := range []store.TokenKind{store.TokenPasswordReset, store.TokenVerifyEmail, store.TokenEmailChange} {
+			if err := t.VoidTokens(u.ID, kind, t.now); err != nil {
+				return err
+			}
 		}
 		return t.audit("security_undo", u, "", c, detail)
 	})

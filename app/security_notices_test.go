@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -161,7 +162,9 @@ func TestUndoPasswordChangeRequiresResetAndExpires(t *testing.T) {
 	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": undo}).want(t, 400, CodeInvalidToken)
 	ts.clock.Advance(-2 * time.Second)
 	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": undo}).want(t, 200, "")
-	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": second}).want(t, 400, CodeInvalidToken) // voided by the first undo
+	// The other link still works (an intruder's undo must not void the owner's); it only repeats the lock.
+	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": second}).want(t, 200, "")
+	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": second}).want(t, 400, CodeInvalidToken)
 	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "p@example.test", "password": "quiet harbour lantern 9"}).want(t, 403, CodePasswordResetRequired)
 	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "p@example.test", "password": "wrong password here"}).want(t, 401, CodeUnauthenticated)
 }
@@ -249,4 +252,32 @@ func TestExportHoldsExactlyTheCustomersData(t *testing.T) {
 		t.Fatalf("activity: %+v", act)
 	}
 	ts.client().do("GET", "/api/v1/auth/export", nil).want(t, 401, CodeUnauthenticated)
+}
+
+// TestPreRegistrationCannotChooseTheOwnersPassword: someone who registers
+// an address first cannot sign in once its owner registers and verifies:
+// verifying sets the password of the registration whose link was used.
+func TestPreRegistrationCannotChooseTheOwnersPassword(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.client().do("POST", "/api/v1/auth/register", registerBody("owner@example.test", "attacker chose this 99")).want(t, 201, "")
+	ts.client().do("POST", "/api/v1/auth/register", registerBody("owner@example.test", testPassword)).want(t, 201, "")
+	tok := ts.waitToken("owner@example.test", "verify-email", 2)
+	ts.client().do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).want(t, 200, "")
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "owner@example.test", "password": "attacker chose this 99"}).want(t, 401, CodeUnauthenticated)
+	ts.login("owner@example.test", testPassword)
+}
+
+// TestCurrentPasswordGuessesAreLimited: a stolen session cannot guess the
+// password without limit on change, email change or deletion.
+func TestCurrentPasswordGuessesAreLimited(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.RateLimits = defaultRateLimits() })
+	ts.mustUser("guess@example.test", testPassword)
+	c := ts.login("guess@example.test", testPassword)
+	for i := range 10 {
+		c.do("DELETE", "/api/v1/auth/account", map[string]string{"password": fmt.Sprint("guess ", i)}).want(t, 400, CodeValidation)
+	}
+	r := c.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": testPassword, "new_password": "fresh mango pavilion 7"}).want(t, 429, CodeRateLimited)
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatalf("want Retry-After")
+	}
 }

@@ -70,11 +70,18 @@ type ServeOptions struct {
 	// HashSlots and HashWait: see Options.
 	HashSlots int
 	HashWait  time.Duration
+	// MetricsReady, when set, is called with the metrics URL once the
+	// private metrics listener accepts requests (MARBELLE_METRICS_ADDR set).
+	MetricsReady func(url string)
+	// Version is this binary's version (marbelle_build_info).
+	Version string
 }
 
-// Serve runs the server until ctx is cancelled, then shuts down gracefully:
+// Serve runs the server (and, when cfg.MetricsAddr is set, the private
+// metrics listener) until ctx is cancelled, then shuts down gracefully:
 // stop accepting, finish requests in flight (bounded by
-// cfg.ShutdownTimeout), stop the mailer, close the sink and the store.
+// cfg.ShutdownTimeout), stop the mailer and the sweeper, close the sink and
+// the store.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, opts ServeOptions) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -124,7 +131,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 	if opts.UI != nil {
 		ui = opts.UI(cfg.SiteName, sink != nil)
 	}
-	s, err := New(cfg, db, log, Options{BaseURL: baseURL, Sink: sink, UI: ui, HashSlots: opts.HashSlots, HashWait: opts.HashWait})
+	s, err := New(cfg, db, log, Options{BaseURL: baseURL, Sink: sink, UI: ui, HashSlots: opts.HashSlots, HashWait: opts.HashWait, Version: opts.Version})
 	if err != nil {
 		return err
 	}
@@ -141,11 +148,32 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 	} else {
 		log.Warn("no SMTP target: mail stays queued until MARBELLE_SMTP_URL is set")
 	}
+	var metricsSrv *http.Server
+	if cfg.MetricsAddr != "" {
+		ml, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		metricsSrv = &http.Server{
+			Handler: s.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 32 << 10,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		wg.Go(func() { metricsSrv.Serve(ml) })
+		log.Info("metrics listening", "url", "http://"+ml.Addr().String()+"/metrics")
+		if opts.MetricsReady != nil {
+			opts.MetricsReady("http://" + ml.Addr().String() + "/metrics")
+		}
+	}
+
 	deliverer := mail.NewDeliverer(s.MailQueue(), sender, log, opts.Delivery)
 	s.SetMailWaker(deliverer.Notify)
 	mailCtx, stopMail := context.WithCancel(context.WithoutCancel(ctx))
 	var mailDone sync.WaitGroup
 	mailDone.Go(func() { deliverer.Run(mailCtx) })
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	var sweepDone sync.WaitGroup
+	sweepDone.Go(func() { s.runSweeper(sweepCtx) })
 
 	srv := &http.Server{
 		Handler:           s.Handler(),
@@ -181,8 +209,13 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 		log.Warn("requests still in flight at the shutdown deadline were cut", "err", err)
 		srv.Close()
 	}
+	if metricsSrv != nil && metricsSrv.Shutdown(shutdownCtx) != nil {
+		metricsSrv.Close()
+	}
 	stopMail()
+	stopSweep()
 	mailDone.Wait()
+	sweepDone.Wait() // before the store closes
 	if sink != nil {
 		sink.Close()
 	}
@@ -202,3 +235,5 @@ type noSender struct{}
 func (noSender) Send(context.Context, string, []string, []byte) error {
 	return errors.New("no SMTP target configured (MARBELLE_SMTP_URL)")
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -38,6 +38,7 @@ type Server struct {
 	limits        limiters
 	handler       http.Handler
 	ui            http.Handler
+	metrics       *metrics
 }
 
 type limiters struct {
@@ -61,6 +62,8 @@ type Options struct {
 	HashWait time.Duration
 	// UI serves the web pages (router.NotFound); nil serves a plain 404.
 	UI http.Handler
+	// Version is this binary's version, for marbelle_build_info.
+	Version string
 }
 
 // New builds a Server on an open store. cfg.SecretKey must be set.
@@ -77,7 +80,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	if opts.HashWait == 0 {
 		opts.HashWait = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, db: db, log: log, now: opts.Now, sink: opts.Sink, ui: opts.UI}
+	s := &Server{cfg: cfg, db: db, log: log, now: opts.Now, sink: opts.Sink, ui: opts.UI, metrics: newMetrics(opts.Version)}
 	s.baseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if s.baseURL == "" {
 		s.baseURL = strings.TrimRight(opts.BaseURL, "/")
@@ -119,7 +122,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	if err != nil {
 		return nil, fmt.Errorf("app: trusted origins: %w", err)
 	}
-	s.handler = s.withBasics(s.withSecurityHeaders(s.withAllowedHosts(s.withCORS(cop))))
+	s.handler = s.withMetrics(router, s.withBasics(s.withSecurityHeaders(s.withAllowedHosts(s.withCORS(cop)))))
 	return s, nil
 }
 

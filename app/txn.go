@@ -25,12 +25,14 @@ type txn struct {
 	mails  int
 }
 
-// update runs fn in one write transaction and, after it commits, logs its
-// audit events and wakes the mail delivery. Nothing is acknowledged before
-// the commit: the caller answers only after update returns nil.
+// update runs fn in one write transaction, shared with concurrent writers
+// (store.DB.Batch: fn may run again, so it keeps its effects inside t) and,
+// after it commits, logs its audit events and wakes the mail delivery.
+// Nothing is acknowledged before the commit: the caller answers only after
+// update returns nil, and Batch returns only once the commit is fsynced.
 func (s *Server) update(ctx context.Context, fn func(t *txn) error) error {
 	var t *txn
-	err := s.db.Update(func(tx *store.Tx) error {
+	err := s.db.Batch(func(tx *store.Tx) error {
 		t = &txn{Tx: tx, s: s, now: s.now()}
 		return fn(t)
 	})
@@ -44,6 +46,8 @@ func (s *Server) update(ctx context.Context, fn func(t *txn) error) error {
 		}
 		s.log.InfoContext(ctx, "audit", attrs...)
 	}
+	s.metrics.countEvents(t.events)
+	s.metrics.mailQueued.Add(uint64(t.mails))
 	if t.mails > 0 && s.wakeMailer != nil {
 		s.wakeMailer()
 	}

@@ -54,6 +54,16 @@ func (tx *Tx) Check() []string {
 		return nil
 	})
 
+	verified := 0
+	for _, u := range users {
+		if u.EmailVerified {
+			verified++
+		}
+	}
+	if st := tx.Stats(); st.Users != len(users) || st.Verified != verified {
+		fault("counters say %d users, %d verified; the store holds %d, %d", st.Users, st.Verified, len(users), verified)
+	}
+
 	// Sessions and their two indexes.
 	tx.bucket(bucketSessions).ForEach(func(k, v []byte) error {
 		var s Session
@@ -140,6 +150,9 @@ func (tx *Tx) Check() []string {
 			if m.Status == MailSent && len(m.Sealed) > 0 {
 				fault("sent mail %s still holds its body", m.ID)
 			}
+			if m.Status == MailSent && !has(bucketOutboxSent, join(timeKey(m.SentAt), m.ID[:])) {
+				fault("sent mail %s has no sent index entry", m.ID)
+			}
 		default:
 			fault("mail %s has unknown status %q", m.ID, m.Status)
 		}
@@ -157,6 +170,13 @@ func (tx *Tx) Check() []string {
 		var m Mail
 		if len(k) != 24 || getJSON(tx.bucket(bucketOutbox), k[8:], &m) != nil || m.Status != MailQueued || !bytes.Equal(timeKey(m.NextAttemptAt), k[:8]) {
 			fault("outbox_due %x points at no matching queued mail", k)
+		}
+		return nil
+	})
+	tx.bucket(bucketOutboxSent).ForEach(func(k, _ []byte) error {
+		var m Mail
+		if len(k) != 24 || getJSON(tx.bucket(bucketOutbox), k[8:], &m) != nil || m.Status != MailSent || !bytes.Equal(timeKey(m.SentAt), k[:8]) {
+			fault("outbox_sent %x points at no mail sent at that time", k)
 		}
 		return nil
 	})

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,8 +17,27 @@ import (
 
 // DB is the open store file.
 type DB struct {
-	bolt *bolt.DB
+	bolt  *bolt.DB
+	group groupCommit
 }
+
+// groupCommit gathers concurrent Batch calls into shared commits: while one
+// commit is being written and fsynced, every call that arrives waits in
+// the queue, and the next commit applies them all. A lone writer waits for
+// nothing (unlike bbolt's Batch, which waits a fixed delay).
+type groupCommit struct {
+	mu      sync.Mutex
+	queue   []*batchCall
+	running bool
+}
+
+type batchCall struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// maxGroup bounds one shared commit, so one transaction stays short.
+const maxGroup = 256
 
 // Options tune Open.
 type Options struct {
@@ -99,11 +119,88 @@ func (db *DB) Update(fn func(*Tx) error) error {
 	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
 }
 
-// Batch is Update for concurrent writers that may share one commit. fn may
-// run more than once, so it must only depend on its arguments and the
-// transaction, and side effects belong after Batch returns.
+// Batch is Update for concurrent writers that may share one commit: it
+// returns once fn's writes are committed and on disk, or with fn's error
+// (then nothing of fn is written). fn may run more than once, so it must
+// only depend on its arguments and the transaction, and side effects
+// belong after Batch returns. Each fn sees the writes of the ones before it
+// in the same commit, so invariants hold exactly as with Update.
 func (db *DB) Batch(fn func(*Tx) error) error {
-	return db.bolt.Batch(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	call := &batchCall{fn: fn, done: make(chan error, 1)}
+	g := &db.group
+	g.mu.Lock()
+	g.queue = append(g.queue, call)
+	if !g.running {
+		g.running = true
+		go db.commitGroups()
+	}
+	g.mu.Unlock()
+	return <-call.done
+}
+
+// commitGroups runs queued calls in shared commits until the queue is empty.
+func (db *DB) commitGroups() {
+	g := &db.group
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), maxGroup)
+		if n == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		calls := g.queue[:n:n]
+		g.queue = g.queue[n:]
+		g.mu.Unlock()
+		db.commitGroup(calls)
+	}
+}
+
+// commitGroup applies calls in one transaction. When one fails, the ones
+// before it are committed on their own, it is answered with its error from
+// a transaction of its own, and the rest are tried again as a group.
+func (db *DB) commitGroup(calls []*batchCall) {
+	for len(calls) > 0 {
+		failed := -1
+		err := db.bolt.Update(func(btx *bolt.Tx) error {
+			for i, c := range calls {
+				if err := runCall(c, btx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			for _, c := range calls {
+				c.done <- nil
+			}
+			return
+		case failed < 0: // the commit itself failed
+			for _, c := range calls {
+				c.done <- err
+			}
+			return
+		}
+		if failed > 0 {
+			db.commitGroup(calls[:failed])
+		}
+		bad := calls[failed]
+		bad.done <- db.bolt.Update(func(btx *bolt.Tx) error { return runCall(bad, btx) })
+		calls = calls[failed+1:]
+	}
+}
+
+// runCall runs one call's fn, turning a panic into that call's error so one
+// bad request cannot take the committer (and every writer) down.
+func runCall(c *batchCall, btx *bolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: panic in transaction: %v", p)
+		}
+	}()
+	return c.fn(&Tx{tx: btx})
 }
 
 // Ping answers whether the store can run a read transaction.

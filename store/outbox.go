@@ -71,6 +71,11 @@ func (tx *Tx) deleteUserMail(userID uuid.UUID) error {
 				return err
 			}
 		}
+		if m.Status == MailSent {
+			if err := tx.bucket(bucketOutboxSent).Delete(join(timeKey(m.SentAt), m.ID[:])); err != nil {
+				return err
+			}
+		}
 		if err := outbox.Delete(m.ID[:]); err != nil {
 			return err
 		}
@@ -106,16 +111,21 @@ func (tx *Tx) DueMail(now time.Time, limit int) ([]Mail, error) {
 	return out, nil
 }
 
-// updateMail loads a queued mail, removes it from the due index, applies
-// change and stores it (re-indexing it if it is still queued).
+// updateMail loads a mail, removes it from the due (queued) or sent index,
+// applies change and stores it, indexed again by its new status.
 func (tx *Tx) updateMail(id uuid.UUID, change func(*Mail)) error {
 	m, err := tx.Mail(id)
 	if err != nil {
 		return err
 	}
-	due := tx.bucket(bucketOutboxDue)
+	due, sent := tx.bucket(bucketOutboxDue), tx.bucket(bucketOutboxSent)
 	if m.Status == MailQueued {
 		if err := due.Delete(join(timeKey(m.NextAttemptAt), m.ID[:])); err != nil {
+			return err
+		}
+	}
+	if m.Status == MailSent {
+		if err := sent.Delete(join(timeKey(m.SentAt), m.ID[:])); err != nil {
 			return err
 		}
 	}
@@ -125,10 +135,16 @@ func (tx *Tx) updateMail(id uuid.UUID, change func(*Mail)) error {
 			return err
 		}
 	}
+	if m.Status == MailSent {
+		if err := sent.Put(join(timeKey(m.SentAt), m.ID[:]), nil); err != nil {
+			return err
+		}
+	}
 	return putJSON(tx.bucket(bucketOutbox), m.ID[:], m)
 }
 
-// MarkMailSent records delivery and erases the sealed body. Errors: ErrNotFound.
+// MarkMailSent records delivery, erases the sealed body and indexes the
+// mail by its sent time (outbox_sent, which Sweep prunes by). Errors: ErrNotFound.
 func (tx *Tx) MarkMailSent(id uuid.UUID, at time.Time) error {
 	return tx.updateMail(id, func(m *Mail) {
 		m.Status = MailSent
@@ -157,5 +173,39 @@ func (tx *Tx) FailMail(id uuid.UUID, attempts int, lastErr string) error {
 		m.Attempts = attempts
 		m.LastError = lastErr
 		m.NextAttemptAt = time.Time{}
+	})
+}
+
+// OutboxList returns up to limit mails, newest first, optionally of one status.
+func (tx *Tx) OutboxList(status MailStatus, limit int) ([]Mail, error) {
+	var out []Mail
+	c := tx.bucket(bucketOutbox).Cursor()
+	for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+		var m Mail
+		if err := getJSONBytes(v, &m); err != nil {
+			return nil, err
+		}
+		if status == "" || m.Status == status {
+			m.Sealed = nil // never leaves the store through a listing
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// RequeueMail puts a failed mail back in the queue, due at now, with its
+// attempts reset. Errors: ErrNotFound; ErrNotRequeueable unless it failed.
+func (tx *Tx) RequeueMail(id uuid.UUID, now time.Time) error {
+	m, err := tx.Mail(id)
+	if err != nil {
+		return err
+	}
+	if m.Status != MailFailed || len(m.Sealed) == 0 {
+		return ErrNotRequeueable
+	}
+	return tx.updateMail(id, func(m *Mail) {
+		m.Status = MailQueued
+		m.Attempts = 0
+		m.NextAttemptAt = now
 	})
 }

@@ -10,10 +10,13 @@
 //
 //	meta
 //	  "schema_version"            → uint64 big-endian
+//	  "users", "verified"         → uint64 counts of live users and of verified ones
 //	users
 //	  user id                     → JSON User
 //	users_by_email
 //	  normalised email            → user id
+//	signups_by_day
+//	  day (uint32 yyyymmdd, UTC)  → uint64 count of accounts created that day (history: not lowered on delete)
 //	sessions
 //	  SHA-256(session secret)     → JSON Session
 //	sessions_by_user
@@ -32,6 +35,8 @@
 //	  next attempt time | mail id → empty   (queued mail only)
 //	outbox_by_user
 //	  user id | mail id           → empty   (mail about an account goes with it)
+//	outbox_sent
+//	  sent time | mail id         → empty   (sent mail only; the sweeper prunes by it)
 //	audit
 //	  event id (UUIDv7, so time order) → JSON Event
 //	audit_by_user
@@ -48,6 +53,7 @@ var (
 	bucketMeta             = []byte("meta")
 	bucketUsers            = []byte("users")
 	bucketUsersByEmail     = []byte("users_by_email")
+	bucketSignupsByDay     = []byte("signups_by_day")
 	bucketSessions         = []byte("sessions")
 	bucketSessionsByUser   = []byte("sessions_by_user")
 	bucketSessionsByExpiry = []byte("sessions_by_expiry")
@@ -57,6 +63,7 @@ var (
 	bucketOutbox           = []byte("outbox")
 	bucketOutboxDue        = []byte("outbox_due")
 	bucketOutboxByUser     = []byte("outbox_by_user")
+	bucketOutboxSent       = []byte("outbox_sent")
 	bucketAudit            = []byte("audit")
 	bucketAuditByUser      = []byte("audit_by_user")
 	bucketAddresses        = []byte("addresses")
@@ -64,10 +71,10 @@ var (
 
 func allBuckets() [][]byte {
 	return [][]byte{
-		bucketMeta, bucketUsers, bucketUsersByEmail,
+		bucketMeta, bucketUsers, bucketUsersByEmail, bucketSignupsByDay,
 		bucketSessions, bucketSessionsByUser, bucketSessionsByExpiry,
 		bucketTokens, bucketTokensByUser, bucketTokensByExpiry,
-		bucketOutbox, bucketOutboxDue, bucketOutboxByUser, bucketAudit, bucketAuditByUser,
+		bucketOutbox, bucketOutboxDue, bucketOutboxByUser, bucketOutboxSent, bucketAudit, bucketAuditByUser,
 		bucketAddresses,
 	}
 }
@@ -76,10 +83,11 @@ var keySchemaVersion = []byte("schema_version")
 
 // SchemaVersion is the layout this code reads and writes. Open migrates an
 // older file forward and refuses a newer one.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[v] upgrades a store from version v to v+1, inside the open
 // transaction. Version 0 is a file that has never been initialised.
 var migrations = map[uint64]func(*Tx) error{
 	0: func(*Tx) error { return nil }, // buckets are created by Open itself
+	1: indexSentMail,                  // outbox_sent for mail sent before it existed
 }

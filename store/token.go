@@ -46,6 +46,10 @@ type Token struct {
 	NewEmail  string    `json:"new_email,omitempty"` // email change only
 	Action    string    `json:"action,omitempty"`    // undo only: the event it undoes
 	OldEmail  string    `json:"old_email,omitempty"` // undo of an email change: the address to return to
+	// PasswordHash binds a verification to the registration that asked for
+	// it: verifying sets this password, so whoever registered an address
+	// first cannot choose the password its owner will sign in with.
+	PasswordHash string `json:"password_hash,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	UsedAt    time.Time `json:"used_at,omitzero"`   // spent

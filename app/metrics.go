@@ -1,0 +1,258 @@
+package app
+
+import (
+	"bufio"
+	"cmp"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/marbelle/marbelle/store"
+)
+
+// metrics are the server's counters, served in the Prometheus text format
+// (0.0.4) on the private metrics listener only. Every label takes a bounded
+// set of values: routes are the router's patterns or "other".
+type metrics struct {
+	version string
+
+	mu       sync.Mutex
+	requests map[requestLabels]uint64
+	buckets  []float64 // upper bounds in seconds, ascending; +Inf is implicit
+	counts   []uint64  // per bucket, not cumulative; the last is +Inf
+	durSum   float64
+	durCount uint64
+
+	loginsOK, loginsFailed                        atomic.Uint64
+	mailQueued, mailSent, mailRetried, mailFailed atomic.Uint64
+	sweeperRuns                                   atomic.Uint64
+	prunedTokens, prunedSessions, prunedMail      atomic.Uint64
+}
+
+type requestLabels struct {
+	route, method string
+	status        int
+}
+
+func newMetrics(version string) *metrics {
+	b := []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+	return &metrics{version: version, requests: map[requestLabels]uint64{}, buckets: b, counts: make([]uint64, len(b)+1)}
+}
+
+func (m *metrics) observeRequest(l requestLabels, d time.Duration) {
+	sec := d.Seconds()
+	i, _ := slices.BinarySearch(m.buckets, sec) // first bound ≥ sec: le is inclusive
+	m.mu.Lock()
+	m.requests[l]++
+	m.counts[i]++
+	m.durSum += sec
+	m.durCount++
+	m.mu.Unlock()
+}
+
+// countEvents counts the committed audit events that are logins.
+func (m *metrics) countEvents(events []store.Event) {
+	for _, e := range events {
+		switch e.Event {
+		case "login":
+			m.loginsOK.Add(1)
+		case "login_failed":
+			m.loginsFailed.Add(1)
+		}
+	}
+}
+
+func (m *metrics) countSweep(r store.SweepResult) {
+	m.sweeperRuns.Add(1)
+	m.prunedTokens.Add(uint64(r.Tokens))
+	m.prunedSessions.Add(uint64(r.Sessions))
+	m.prunedMail.Add(uint64(r.Mails))
+}
+
+// methodLabel is the method, or "other" for one the server never routes.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+// withMetrics counts every request by route, method and status and times
+// it. It sits outside every other middleware, so refusals (host, origin,
+// panics turned into 500) are counted too.
+func (s *Server) withMetrics(router *httprouter.Router, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		l := requestLabels{route: routeLabel(router, r.Method, r.URL.Path), method: methodLabel(r.Method)}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		l.status = sw.status
+		if l.status == 0 {
+			l.status = http.StatusOK
+		}
+		s.metrics.observeRequest(l, time.Since(start))
+	})
+}
+
+// routeLabel is the route pattern path matches (under method, else under
+// any method: a 405 still names its route), with each parameter segment
+// written ":name" (so ids become ":id"); "other" when no route matches.
+func routeLabel(router *httprouter.Router, method, path string) string {
+	h, ps, _ := router.Lookup(method, path)
+	for _, m := range [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if h != nil {
+			break
+		}
+		method = m
+		h, ps, _ = router.Lookup(m, path)
+	}
+	if h == nil {
+		return "other"
+	}
+	if len(ps) == 0 {
+		return path
+	}
+	segs := strings.Split(path, "/")
+	out := slices.Clone(segs)
+	for i, seg := range segs {
+		for _, p := range ps {
+			if p.Value == seg && isParamSegment(router, method, segs, i, p.Key) {
+				out[i] = ":" + p.Key
+				break
+			}
+		}
+	}
+	return strings.Join(out, "/")
+}
+
+// isParamSegment reports whether segment i of a matched path is the
+// parameter key (and not a static segment that happens to be equal): with
+// that segment changed, the route must still match and the parameter change.
+func isParamSegment(router *httprouter.Router, method string, segs []string, i int, key string) bool {
+	const probe = "\x00probe"
+	changed := slices.Clone(segs)
+	changed[i] = probe
+	h, ps, _ := router.Lookup(method, strings.Join(changed, "/"))
+	return h != nil && ps.ByName(key) == probe
+}
+
+// MetricsHandler serves GET /metrics and nothing else. Mount it on the
+// private metrics listener only, never on the public handler.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		bw := bufio.NewWriter(w)
+		s.metrics.write(bw, s.db.Size())
+		bw.Flush()
+	})
+	return mux
+}
+
+// write renders every metric in the text exposition format, sorted so that
+// scrapes are stable.
+func (m *metrics) write(w *bufio.Writer, storeBytes int64) {
+	head := func(name, typ, help string) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+	}
+	sample := func(name, labels string, v uint64) {
+		if labels != "" {
+			labels = "{" + labels + "}"
+		}
+		fmt.Fprintf(w, "%s%s %d\n", name, labels, v)
+	}
+
+	m.mu.Lock()
+	type row struct {
+		l requestLabels
+		n uint64
+	}
+	rows := make([]row, 0, len(m.requests))
+	for l, n := range m.requests {
+		rows = append(rows, row{l, n})
+	}
+	counts := slices.Clone(m.counts)
+	sum, count := m.durSum, m.durCount
+	m.mu.Unlock()
+	slices.SortFunc(rows, func(a, b row) int {
+		return cmp.Or(strings.Compare(a.l.route, b.l.route), strings.Compare(a.l.method, b.l.method), cmp.Compare(a.l.status, b.l.status))
+	})
+
+	const req = "marbelle_http_requests_total"
+	head(req, "counter", "HTTP requests answered, by route pattern (other: no route), method and status.")
+	for _, r := range rows {
+		sample(req, fmt.Sprintf(`route="%s",method="%s",status="%d"`, labelValue(r.l.route), labelValue(r.l.method), r.l.status), r.n)
+	}
+
+	const dur = "marbelle_http_request_duration_seconds"
+	head(dur, "histogram", "Time to answer HTTP requests.")
+	var cum uint64
+	for i, le := range m.buckets {
+		cum += counts[i]
+		sample(dur+"_bucket", `le="`+strconv.FormatFloat(le, 'g', -1, 64)+`"`, cum)
+	}
+	sample(dur+"_bucket", `le="+Inf"`, cum+counts[len(m.buckets)])
+	fmt.Fprintf(w, "%s_sum %s\n", dur, formatFloat(sum))
+	sample(dur+"_count", "", count)
+
+	const logins = "marbelle_logins_total"
+	head(logins, "counter", "Password logins, committed, by result.")
+	sample(logins, `result="failed"`, m.loginsFailed.Load())
+	sample(logins, `result="ok"`, m.loginsOK.Load())
+
+	const mail = "marbelle_mail_total"
+	head(mail, "counter", "Outbox mail by event: queued (committed), sent, retried (a failed attempt to be retried), failed (given up).")
+	sample(mail, `status="failed"`, m.mailFailed.Load())
+	sample(mail, `status="queued"`, m.mailQueued.Load())
+	sample(mail, `status="retried"`, m.mailRetried.Load())
+	sample(mail, `status="sent"`, m.mailSent.Load())
+
+	const runs = "marbelle_sweeper_runs_total"
+	head(runs, "counter", "Sweeps of expired tokens, ended sessions and old sent mail.")
+	sample(runs, "", m.sweeperRuns.Load())
+
+	const pruned = "marbelle_sweeper_pruned_total"
+	head(pruned, "counter", "Records removed by the sweeper, by kind.")
+	sample(pruned, `kind="mail"`, m.prunedMail.Load())
+	sample(pruned, `kind="sessions"`, m.prunedSessions.Load())
+	sample(pruned, `kind="tokens"`, m.prunedTokens.Load())
+
+	const size = "marbelle_store_size_bytes"
+	head(size, "gauge", "Size of the store file in bytes.")
+	fmt.Fprintf(w, "%s %d\n", size, storeBytes)
+
+	const build = "marbelle_build_info"
+	head(build, "gauge", "Always 1; the version of this binary is a label.")
+	version := m.version
+	if version == "" {
+		version = "unknown"
+	}
+	sample(build, `version="`+labelValue(version)+`"`, 1)
+}
+
+// labelValue escapes a label value as the text format requires.
+func labelValue(v string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
+}
+
+func formatFloat(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	case math.IsNaN(f):
+		return "NaN"
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}

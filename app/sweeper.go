@@ -1,0 +1,41 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/marbelle/marbelle/store"
+)
+
+// runSweeper prunes expired tokens (after their grace), ended sessions and
+// sent mail older than cfg.MailRetention: once at once, then every
+// cfg.SweepInterval, until ctx ends. A sweep in progress stops after its
+// current batch, so runSweeper returns promptly and the store can close.
+func (s *Server) runSweeper(ctx context.Context) {
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		s.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweep runs one sweep and logs what it pruned (counts only).
+func (s *Server) sweep(ctx context.Context) store.SweepResult {
+	res, err := s.db.Sweep(s.now(), store.SweepOptions{MailRetention: s.cfg.MailRetention, Done: ctx.Done()})
+	s.metrics.countSweep(res)
+	args := []any{"tokens", res.Tokens, "sessions", res.Sessions, "mail", res.Mails, "transactions", res.Transactions, "longest_tx_ms", res.LongestTx.Milliseconds()}
+	switch {
+	case err != nil:
+		s.log.ErrorContext(ctx, "sweep failed", append(args, "err", err)...)
+	case res.Pruned() > 0:
+		s.log.InfoContext(ctx, "sweep", args...)
+	default:
+		s.log.DebugContext(ctx, "sweep", args...)
+	}
+	return res
+}

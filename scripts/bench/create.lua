@@ -1,0 +1,24 @@
+-- POST /api/v1/auth/addresses as the seeded writers (users with free
+-- slots), round-robin, so each answer is a committed, fsynced create.
+-- wrk -s create.lua URL -- COOKIE_FILE
+local cookies, i = {}, 0
+local body = '{"label":"Bench","first_name":"Bench","last_name":"User","street_address":"Hauptstr. 1","city":"Berlin","postal_code":"10115","country":"DE"}'
+
+function init(args)
+  for line in io.lines(args[1]) do cookies[#cookies + 1] = line end
+  i = math.random(#cookies)
+end
+
+function request()
+  i = i % #cookies + 1
+  return wrk.format("POST", "/api/v1/auth/addresses", { ["Cookie"] = cookies[i], ["Content-Type"] = "application/json" }, body)
+end
+
+local bad = 0
+function response(status)
+  if status ~= 201 then bad = bad + 1 end
+end
+
+function done(summary)
+  io.write(string.format("non-201 answers: %d\n", bad))
+end
