@@ -313,3 +313,5 @@ func onlyUndoToken(text string) bool {
 	}
 	return strings.Count(text, "token=") == strings.Count(text, "/undo?token=")
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
