@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -69,10 +68,19 @@ func parseDjangoHash(encoded string) (func(password string) bool, error) {
 	return nil, fmt.Errorf("the hash algorithm %s is not supported", printableAlgorithm(algorithm))
 }
 
-// printableAlgorithm quotes a hash's algorithm name for a report line,
-// shortened, so that a hash never reaches the report whole.
+// djangoAlgorithms are the names Django's hashers (and argon2's variants)
+// go by. Only these are named in a report line: whatever else precedes the
+// first "$" might be a secret (say, a password some old code stored as is).
+var djangoAlgorithms = map[string]bool{
+	"pbkdf2_sha256": true, "pbkdf2_sha1": true, "argon2": true, "bcrypt_sha256": true, "bcrypt": true,
+	"scrypt": true, "sha1": true, "md5": true, "unsalted_sha1": true, "unsalted_md5": true, "crypt": true,
+	"argon2i": true, "argon2d": true, "argon2id": true,
+}
+
+// printableAlgorithm quotes an algorithm name for a report line, or says
+// it is unrecognised.
 func printableAlgorithm(a string) string {
-	if len(a) > 24 || strings.ContainsFunc(a, func(r rune) bool { return !unicode.IsPrint(r) }) {
+	if !djangoAlgorithms[a] {
 		return "(unrecognised)"
 	}
 	return strconv.Quote(a)

@@ -166,7 +166,8 @@ func TestVerifyDjangoRefusesQuickly(t *testing.T) {
 		{"bcrypt$$2b$05$CCCCCCCCCCCCCCCCCCCCC.bdNwF18LmuBgx.3vdUAHc5aN/.UHaVC", `"bcrypt" is not supported`},
 		{"pbkdf2_sha1$260000$salt$aGFzaA==", `"pbkdf2_sha1" is not supported`},
 		{"md5$salt$0123456789abcdef0123456789abcdef", `"md5" is not supported`},
-		{"", "not supported"},
+		{"", "(unrecognised) is not supported"},
+		{"hunter2", "(unrecognised) is not supported"},
 		{"!unusable", "not supported"},
 		{"$argon2id$v=19$m=256,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc", "not supported"},
 	} {

@@ -101,7 +101,8 @@ type importUser struct {
 	u       store.User
 	skip    string // why it is not imported; "" while it is
 	repairs []string
-	addrs   []*importAddress // its addresses that can be imported, oldest first
+	all     []*importAddress // its addresses in the file
+	addrs   []*importAddress // those that can be imported, oldest first
 	primary *importAddress
 	done    bool // decided: skipped while planning, or its batch went through
 }
@@ -523,6 +524,9 @@ func (run *importRun) plan() {
 	for _, ia := range run.addresses {
 		iu := run.byPK[ia.userPK]
 		ia.user = iu
+		if iu != nil {
+			iu.all = append(iu.all, ia)
+		}
 		switch {
 		case ia.skip != "":
 		case iu == nil:
@@ -535,7 +539,7 @@ func (run *importRun) plan() {
 	}
 	for _, iu := range run.users {
 		if iu.skip == "" {
-			iu.planAddresses(run.addresses)
+			iu.planAddresses()
 		}
 	}
 }
@@ -543,7 +547,7 @@ func (run *importRun) plan() {
 // planAddresses keeps the MaxAddresses oldest importable addresses (by
 // created_at, then pk) and picks the primary among them: the oldest of
 // those marked primary, else the oldest.
-func (iu *importUser) planAddresses(all []*importAddress) {
+func (iu *importUser) planAddresses() {
 	slices.SortStableFunc(iu.addrs, func(a, b *importAddress) int {
 		return cmp.Or(a.a.CreatedAt.Compare(b.a.CreatedAt), cmp.Compare(a.pk, b.pk))
 	})
@@ -570,8 +574,8 @@ func (iu *importUser) planAddresses(all []*importAddress) {
 	}
 	iu.primary = iu.addrs[0]
 	var dropped []string
-	for _, ia := range all {
-		if ia.userPK == iu.pk && ia.isPrimary && ia.skip != "" {
+	for _, ia := range iu.all {
+		if ia.isPrimary && ia.skip != "" {
 			dropped = append(dropped, "pk="+strconv.FormatInt(ia.pk, 10))
 		}
 	}

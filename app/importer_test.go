@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -398,13 +399,66 @@ func djangoUserRecord(pk int, email, password string) string {
 	return string(b)
 }
 
-func djangoAddressRecord(pk, user int) string {
-	b, _ := json.Marshal(map[string]any{"model": "users.address", "pk": pk, "fields": map[string]any{
+// djangoAddressRecord is a primary address; change overrides fields.
+func djangoAddressRecord(pk, user int, change ...any) string {
+	fields := map[string]any{
 		"user": user, "label": "Home", "first_name": "Test", "last_name": "User", "company": "", "street_address": "Main St 1",
 		"street_address_2": "", "city": "Berlin", "state": "", "postal_code": "10115", "country": "DE", "phone": "",
 		"is_primary": true, "created_at": "2024-03-01T10:00:00", "updated_at": "2024-03-02T10:00:00",
-	}})
+	}
+	for i := 0; i+1 < len(change); i += 2 {
+		fields[change[i].(string)] = change[i+1]
+	}
+	b, _ := json.Marshal(map[string]any{"model": "users.address", "pk": pk, "fields": fields})
 	return string(b)
+}
+
+// TestImportDjangoPrimaryWasSkipped: when a user's only primary cannot be
+// imported (invalid, or beyond the 10 oldest), the oldest imported address
+// becomes primary, and the report says why.
+func TestImportDjangoPrimaryWasSkipped(t *testing.T) {
+	records := []string{
+		djangoUserRecord(1, "one@example.com", ""),
+		djangoUserRecord(2, "two@example.com", ""),
+		djangoAddressRecord(1, 1, "country", "ZZ"),
+		djangoAddressRecord(2, 1, "is_primary", false, "label", "Second", "created_at", "2024-03-05T10:00:00Z"),
+		djangoAddressRecord(3, 1, "is_primary", false, "label", "First", "created_at", "2024-03-04T10:00:00+01:00"),
+	}
+	for i := range 11 {
+		day := time.Date(2024, 1, 1+i, 0, 0, 0, 0, time.UTC).Format(time.RFC3339)
+		records = append(records, djangoAddressRecord(10+i, 2, "is_primary", i == 10, "label", fmt.Sprint("Place ", i+1), "created_at", day))
+	}
+	dir := t.TempDir()
+	report := mustImport(t, ImportDjangoInput{DataDir: dir, File: writeDump(t, records...)})
+	want := `users.address pk=1: skipped: country "ZZ" is not an ISO 3166-1 alpha-2 code
+users.address pk=3: repaired: user pk=1's primary address (pk=1) is skipped; this, its oldest address, becomes primary
+users.address pk=10: repaired: user pk=2's primary address (pk=20) is skipped; this, its oldest address, becomes primary
+users.address pk=20: skipped: user pk=2 has more than 10 addresses; its 10 oldest are kept
+users: 2 imported, 0 skipped, 0 repaired
+addresses: 12 imported, 2 skipped, 2 repaired
+`
+	if report != want {
+		t.Fatalf("report:\n%s\nwant:\n%s", report, want)
+	}
+	mustNoFaults(t, dir)
+	db, err := OpenStore(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *store.Tx) error {
+		for email, label := range map[string]string{"one@example.com": "First", "two@example.com": "Place 1"} {
+			u, err := tx.UserByEmail(email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			list, _, err := tx.Addresses(u.ID)
+			if err != nil || list[0].Label != label || list[0].ID != u.PrimaryAddressID {
+				t.Fatalf("%s: got primary %q (%v), want %q", email, list[0].Label, err, label)
+			}
+		}
+		return nil
+	})
 }
 
 // TestImportDjangoMapsByPK: the mapping from Django pk to account makes

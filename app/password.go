@@ -171,7 +171,7 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 func decodePHC(s string) (Argon2Params, []byte, []byte, error) {
 	var p Argon2Params
 	parts := strings.Split(s, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" || parts[2] != "v=19" {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v=19" {
 		return p, nil, nil, errors.New("not an argon2id v19 PHC string")
 	}
 	var m, t, par uint64

@@ -7,17 +7,12 @@ import (
 	"github.com/google/uuid"
 )
 
-// Imports remember which user each record of another system became, so
-// that an import run again recognises exactly what it brought in before:
-//
-//	imports
-//	  source | 0x00 | external id → user id
-//
-// The source and the external id are the importer's (the store knows
-// nothing of them). The bucket is created by the first ImportUser; a store
-// that never imported has none. An entry outlives its user on purpose: an
-// account deleted in Marbelle is not brought back by a later run.
-var bucketImports = []byte("imports")
+// The imports bucket (schema.go) remembers which user each record of
+// another system became, so that an import run again recognises exactly
+// what it brought in before. The source and the external id are the
+// importer's (the store knows nothing of them). An entry outlives its user
+// on purpose: an account deleted in Marbelle is not brought back by a
+// later run.
 
 // ErrImported: the external record was imported before.
 var ErrImported = errors.New("store: already imported")
@@ -61,10 +56,7 @@ func (tx *Tx) ImportUser(source, externalID string, u *User, addrs []Address, pr
 	if !found {
 		return fmt.Errorf("store: import: primary %s is not one of the user's %d addresses", primary, len(addrs))
 	}
-	imports, err := tx.tx.CreateBucketIfNotExists(bucketImports)
-	if err != nil {
-		return fmt.Errorf("store: create bucket %s: %w", bucketImports, err)
-	}
+	imports := tx.bucket(bucketImports)
 	key := importKey(source, externalID)
 	if imports.Get(key) != nil {
 		return ErrImported

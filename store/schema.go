@@ -43,6 +43,8 @@
 //	  user id | event id          → empty
 //	addresses
 //	  user id | address id        → JSON Address (one user's addresses are one ordered range)
+//	imports
+//	  source | 0x00 | external id → user id (what an import brought in, so a re-run changes nothing)
 //
 // Values are decoded inside the transaction: bbolt's byte slices are only
 // valid until it ends.
@@ -67,6 +69,7 @@ var (
 	bucketAudit            = []byte("audit")
 	bucketAuditByUser      = []byte("audit_by_user")
 	bucketAddresses        = []byte("addresses")
+	bucketImports          = []byte("imports")
 )
 
 func allBuckets() [][]byte {
@@ -75,7 +78,7 @@ func allBuckets() [][]byte {
 		bucketSessions, bucketSessionsByUser, bucketSessionsByExpiry,
 		bucketTokens, bucketTokensByUser, bucketTokensByExpiry,
 		bucketOutbox, bucketOutboxDue, bucketOutboxByUser, bucketOutboxSent, bucketAudit, bucketAuditByUser,
-		bucketAddresses,
+		bucketAddresses, bucketImports,
 	}
 }
 

@@ -41,20 +41,20 @@ func (k TokenKind) String() string {
 // Token is a mailed single-use token, stored under the SHA-256 of its
 // value only.
 type Token struct {
-	Kind      TokenKind `json:"kind"`
-	UserID    uuid.UUID `json:"user_id"`
-	NewEmail  string    `json:"new_email,omitempty"` // email change only
-	Action    string    `json:"action,omitempty"`    // undo only: the event it undoes
-	OldEmail  string    `json:"old_email,omitempty"` // undo of an email change: the address to return to
+	Kind     TokenKind `json:"kind"`
+	UserID   uuid.UUID `json:"user_id"`
+	NewEmail string    `json:"new_email,omitempty"` // email change only
+	Action   string    `json:"action,omitempty"`    // undo only: the event it undoes
+	OldEmail string    `json:"old_email,omitempty"` // undo of an email change: the address to return to
 	// PasswordHash binds a verification to the registration that asked for
 	// it: verifying sets this password, so whoever registered an address
 	// first cannot choose the password its owner will sign in with.
-	PasswordHash string `json:"password_hash,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	UsedAt    time.Time `json:"used_at,omitzero"`   // spent
-	VoidedAt  time.Time `json:"voided_at,omitzero"` // replaced by a newer token
-	Hash      []byte    `json:"hash"`
+	PasswordHash string    `json:"password_hash,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	UsedAt       time.Time `json:"used_at,omitzero"`   // spent
+	VoidedAt     time.Time `json:"voided_at,omitzero"` // replaced by a newer token
+	Hash         []byte    `json:"hash"`
 }
 
 // Used reports whether the token can no longer be spent for a reason other
