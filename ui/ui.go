@@ -1,26 +1,47 @@
 // Package ui serves the web pages embedded in the binary. Pages are plain
 // HTML, CSS and JavaScript modules: no build step, no external resource,
 // no inline script (the Content-Security-Policy forbids it).
+//
+// Every page path answers the same document, index.html, in which the
+// shop's name is templated; its script (assets/app.js) renders the view of
+// the path. Assets are served under /assets/<version>/, where the version
+// is a hash of every embedded file, so that they can be cached for a year
+// and a new release never mixes with an old cached module.
 package ui
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
+	"sort"
 	"strings"
+	"time"
 )
 
 //go:embed all:embed
 var files embed.FS
 
 // pages are the paths answered with the application page; its script
-// renders the right view for each.
+// renders the right view for each (the routes of assets/app.js: keep both
+// lists in step, TestPagesMatchScriptRoutes checks it).
 var pages = map[string]bool{
-	"/": true, "/verify-email": true, "/reset-password": true, "/confirm-email-change": true,
-	"/forgot-password": true, "/login": true, "/register": true, "/account": true, "/dev/mail": true,
+	"/":                     true,
+	"/login":                true,
+	"/register":             true,
+	"/verify-email":         true,
+	"/forgot-password":      true,
+	"/reset-password":       true,
+	"/confirm-email-change": true,
+	"/account":              true,
+	"/account/addresses":    true,
+	"/account/security":     true,
+	"/dev/mail":             true, // only when Config.DevMail
 }
 
 // Config says what the pages need from the server's configuration.
@@ -29,41 +50,137 @@ type Config struct {
 	DevMail  bool   // serve the captured-mail viewer at /dev/mail (development only)
 }
 
+// asset is one embedded file under assets/, ready to serve.
+type asset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
 // Handler serves the pages and their assets, with the shop's name in the page.
 func Handler(cfg Config) http.Handler {
-	siteName := cfg.SiteName
 	static, err := fs.Sub(files, "embed")
 	if err != nil {
 		panic(err) // the embed directive guarantees the folder
 	}
+	assets, version := loadAssets(static)
+	prefix := "/assets/" + version
+
 	tmpl := template.Must(template.ParseFS(static, "index.html"))
 	var page bytes.Buffer
-	if err := tmpl.Execute(&page, struct{ SiteName string }{siteName}); err != nil {
+	data := struct {
+		SiteName string
+		DevMail  bool
+		Assets   string
+	}{cfg.SiteName, cfg.DevMail, prefix}
+	if err := tmpl.Execute(&page, data); err != nil {
 		panic(err)
 	}
 	body := page.Bytes()
-	assets := http.FileServerFS(static)
+
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := path.Clean("/" + r.URL.Path)
 		if p != "/" {
 			p = strings.TrimSuffix(p, "/")
 		}
-		switch {
-		case p == "/dev/mail" && !cfg.DevMail:
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte("<!doctype html><meta charset=utf-8><title>Not found</title><p>There is nothing at this address. <a href=\"/\">Home</a></p>\n"))
-		case pages[p]:
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Header().Set("Cache-Control", "no-cache")
+		if name, ok := strings.CutPrefix(p, "/assets/"); ok {
+			serveAsset(w, r, assets, version, name)
+			return
+		}
+		// The page itself renders "not found" for a path it has no view
+		// for (and for /dev/mail without the sink), so a 404 looks like
+		// the rest of the site.
+		status := http.StatusOK
+		if !pages[p] || (p == "/dev/mail" && !cfg.DevMail) {
+			status = http.StatusNotFound
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		w.WriteHeader(status)
+		if r.Method != http.MethodHead {
 			w.Write(body)
-		case strings.HasPrefix(p, "/assets/"):
-			w.Header().Set("Cache-Control", "public, max-age=3600")
-			assets.ServeHTTP(w, r)
-		default:
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte("<!doctype html><meta charset=utf-8><title>Not found</title><p>There is nothing at this address. <a href=\"/\">Home</a></p>\n"))
 		}
 	})
+}
+
+// serveAsset answers /assets/<version>/<file> from the embedded files: a
+// year of caching for the current version, revalidation (by ETag) for a
+// path without it or with an old one, 404 for anything else.
+func serveAsset(w http.ResponseWriter, r *http.Request, assets map[string]*asset, version, name string) {
+	cache := "no-cache"
+	if first, rest, ok := strings.Cut(name, "/"); ok && isVersion(first) {
+		name = rest
+		if first == version {
+			cache = "public, max-age=31536000, immutable"
+		}
+	}
+	a := assets[name]
+	if a == nil {
+		w.Header().Set("Cache-Control", "no-cache")
+		http.Error(w, "Not found.", http.StatusNotFound)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("Cache-Control", cache)
+	h.Set("ETag", a.etag)
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.body))
+}
+
+// isVersion reports whether s looks like an asset version (see loadAssets).
+func isVersion(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// loadAssets reads every file under assets/ and returns them by path
+// (relative to assets/), with the version: the first 12 hex digits of a
+// SHA-256 over all embedded files, names and contents.
+func loadAssets(static fs.FS) (map[string]*asset, string) {
+	out := map[string]*asset{}
+	all := sha256.New()
+	var names []string
+	err := fs.WalkDir(static, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		names = append(names, p)
+		return nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		b, err := fs.ReadFile(static, p)
+		if err != nil {
+			panic(err)
+		}
+		all.Write([]byte(p + "\x00"))
+		all.Write(b)
+		all.Write([]byte{0})
+		name, ok := strings.CutPrefix(p, "assets/")
+		if !ok {
+			continue
+		}
+		sum := sha256.Sum256(b)
+		ctype := mime.TypeByExtension(path.Ext(p))
+		switch path.Ext(p) {
+		case ".js":
+			ctype = "text/javascript; charset=utf-8"
+		case ".css":
+			ctype = "text/css; charset=utf-8"
+		case ".svg":
+			ctype = "image/svg+xml"
+		}
+		if ctype == "" {
+			ctype = "application/octet-stream"
+		}
+		out[name] = &asset{body: b, contentType: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+	}
+	return out, hex.EncodeToString(all.Sum(nil))[:12]
 }

@@ -1,68 +1,376 @@
-// The link pages post their token to the API, so that a mail scanner
-// following a link spends nothing. The full account UI builds on this.
-const view = document.getElementById("view");
-const status = document.getElementById("status");
-const title = document.getElementById("title");
-const token = new URLSearchParams(location.search).get("token") || "";
+// The customer account pages: one document, a view per path, history API
+// navigation. Whether the visitor is signed in comes from GET
+// /auth/profile (401: signed out); that profile is the only state kept, in
+// memory. The session cookie is HttpOnly and no token or session id is ever
+// written to cookies or web storage; token links are read once and removed
+// from the address bar.
+import { el, api, form, notice, button, link, site, devMail, wait, succeed } from "./lib.js";
+import { accountView, addressesView, securityView } from "./account.js";
+import { mailView } from "./mail.js";
 
-async function api(method, path, body) {
-  const res = await fetch("/api/v1" + path, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    credentials: "same-origin",
+// routes: every path here must also be in ui.go's pages (a test checks).
+const routes = {
+  "/": { view: home },
+  "/login": { view: login, guest: true },
+  "/register": { view: register, guest: true },
+  "/verify-email": { view: verifyEmail, token: true },
+  "/forgot-password": { view: forgotPassword },
+  "/reset-password": { view: resetPassword, token: true },
+  "/confirm-email-change": { view: confirmEmailChange, token: true },
+  "/account": { view: accountView, auth: true },
+  "/account/addresses": { view: addressesView, auth: true },
+  "/account/security": { view: securityView, auth: true },
+  "/dev/mail": { view: mailView, dev: true },
+};
+
+const state = { user: null, flash: "", email: "" };
+const viewEl = document.getElementById("view");
+const statusEl = document.getElementById("status");
+const navEl = document.getElementById("nav");
+let pendingToken = null;
+let leaving = [];
+let initial = true;
+
+function normalize(p) {
+  return p.length > 1 ? p.replace(/\/+$/, "") || "/" : p;
+}
+
+function go(to, { replace = false } = {}) {
+  const u = new URL(to, location.origin);
+  history[replace ? "replaceState" : "pushState"](null, "", u.pathname + u.search + u.hash);
+  render();
+}
+
+// takeToken reads ?token= and removes it from the address bar at once.
+function takeToken() {
+  const q = new URLSearchParams(location.search);
+  if (!q.has("token")) return null;
+  const token = q.get("token");
+  q.delete("token");
+  const rest = q.toString();
+  history.replaceState(history.state, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  return token;
+}
+
+// safeNext is where to go after logging in: only one of our own account pages.
+function safeNext(next) {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.includes("\\")) return "/account";
+  const u = new URL(next, location.origin);
+  return u.origin === location.origin && routes[normalize(u.pathname)]?.auth ? u.pathname + u.hash : "/account";
+}
+
+function renderNav(path) {
+  const items = state.user
+    ? [["/account", "Account"], ["/account/addresses", "Addresses"], ["/account/security", "Security"]]
+    : [["/login", "Log in"], ["/register", "Register"]];
+  const ul = el("ul", {}, items.map(([href, text]) =>
+    el("li", {}, el("a", { href, "aria-current": href === path ? "page" : null }, text))));
+  if (state.user) ul.append(el("li", {}, el("button", { type: "button", class: "linklike", id: "logout", onclick: logout }, "Log out")));
+  navEl.replaceChildren(ul);
+}
+
+async function logout() {
+  const r = await api("POST", "/auth/logout");
+  if (!r.ok) {
+    statusEl.textContent = r.message;
+    return;
+  }
+  state.user = null;
+  state.flash = "You are logged out.";
+  go("/login");
+}
+
+async function render() {
+  for (const f of leaving.splice(0)) f();
+  const path = normalize(location.pathname);
+  let route = routes[path];
+  if (!route || (route.dev && !devMail)) route = { view: notFound };
+  if (route.auth && !state.user) {
+    state.flash ||= "Please log in to see this page.";
+    go("/login?next=" + encodeURIComponent(path + location.hash), { replace: true });
+    return;
+  }
+  if (route.guest && state.user) {
+    go("/account", { replace: true });
+    return;
+  }
+  const token = route.token ? pendingToken ?? takeToken() : null;
+  pendingToken = null;
+  renderNav(path);
+  statusEl.textContent = state.flash;
+  state.flash = "";
+  const root = el("div", { class: "page", "aria-busy": "true" });
+  viewEl.replaceChildren(root);
+  const focusHeading = !initial;
+  initial = false;
+  const v = {
+    root, token, path,
+    get user() { return state.user; },
+    query: new URLSearchParams(location.search),
+    heading(text, lead) {
+      const h = el("h1", { tabindex: "-1" }, text);
+      root.querySelector("h1")?.remove();
+      root.querySelector(".lead.top")?.remove();
+      root.prepend(h, lead ? el("p", { class: "lead top" }, lead) : "");
+      document.title = `${text} · ${site}`;
+      if (focusHeading || root.dataset.headed) h.focus();
+      root.dataset.headed = "1";
+      return h;
+    },
+    setUser(u) {
+      state.user = u;
+      if (root.isConnected) renderNav(path);
+    },
+    go,
+    flash(msg) { state.flash = msg; },
+    signedOut() {
+      if (!root.isConnected) return; // the visitor has moved on
+      state.user = null;
+      state.flash = "Your session has ended. Please log in again.";
+      go("/login?next=" + encodeURIComponent(path), { replace: true });
+    },
+    onLeave(fn) { leaving.push(fn); },
+  };
+  try {
+    await route.view(v);
+  } catch (err) {
+    root.append(notice("error", "Something went wrong while showing this page. Please reload it."));
+    throw err;
+  } finally {
+    root.removeAttribute("aria-busy");
+  }
+  if (location.hash && root.isConnected) {
+    const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (target) {
+      target.scrollIntoView();
+      if (target.hasAttribute("tabindex")) target.focus();
+    }
+  }
+}
+
+const card = (...children) => el("section", { class: "card narrow" }, children);
+const actions = (...children) => el("div", { class: "actions" }, children);
+
+// --- signed-out pages ---
+
+function home(v) {
+  if (state.user) {
+    go("/account", { replace: true });
+    return;
+  }
+  v.heading(`Welcome to ${site}`, "Log in to manage your profile, your delivery addresses and your security settings, or create an account in a minute.");
+  v.root.append(actions(link("/login", "Log in", "btn"), link("/register", "Create an account", "btn secondary")));
+}
+
+function login(v) {
+  v.heading("Log in", `Welcome back to ${site}.`);
+  const next = safeNext(v.query.get("next"));
+  const f = form({
+    id: "login",
+    submit: "Log in",
+    fields: [
+      { name: "email", label: "Email address", type: "email", autocomplete: "username", required: true, value: state.email },
+      { name: "password", label: "Password", type: "password", autocomplete: "current-password", required: true },
+    ],
+    onSubmit: async (vals) => {
+      const r = await api("POST", "/auth/login", vals);
+      if (r.ok) {
+        state.user = r.data;
+        state.email = "";
+        state.flash = `Welcome, ${r.data.first_name}. You are logged in.`;
+        go(next, { replace: true });
+        return;
+      }
+      if (r.code === "email_not_verified") r.extra = resendButton(vals.email);
+      return r;
+    },
   });
-  let data = null;
-  try { data = await res.json(); } catch { /* not JSON */ }
-  return { ok: res.ok, status: res.status, data, retryAfter: res.headers.get("Retry-After") };
+  v.root.append(card(f), el("p", { class: "links" },
+    link("/forgot-password", "Forgot your password?"), el("span", { class: "sep" }, "New here? ", link("/register", "Create an account"))));
 }
 
-function say(text, cls) {
-  status.textContent = text;
-  status.className = cls || "";
-}
-
-function failure(r) {
-  if (!r.data) return "The server did not answer. Please try again.";
-  let text = r.data.message || "Something went wrong.";
-  if (r.status === 429 && r.retryAfter) text += ` (try again in ${r.retryAfter} s)`;
-  for (const [field, msgs] of Object.entries(r.data.errors || {})) text += ` ${field}: ${msgs.join(" ")}`;
-  return text;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  for (const c of children) e.append(c);
-  return e;
-}
-
-async function postToken(path, heading) {
-  title.textContent = heading;
-  view.textContent = "";
-  if (!token) { say("This link has no token. Please use the link from the mail.", "error"); return; }
-  say("Working…");
-  const r = await api("POST", path, { token });
-  say(r.ok ? r.data.message : failure(r), r.ok ? "ok" : "error");
-}
-
-function resetForm() {
-  title.textContent = "Choose a new password";
-  const input = el("input", { id: "password", type: "password", autocomplete: "new-password", required: "" });
-  const form = el("form", {}, el("label", { for: "password" }, "New password"), input, el("button", { type: "submit" }, "Set password"));
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const r = await api("POST", "/auth/password-reset/confirm", { token, password: input.value });
-    say(r.ok ? r.data.message : failure(r), r.ok ? "ok" : "error");
-    if (r.ok) form.remove();
+// resendButton sends a fresh verification link to email.
+function resendButton(email) {
+  const out = el("div", { class: "resend" });
+  const b = button("Send a new verification link", async () => {
+    const r = await api("POST", "/auth/resend-verification", { email });
+    out.replaceChildren(el("p", {}, r.message));
+    if (!r.ok && r.retryAfter) out.append(el("p", {}, `Try again in ${r.retryAfter} seconds.`));
   });
-  view.replaceChildren(form);
+  out.append(b);
+  return out;
 }
 
-switch (location.pathname.replace(/\/$/, "")) {
-  case "/verify-email": postToken("/auth/verify-email", "Verify your email address"); break;
-  case "/confirm-email-change": postToken("/auth/email-change/confirm", "Confirm your new email address"); break;
-  case "/reset-password": resetForm(); break;
-  default:
-    view.replaceChildren(el("p", {}, "Your account pages are on their way. The API is at /api/v1."));
+// resendCard asks for an email address and sends a new verification link.
+function resendCard() {
+  const f = form({
+    id: "resend",
+    submit: "Send a new link",
+    fields: [{ name: "email", label: "Email address", type: "email", autocomplete: "email", required: true, value: state.email }],
+    onSubmit: async (vals) => {
+      const r = await api("POST", "/auth/resend-verification", vals);
+      // The answer is the same for every address, so the form stays.
+      if (r.ok) succeed(f, r.message);
+      return r;
+    },
+  });
+  return el("section", { class: "card narrow", "aria-labelledby": "resend-h" },
+    el("h2", { id: "resend-h" }, "Get a new verification link"),
+    el("p", {}, "Enter the email address you registered with and we will send you a new link."), f);
 }
+
+function register(v) {
+  v.heading("Create an account", `Save your delivery addresses and check out faster at ${site}.`);
+  const f = form({
+    id: "register",
+    submit: "Create account",
+    cls: "grid",
+    fields: [
+      { name: "first_name", label: "First name", autocomplete: "given-name", required: true },
+      { name: "last_name", label: "Last name", autocomplete: "family-name", required: true },
+      { name: "email", label: "Email address", type: "email", autocomplete: "email", required: true, wide: true },
+      { name: "password", label: "Password", type: "password", autocomplete: "new-password", required: true, wide: true,
+        hint: "At least 8 characters. A few unrelated words are easy to remember and hard to guess." },
+      { name: "phone", label: "Phone", type: "tel", autocomplete: "tel", optional: true, hint: "With the country code, e.g. +49 30 123456." },
+      { name: "company_name", label: "Company", autocomplete: "organization", optional: true },
+    ],
+    onSubmit: async (vals) => {
+      const r = await api("POST", "/auth/register", vals);
+      if (!r.ok) return r;
+      state.email = vals.email.trim();
+      v.root.replaceChildren();
+      v.heading("Check your inbox");
+      v.root.append(notice("ok", r.message),
+        el("p", {}, "We sent the link to ", el("strong", {}, state.email), ". Open it to activate your account, then log in."),
+        el("p", {}, "No mail after a few minutes? Look in your spam folder, or ask for a new link."),
+        resendButton(state.email),
+        devMail ? el("p", { class: "dev" }, "Development: ", link("/dev/mail", "open the captured mail")) : "");
+    },
+  });
+  v.root.append(card(f), el("p", { class: "links" }, "Already have an account? ", link("/login", "Log in")));
+}
+
+// tokenPost posts a link's token and hands the answer to onOk or onFail;
+// rate limits, a busy server and network trouble offer another try.
+async function tokenPost(v, path, body, onOk, onFail) {
+  const area = el("div", { class: "token-result" });
+  v.root.append(area);
+  const attempt = async () => {
+    area.replaceChildren(el("p", { class: "muted" }, "Checking your link…"));
+    const r = await api("POST", path, body);
+    if (r.ok) return onOk(r, area);
+    if (r.status === 429 || r.status === 0 || r.status >= 500) {
+      const again = button("Try again", attempt, "btn");
+      area.replaceChildren(notice("error", r.message), actions(again));
+      if (r.retryAfter) wait(again, r.retryAfter);
+      return;
+    }
+    onFail(r, area);
+  };
+  await attempt();
+}
+
+const noToken = "This link is incomplete. Please open the link from the mail again, or ask for a new one.";
+
+async function verifyEmail(v) {
+  v.heading("Verify your email address");
+  if (!v.token) {
+    v.root.append(notice("error", noToken), resendCard());
+    return;
+  }
+  await tokenPost(v, "/auth/verify-email", { token: v.token }, (r, area) => {
+    state.email = r.data?.email || state.email;
+    area.replaceChildren(notice("ok", r.message),
+      actions(state.user ? link("/account", "Go to your account", "btn") : link("/login", "Log in", "btn")));
+  }, (r, area) => {
+    area.replaceChildren(notice("error", r.message), resendCard());
+  });
+}
+
+function forgotPassword(v) {
+  v.heading("Forgot your password?", "Enter the email address of your account and we will send you a link to choose a new password.");
+  const f = form({
+    id: "forgot",
+    submit: "Send link",
+    fields: [{ name: "email", label: "Email address", type: "email", autocomplete: "email", required: true, value: state.email }],
+    onSubmit: async (vals) => {
+      const r = await api("POST", "/auth/password-reset/request", vals);
+      if (!r.ok) return r;
+      f.closest("section").replaceWith(card(notice("ok", r.message),
+        el("p", {}, "The link is valid for a short time only. If it does not arrive, check your spam folder or try again."),
+        actions(link("/login", "Back to log in", "btn secondary"))));
+    },
+  });
+  v.root.append(card(f), el("p", { class: "links" }, link("/login", "Back to log in")));
+}
+
+function resetPassword(v) {
+  v.heading("Choose a new password");
+  const again = () => link("/forgot-password", "Ask for a new link");
+  if (!v.token) {
+    v.root.append(notice("error", noToken), actions(again()));
+    return;
+  }
+  const token = v.token;
+  const f = form({
+    id: "reset",
+    submit: "Save new password",
+    fields: [{ name: "password", label: "New password", type: "password", autocomplete: "new-password", required: true,
+      hint: "At least 8 characters. Use one you do not use anywhere else." }],
+    onSubmit: async (vals) => {
+      const r = await api("POST", "/auth/password-reset/confirm", { token, password: vals.password });
+      if (r.code === "invalid_token") r.extra = el("p", {}, again());
+      if (!r.ok) return r;
+      state.user = null;
+      renderNav(v.path);
+      f.closest("section").replaceWith(card(notice("ok", r.message),
+        el("p", {}, "For your safety you have been logged out everywhere."),
+        actions(link("/login", "Log in", "btn"))));
+    },
+  });
+  v.root.append(card(f));
+}
+
+async function confirmEmailChange(v) {
+  v.heading("Confirm your new email address");
+  const toSecurity = () => el("p", {}, "You can ask for a new link on the ", link("/account/security#email", "Security page"), " of your account.");
+  if (!v.token) {
+    v.root.append(notice("error", noToken), toSecurity());
+    return;
+  }
+  await tokenPost(v, "/auth/email-change/confirm", { token: v.token }, (r, area) => {
+    const email = r.data?.email || "";
+    if (state.user && state.user.id === r.data?.id) v.setUser(r.data);
+    else state.email = email;
+    area.replaceChildren(notice("ok", r.message, " ", `From now on you log in with ${email}.`),
+      actions(state.user ? link("/account", "Go to your account", "btn") : link("/login", "Log in", "btn")));
+  }, (r, area) => {
+    area.replaceChildren(notice("error", r.message), toSecurity());
+  });
+}
+
+function notFound(v) {
+  v.heading("Page not found");
+  v.root.append(el("p", {}, "There is nothing at this address."), actions(link("/", "Go to the start page", "btn secondary")));
+}
+
+// --- start ---
+
+document.addEventListener("click", (ev) => {
+  const a = ev.target.closest?.("a[href]");
+  if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  if (a.target || a.hasAttribute("download")) return;
+  const u = new URL(a.href, location.href);
+  if (u.origin !== location.origin) return;
+  if (u.pathname === location.pathname && u.search === location.search && u.hash) return; // in-page link
+  if (!routes[normalize(u.pathname)]) return;
+  ev.preventDefault();
+  go(u.pathname + u.search + u.hash);
+});
+window.addEventListener("popstate", () => render());
+
+if (routes[normalize(location.pathname)]?.token) pendingToken = takeToken();
+const me = await api("GET", "/auth/profile");
+state.user = me.ok ? me.data : null;
+if (!me.ok && me.status !== 401) state.flash = `We could not check whether you are logged in: ${me.message}`;
+render();

@@ -1,0 +1,1119 @@
+package ui_test
+
+// Browser tests: Debian's Chromium, headless, driven with chromedp, against
+// the real server (app.Serve) on 127.0.0.1 with the development SMTP sink.
+//
+// Without a browser they skip; with MARBELLE_BROWSER_TESTS=1 (as in CI) a
+// missing browser is a failure. MARBELLE_CHROMIUM names another browser
+// binary; MARBELLE_SCREENSHOT_DIR is where a failing test leaves its
+// screenshot. MARBELLE_DOCS_SCREENSHOT=path makes TestAccountScreenshot
+// write the README's picture of the account page.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/marbelle/marbelle/app"
+	"github.com/marbelle/marbelle/ui"
+)
+
+const (
+	siteName    = "Birch & Bramble"
+	password    = "tangerine walrus umbrella 42"
+	newPassword = "copper lantern meadow 77"
+	stepTimeout = 10 * time.Second
+)
+
+// --- the server ---
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServer runs the real server on 127.0.0.1:0 with the dev SMTP sink
+// and returns its base URL; it stops when the test ends. extra holds
+// environment overrides, name then value.
+func startServer(t *testing.T, extra ...string) string {
+	t.Helper()
+	env := map[string]string{
+		"MARBELLE_DATA_DIR":      t.TempDir(),
+		"MARBELLE_PASSWORD_HASH": "m=256,t=1,p=1",
+		"MARBELLE_RATE_LIMITS":   "off",
+		"MARBELLE_ADDR":          "127.0.0.1:0",
+		"MARBELLE_DEV_SMTP_ADDR": "127.0.0.1:0",
+		"MARBELLE_SITE_NAME":     siteName,
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
+	cfg, err := app.LoadConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	cfg.Addr, cfg.DevSMTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Serve(ctx, cfg, log, io.Discard, app.ServeOptions{
+			Ready: func(url string) { ready <- url },
+			UI: func(site string, dev bool) http.Handler {
+				return ui.Handler(ui.Config{SiteName: site, DevMail: dev})
+			},
+		})
+	}()
+	var url string
+	select {
+	case url = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("server ended before it was ready: %v\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("server not ready after 10 s\n%s", logs)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("server did not stop within 15 s")
+		}
+		if t.Failed() && logs.String() != "" {
+			t.Logf("server log (warnings and errors):\n%s", logs)
+		}
+	})
+	return url
+}
+
+// --- a customer set up through the API (no browser) ---
+
+type customer struct {
+	t     *testing.T
+	base  string
+	email string
+	http  *http.Client
+}
+
+type envelope struct {
+	Success bool                `json:"success"`
+	Code    string              `json:"code"`
+	Message string              `json:"message"`
+	Data    json.RawMessage     `json:"data"`
+	Errors  map[string][]string `json:"errors"`
+}
+
+func (c *customer) call(method, path string, in any) envelope {
+	c.t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, body)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	var env envelope
+	if err := json.NewDecoder(res.Body).Decode(&env); err != nil {
+		c.t.Fatalf("%s %s: %d, body not JSON: %v", method, path, res.StatusCode, err)
+	}
+	if !env.Success {
+		c.t.Fatalf("%s %s: %d %s %s %v", method, path, res.StatusCode, env.Code, env.Message, env.Errors)
+	}
+	return env
+}
+
+var linkRE = regexp.MustCompile(`http://[^\s"<>]+`)
+
+// mailLink waits for a captured mail to `to` with a link to path and returns the link.
+func (c *customer) mailLink(to, path string) string {
+	c.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		var list []struct {
+			To   []string `json:"to"`
+			Text string   `json:"text"`
+		}
+		env := c.call("GET", "/api/v1/dev/mail", nil)
+		if err := json.Unmarshal(env.Data, &list); err != nil {
+			c.t.Fatal(err)
+		}
+		for _, m := range list {
+			if len(m.To) == 1 && m.To[0] == to {
+				for _, l := range linkRE.FindAllString(m.Text, -1) {
+					if strings.HasPrefix(l, c.base+path) {
+						return l
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no mail to %s with a link to %s", to, path)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// newCustomer registers, verifies (through the mailed link) and logs in.
+func newCustomer(t *testing.T, base, email, firstName string) *customer {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &customer{t: t, base: base, email: email, http: &http.Client{Jar: jar, Timeout: stepTimeout}}
+	c.call("POST", "/api/v1/auth/register", map[string]string{"email": email, "password": password, "first_name": firstName, "last_name": "Tester"})
+	link := c.mailLink(email, "/verify-email?token=")
+	c.call("POST", "/api/v1/auth/verify-email", map[string]string{"token": link[strings.Index(link, "token=")+len("token="):]})
+	c.call("POST", "/api/v1/auth/login", map[string]string{"email": email, "password": password})
+	return c
+}
+
+func (c *customer) addAddress(label, street, postal, city, country string) {
+	c.t.Helper()
+	c.call("POST", "/api/v1/auth/addresses", map[string]string{
+		"label": label, "first_name": "Ada", "last_name": "Lovelace", "street_address": street,
+		"postal_code": postal, "city": city, "country": country,
+	})
+}
+
+// --- the browser ---
+
+type browser struct {
+	t    *testing.T
+	ctx  context.Context // the tab; steps derive a timeout from it
+	base string
+
+	mu      sync.Mutex
+	dialogs []string
+	console []string
+	probing bool // CSP reports and dialogs are expected (the probes of TestBrowserStoredXSS)
+}
+
+// chromiumPath is the browser to drive, or a skip (a failure with
+// MARBELLE_BROWSER_TESTS=1) when there is none.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("MARBELLE_CHROMIUM")
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(p); err != nil {
+		msg := fmt.Sprintf("browser tests need Chromium at %s (%v): run `apt-get install chromium` (or set MARBELLE_CHROMIUM to a Chromium binary), then `go test ./ui/`", p, err)
+		if os.Getenv("MARBELLE_BROWSER_TESTS") == "1" {
+			t.Fatal(msg + "; MARBELLE_BROWSER_TESTS=1 makes a missing browser a failure")
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+// newBrowser starts a fresh headless Chromium (own profile) with one tab,
+// records dialogs (and dismisses them) and console messages, and on
+// failure saves a screenshot.
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	exe := chromiumPath(t)
+	profile := t.TempDir()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.UserDataDir(profile),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 800),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	b := &browser{t: t, base: base}
+	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithListener(b.listen))
+	b.ctx = ctx
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(ctx) }() // starts the browser, bound to ctx (no deadline)
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatalf("start Chromium: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Chromium did not start within 30 s")
+	}
+	t.Cleanup(b.screenshotOnFailure) // runs before the browser is closed
+	t.Cleanup(b.checkConsole)        // runs first, so that its failure gets a screenshot
+	return b
+}
+
+// checkConsole fails the test for any uncaught exception or CSP report.
+func (b *browser) checkConsole() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.probing {
+		return
+	}
+	for _, m := range b.console {
+		if strings.HasPrefix(m, "exception:") || strings.Contains(m, "Content Security Policy") || strings.Contains(m, "Content-Security-Policy") {
+			b.t.Errorf("browser console: %s", m)
+		}
+	}
+}
+
+// listen runs in the tab's event loop: record, never block or call back.
+func (b *browser) listen(ev any) {
+	switch ev := ev.(type) {
+	case *page.EventJavascriptDialogOpening:
+		b.mu.Lock()
+		b.dialogs = append(b.dialogs, string(ev.Type)+": "+ev.Message)
+		b.mu.Unlock()
+		go chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+	case *runtime.EventConsoleAPICalled:
+		var parts []string
+		for _, a := range ev.Args {
+			if a.Description != "" {
+				parts = append(parts, a.Description)
+			} else {
+				parts = append(parts, string(a.Value))
+			}
+		}
+		b.mu.Lock()
+		b.console = append(b.console, "console."+string(ev.Type)+": "+strings.Join(parts, " "))
+		b.mu.Unlock()
+	case *runtime.EventExceptionThrown:
+		b.mu.Lock()
+		b.console = append(b.console, "exception: "+ev.ExceptionDetails.Text+" "+describe(ev.ExceptionDetails.Exception))
+		b.mu.Unlock()
+	case *cdplog.EventEntryAdded:
+		b.mu.Lock()
+		b.console = append(b.console, "log "+string(ev.Entry.Source)+"/"+string(ev.Entry.Level)+": "+ev.Entry.Text)
+		b.mu.Unlock()
+	}
+}
+
+func describe(o *runtime.RemoteObject) string {
+	if o == nil {
+		return ""
+	}
+	return o.Description
+}
+
+func (b *browser) dialogCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.dialogs)
+}
+
+// cspViolations are the console messages about the Content-Security-Policy.
+func (b *browser) cspViolations() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, m := range b.console {
+		if strings.Contains(m, "Content Security Policy") || strings.Contains(m, "Content-Security-Policy") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (b *browser) screenshotOnFailure() {
+	t := b.t
+	if !t.Failed() {
+		return
+	}
+	b.mu.Lock()
+	t.Logf("browser console:\n  %s", strings.Join(b.console, "\n  "))
+	b.mu.Unlock()
+	dir := os.Getenv("MARBELLE_SCREENSHOT_DIR")
+	if dir == "" {
+		// Not t.TempDir: that is removed when the test ends, with the picture.
+		d, err := os.MkdirTemp("", "marbelle-screenshots-")
+		if err != nil {
+			t.Logf("no screenshot: %v", err)
+			return
+		}
+		dir = d
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Logf("no screenshot: %v", err)
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("no screenshot: %v", err)
+		return
+	}
+	name := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".png")
+	if err := os.WriteFile(name, png, 0o644); err != nil {
+		t.Logf("no screenshot: %v", err)
+		return
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	t.Logf("screenshot of %s at failure: %s", loc, name)
+}
+
+// do runs steps with a timeout and fails the test with what on error.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v\npage:\n%s", what, err, b.pageText())
+	}
+}
+
+// eval runs a JavaScript expression and decodes its value.
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+func (b *browser) pageText() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return s
+}
+
+func js(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// open loads a path and waits until the page has rendered its view.
+func (b *browser) open(path string) {
+	b.t.Helper()
+	b.openURL(b.base + path)
+}
+
+func (b *browser) openURL(url string) {
+	b.t.Helper()
+	b.do("open "+url, chromedp.Navigate(url))
+	b.waitFor(`document.querySelector("#view h1") && !document.querySelector("#view [aria-busy]")`, "the page rendered")
+}
+
+// waitFor waits until a JavaScript expression is truthy.
+func (b *browser) waitFor(expr, what string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(stepTimeout))); err != nil {
+		b.t.Fatalf("waiting for %s: %v\npage:\n%s", what, err, b.pageText())
+	}
+}
+
+// see waits until the page shows text.
+func (b *browser) see(text string) {
+	b.t.Helper()
+	b.waitFor(`document.body.innerText.includes(`+js(text)+`)`, fmt.Sprintf("%q on the page", text))
+	if bad := eval[string](b, `(document.body.innerText.match(/\b(null|undefined|NaN|\[object Object\])\b/) || [""])[0]`); bad != "" {
+		b.t.Errorf("the page shows %q:\n%s", bad, b.pageText())
+	}
+}
+
+// fill replaces a field's value the way a paste does (input.insertText).
+func (b *browser) fill(sel, value string) {
+	b.t.Helper()
+	b.do("fill "+sel,
+		chromedp.WaitVisible(chromedp.CSS(sel)),
+		// Focus the field and select what it holds, so the insertion replaces it.
+		chromedp.Evaluate[chromedp.Void](`(e => { e.focus(); e.select(); })(document.querySelector(`+js(sel)+`))`),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: value})
+			return err
+		}),
+	)
+	if got := eval[string](b, `document.querySelector(`+js(sel)+`).value`); got != value {
+		b.t.Fatalf("fill %s: the field holds %q, want %q", sel, got, value)
+	}
+}
+
+// choose picks an option of a select, as a person would (input and change events).
+func (b *browser) choose(sel, value string) {
+	b.t.Helper()
+	b.do("choose "+value+" in "+sel, chromedp.Evaluate[chromedp.Void](`(e => {
+		e.focus();
+		e.value = `+js(value)+`;
+		e.dispatchEvent(new Event("input", { bubbles: true }));
+		e.dispatchEvent(new Event("change", { bubbles: true }));
+	})(document.querySelector(`+js(sel)+`))`))
+	if got := eval[string](b, `document.querySelector(`+js(sel)+`).value`); got != value {
+		b.t.Fatalf("choose %s: the select holds %q", sel, got)
+	}
+}
+
+// click clicks the first visible element a CSS selector matches.
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// press clicks the button or link, inside the element scope (CSS), whose text is text.
+func (b *browser) press(scope, text string) {
+	b.t.Helper()
+	b.clickWhere(scope+" button, "+scope+" a", `e => e.textContent.trim() === `+js(text), fmt.Sprintf("a %q button or link in %s", text, scope))
+}
+
+// openMail opens the captured mail with this subject in the mail viewer.
+func (b *browser) openMail(subject string) {
+	b.t.Helper()
+	b.clickWhere(".mail-item", `e => e.querySelector(".subj").textContent === `+js(subject), "the mail "+subject)
+	b.waitFor(`document.querySelector("#message") && document.querySelector("#message").textContent === `+js(subject), "the mail "+subject+" open")
+}
+
+// clickWhere waits for an element matching sel for which the JavaScript
+// predicate holds, then clicks it like a person (mouse events at its centre).
+func (b *browser) clickWhere(sel, predicate, what string) {
+	b.t.Helper()
+	find := `[...document.querySelectorAll(` + js(sel) + `)].find(` + predicate + `)`
+	b.waitFor(find, what)
+	b.do("click "+what, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		id, err := chromedp.Evaluate[string](`(() => {
+			const e = `+find+`;
+			if (!e.id) e.id = "click-" + Math.random().toString(36).slice(2);
+			return e.id;
+		})()`)(ctx, t)
+		if err != nil {
+			return err
+		}
+		_, err = chromedp.Click(chromedp.ID(id))(ctx, t)
+		return err
+	}))
+}
+
+func (b *browser) login(email, pw string) {
+	b.t.Helper()
+	b.open("/login")
+	b.fill("#login [name=email]", email)
+	b.fill("#login [name=password]", pw)
+	b.press("#login", "Log in")
+	b.see("You are logged in.")
+}
+
+// loginFails tries to log in and expects the wrong-credentials message.
+func (b *browser) loginFails(email, pw string) {
+	b.t.Helper()
+	b.open("/login")
+	b.fill("#login [name=email]", email)
+	b.fill("#login [name=password]", pw)
+	b.press("#login", "Log in")
+	b.see("The email or password is not correct.")
+}
+
+// --- the tests ---
+
+// TestBrowserJourney walks a customer through every main flow, checking
+// what the page says at each step.
+func TestBrowserJourney(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	base := startServer(t)
+	b := newBrowser(t, base)
+
+	// An unknown address shows the site's own "not found" page.
+	b.open("/no-such-page")
+	b.see("Page not found")
+	b.see("There is nothing at this address.")
+
+	// Register.
+	b.open("/")
+	b.see("Welcome to " + siteName)
+	b.press("main", "Create an account")
+	b.see("Create an account")
+	b.fill("#register [name=first_name]", "Ada")
+	b.fill("#register [name=last_name]", "Lovelace")
+	b.fill("#register [name=email]", "ada@example.test")
+	b.fill("#register [name=password]", password)
+	b.press("#register", "Create account")
+	b.see("Check your inbox")
+	b.see("Thanks for registering.")
+	b.see("We sent the link to ada@example.test.")
+
+	// Read the mail in the viewer and follow its link.
+	b.press("main", "open the captured mail")
+	b.see("Captured mail")
+	b.openMail("Confirm your email address for " + siteName)
+	b.see("Welcome to " + siteName + "! Please confirm your email address (ada@example.test)")
+	// The HTML part: only in a sandboxed frame that may run nothing.
+	b.press(".tabs", "HTML")
+	b.waitFor(`document.querySelector("iframe.mail-html")`, "the HTML part's frame")
+	frame := eval[map[string]any](b, `(() => { const f = document.querySelector("iframe.mail-html"); return { sandbox: f.getAttribute("sandbox"), html: f.srcdoc.includes("Confirm email address"), framesInMain: document.querySelectorAll("main iframe").length }; })()`)
+	if frame["sandbox"] != "" || frame["html"] != true || frame["framesInMain"] != float64(1) {
+		t.Errorf("HTML part: %v, want one iframe with an empty sandbox attribute holding the mail", frame)
+	}
+	if n := eval[int](b, `document.querySelectorAll(".mail-reader a[href*=token]").length`); n != 0 {
+		t.Errorf("the HTML part's links were put into the page (%d)", n)
+	}
+	b.press(".tabs", "Text")
+	b.click(`.mail-text a[href*="/verify-email?token="]`)
+	b.see("Your email address is verified. You can log in now.")
+	if loc := eval[string](b, `location.href`); strings.Contains(loc, "token") || !strings.HasSuffix(loc, "/verify-email") {
+		t.Errorf("after the verification link the address bar shows %s, want the token removed", loc)
+	}
+
+	// Log in (the email is filled in already).
+	b.press("main", "Log in")
+	b.see("Welcome back to " + siteName)
+	if got := eval[string](b, `document.querySelector("#login [name=email]").value`); got != "ada@example.test" {
+		t.Errorf("login email prefilled with %q", got)
+	}
+	b.fill("#login [name=password]", password)
+	b.press("#login", "Log in")
+	b.see("Welcome, Ada. You are logged in.")
+	b.see("Hello, Ada.")
+	b.see("You have no saved addresses yet.")
+	for _, item := range []string{"Account", "Addresses", "Security", "Log out"} {
+		b.waitFor(`[...document.querySelectorAll("#nav a, #nav button")].some(e => e.textContent === `+js(item)+`)`, "nav item "+item)
+	}
+
+	// Edit the profile.
+	b.press("main", "Edit profile")
+	b.fill("#profile-form [name=first_name]", "Augusta Ada")
+	b.fill("#profile-form [name=phone]", "+49 30 1234567")
+	b.fill("#profile-form [name=company_name]", "Analytical Engines")
+	b.press("#profile-form", "Save profile")
+	b.see("Your profile is saved.")
+	b.see("Augusta Ada Lovelace")
+	b.see("+49301234567")
+	b.see("Analytical Engines")
+
+	// Two addresses; the second becomes primary.
+	b.press("#nav", "Addresses")
+	b.see("0 of 10 addresses")
+	addAddress := func(label, street, postal, city, country string) {
+		t.Helper()
+		b.press("main", "Add an address")
+		b.see("Add an address")
+		b.fill("#address-form [name=label]", label)
+		b.fill("#address-form [name=street_address]", street)
+		b.fill("#address-form [name=postal_code]", postal)
+		b.fill("#address-form [name=city]", city)
+		b.choose("#address-form [name=country]", country)
+		b.press("#address-form", "Save address")
+		b.see("The address is saved. (“" + label + "”)")
+	}
+	addAddress("Home", "Unter den Linden 1", "10117", "Berlin", "DE")
+	b.see("1 of 10 addresses")
+	b.see("Germany")
+	addAddress("Office", "1 Rue de Rivoli", "75001", "Paris", "FR")
+	b.see("2 of 10 addresses")
+	b.see("France")
+	if got := eval[string](b, `document.querySelector(".address.primary .label").textContent`); got != "Home" {
+		t.Errorf("primary after two adds: %q, want Home (the first address)", got)
+	}
+	b.press(`li[data-label="Office"]`, "Make primary")
+	b.see("“Office” is now your primary address.")
+	b.waitFor(`document.querySelector(".addresses > li").dataset.label === "Office" && document.querySelector(".address.primary .label").textContent === "Office" && document.querySelectorAll(".address.primary").length === 1`,
+		"Office listed first and the only primary")
+	if got := eval[string](b, `document.querySelector('li[data-label="Office"] h2').innerText`); !strings.Contains(strings.ToLower(got), "primary") {
+		t.Errorf("Office card heading %q does not say primary", got)
+	}
+
+	// Change the password.
+	b.press("#nav", "Security")
+	b.see("Where you are logged in")
+	b.see("This device")
+	b.fill("#password-form [name=current_password]", password)
+	b.fill("#password-form [name=new_password]", newPassword)
+	b.press("#password-form", "Change password")
+	b.see("Your password is changed. Your other sessions have been logged out.")
+
+	// Change the email through the mailed link.
+	b.fill("#email-form [name=new_email]", "augusta@example.test")
+	b.fill("#email-form [name=password]", newPassword)
+	b.press("#email-form", "Send confirmation link")
+	b.see("Check the inbox of the new address for a link to confirm the change. We sent it to augusta@example.test.")
+	b.press("footer", "Captured mail (development)")
+	b.see("Captured mail")
+	b.openMail("Confirm your new email address for " + siteName)
+	b.click(`.mail-text a[href*="/confirm-email-change?token="]`)
+	b.see("Your email address is changed.")
+	b.see("From now on you log in with augusta@example.test.")
+	if loc := eval[string](b, `location.href`); strings.Contains(loc, "token") {
+		t.Errorf("after the email-change link the address bar shows %s", loc)
+	}
+
+	// Log out, and in again with the new email.
+	b.press("#nav", "Log out")
+	b.see("You are logged out.")
+	b.waitFor(`!document.querySelector("#logout") && [...document.querySelectorAll("#nav a")].some(e => e.textContent === "Log in")`, "the signed-out navigation")
+	b.fill("#login [name=email]", "augusta@example.test")
+	b.fill("#login [name=password]", newPassword)
+	b.press("#login", "Log in")
+	b.see("Hello, Augusta Ada.")
+	b.see("augusta@example.test")
+	b.see("Office") // the primary address at a glance
+	if v := b.cspViolations(); len(v) != 0 {
+		t.Errorf("CSP violations during the journey:\n%s", strings.Join(v, "\n"))
+	}
+}
+
+// TestBrowserFieldErrors: the API's field errors appear next to their
+// fields, linked by aria-describedby; the rest goes in the form's alert.
+func TestBrowserFieldErrors(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	base := startServer(t)
+	b := newBrowser(t, base)
+	b.open("/register")
+
+	// Keyboard: the first Tab reaches the skip link, which leads into the
+	// content; focus is visible.
+	b.do("tab", chromedp.KeyEvent(kb.Tab))
+	if got := eval[string](b, `(() => { const e = document.activeElement, r = e.getBoundingClientRect(); return e.className + (r.left >= 0 && r.width > 0 ? " visible" : " hidden") + " " + getComputedStyle(e).outlineStyle; })()`); got != "skip visible solid" {
+		t.Errorf("first Tab: focus on %q, want the visible skip link with a focus ring", got)
+	}
+	b.do("follow the skip link", chromedp.KeyEvent(kb.Enter), chromedp.KeyEvent(kb.Tab))
+	if got := eval[string](b, `document.activeElement.name + " " + getComputedStyle(document.activeElement).outlineStyle`); got != "first_name solid" {
+		t.Errorf("Tab after the skip link: focus on %q, want the first field (first_name) with a focus ring", got)
+	}
+
+	b.fill("#register [name=first_name]", "Ada")
+	b.fill("#register [name=last_name]", "Lovelace")
+	b.fill("#register [name=email]", "not-an-email")
+	b.fill("#register [name=password]", "short")
+	b.press("#register", "Create account")
+	b.waitFor(`document.querySelector("#register [name=email]").getAttribute("aria-invalid") === "true"`, "the email field marked invalid")
+
+	type described struct {
+		Invalid string `json:"invalid"`
+		Text    string `json:"text"`
+		Next    bool   `json:"next"` // the message follows the field
+		Focused bool   `json:"focused"`
+	}
+	read := func(form, name string) described {
+		return eval[described](b, `(() => {
+			const i = document.querySelector(`+js("#"+form+" [name="+name+"]")+`);
+			const ids = (i.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+			const err = ids.map(id => document.getElementById(id)).find(e => e && e.classList.contains("field-error"));
+			return {
+				invalid: i.getAttribute("aria-invalid") || "",
+				text: ids.map(id => document.getElementById(id)?.textContent || "").join(" | "),
+				next: !!err && i.nextElementSibling === err && err.offsetHeight > 0,
+				focused: document.activeElement === i,
+			};
+		})()`)
+	}
+	email := read("register", "email")
+	if email.Invalid != "true" || !strings.Contains(email.Text, "Enter a valid email address.") || !email.Next {
+		t.Errorf("email field: %+v, want aria-invalid and the message right after it", email)
+	}
+	if !email.Focused {
+		t.Errorf("focus is not on the first invalid field (email)")
+	}
+	pw := read("register", "password")
+	if pw.Invalid != "true" || !strings.Contains(pw.Text, "Use at least 8 characters.") || !pw.Next {
+		t.Errorf("password field: %+v, want aria-invalid and the length message", pw)
+	}
+	if !strings.Contains(pw.Text, "At least 8 characters. A few unrelated words") {
+		t.Errorf("password field lost its hint from aria-describedby: %q", pw.Text)
+	}
+	if first := read("register", "first_name"); first.Invalid != "" || first.Text != "" {
+		t.Errorf("first_name marked although it is fine: %+v", first)
+	}
+	alert := eval[string](b, `document.querySelector("#register .alert").textContent + "|" + document.querySelector("#register .alert").getAttribute("role")`)
+	if alert != "Please correct the highlighted fields.|alert" {
+		t.Errorf("form alert: %q, want the envelope's message in a role=alert region", alert)
+	}
+
+	// Correct the email: its error goes, the password's stays.
+	b.fill("#register [name=email]", "ada@example.test")
+	b.press("#register", "Create account")
+	b.waitFor(`!document.querySelector("#register [name=email]").hasAttribute("aria-invalid") && document.querySelector("#register [name=password]").getAttribute("aria-invalid") === "true"`, "only the password still invalid")
+	if email := read("register", "email"); email.Text != "" {
+		t.Errorf("email still described by %q after correcting it", email.Text)
+	}
+
+	// A failure without fields: the message in the form-level alert only.
+	b.open("/login")
+	b.fill("#login [name=email]", "nobody@example.test")
+	b.fill("#login [name=password]", "wrong password 123")
+	b.press("#login", "Log in")
+	b.see("The email or password is not correct.")
+	if n := eval[int](b, `document.querySelectorAll("#login [aria-invalid]").length`); n != 0 {
+		t.Errorf("%d fields marked invalid for a wrong password; want only the form message", n)
+	}
+
+	// A rate limit says when to try again, and the button counts down.
+	limited := startServer(t, "MARBELLE_RATE_LIMITS", "login=1/1m")
+	b.openURL(limited + "/login")
+	b.fill("#login [name=email]", "nobody@example.test")
+	b.fill("#login [name=password]", "wrong password 123")
+	b.do("submit with Enter", chromedp.KeyEvent(kb.Enter))
+	b.see("The email or password is not correct.")
+	b.do("submit with Enter again", chromedp.KeyEvent(kb.Enter))
+	b.see("Too many requests. Please try again in")
+	b.waitFor(`/^Try again in [0-9]+ s$/.test(document.querySelector("#login button[type=submit]").textContent) && document.querySelector("#login button[type=submit]").getAttribute("aria-disabled") === "true"`,
+		"the submit button counting down to the retry")
+
+	// At the address limit the add button explains why it does nothing.
+	c := newCustomer(t, base, "full@example.test", "Fiona")
+	for i := range 10 {
+		c.addAddress(fmt.Sprintf("Address %d", i+1), "Street 1", "10115", "Berlin", "DE")
+	}
+	b.login("full@example.test", password)
+	b.open("/account/addresses")
+	b.see("10 of 10 addresses")
+	b.see("You have 10 addresses, the most you can keep. Delete one to add another.")
+	if d := eval[string](b, `document.querySelector("#add-address").getAttribute("aria-disabled") + " " + document.querySelector("#add-address").getAttribute("aria-describedby")`); d != "true limit-note" {
+		t.Errorf("add button at the limit: %q, want aria-disabled and described by the explanation", d)
+	}
+
+	// Deleting asks first; Cancel keeps the address.
+	b.press(`li[data-label="Address 10"]`, "Delete")
+	b.see("Delete the address “Address 10”? This cannot be undone.")
+	if f := eval[string](b, `document.activeElement.textContent`); f != "Delete address" {
+		t.Errorf("focus after Delete: %q, want the confirming button", f)
+	}
+	b.press(`li[data-label="Address 10"]`, "Cancel")
+	b.waitFor(`!document.querySelector(".confirm")`, "the question gone")
+	b.see("10 of 10 addresses")
+	b.press(`li[data-label="Address 10"]`, "Delete")
+	b.press(`li[data-label="Address 10"]`, "Delete address")
+	b.see("The address “Address 10” is deleted.")
+	b.see("9 of 10 addresses")
+	if n := eval[int](b, `document.querySelectorAll('li[data-label="Address 10"], #limit-note, #add-address[aria-disabled]').length`); n != 0 {
+		t.Errorf("after deleting one of 10: the address, the limit note or the disabled add button is still there (%d)", n)
+	}
+
+	// Deleting the account: a wrong password is an error on that field.
+	b.open("/account")
+	b.press("main", "Delete my account…")
+	b.fill("#delete-account [name=password]", "not my password")
+	b.press("#delete-account", "Delete my account")
+	b.waitFor(`document.querySelector("#delete-account [name=password]").getAttribute("aria-invalid") === "true"`, "the password marked wrong")
+	if got := read("delete-account", "password"); !strings.Contains(got.Text, "The password is not correct.") || !got.Next {
+		t.Errorf("wrong password on account deletion: %+v", got)
+	}
+	b.fill("#delete-account [name=password]", password)
+	b.press("#delete-account", "Delete my account")
+	b.see("Your account and everything stored with it are deleted.")
+	b.see("Welcome to " + siteName)
+	b.loginFails("full@example.test", password)
+}
+
+// TestBrowserPhoneWidth: at 360 px the signed-in pages do not scroll
+// sideways and their main controls are on screen.
+func TestBrowserPhoneWidth(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	base := startServer(t)
+	c := newCustomer(t, base, "a.very.long.email.address.for.testing@subdomain.example.test", "Maximiliane")
+	c.call("PATCH", "/api/v1/auth/profile", map[string]string{"company_name": "Internationale Handelsgesellschaft für Gartenbedarf mbH"})
+	c.addAddress("Home", "Kurfürstendamm 123, Hinterhaus, 3. Obergeschoss links", "10711", "Berlin", "DE")
+	c.addAddress("Workshop", "Straße des 17. Juni 135", "10623", "Berlin", "DE")
+	b := newBrowser(t, base)
+	b.do("phone viewport", chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	b.login(c.email, password)
+
+	check := func(path string, selectors ...string) {
+		t.Helper()
+		b.open(path)
+		b.waitFor(`document.querySelector("#view .card")`, "the page's content on "+path)
+		if w := eval[int](b, `document.documentElement.scrollWidth`); w > 360 {
+			t.Errorf("%s: scrollWidth %d > 360: the page scrolls sideways", path, w)
+		}
+		// Every field has a label; headings go down one level at a time from one h1.
+		if unlabelled := eval[[]string](b, `[...document.querySelectorAll("input:not([hidden]), select")].filter(i => !i.labels || !i.labels.length).map(i => i.name || i.id)`); len(unlabelled) != 0 {
+			t.Errorf("%s: fields without a label: %v", path, unlabelled)
+		}
+		if order := eval[string](b, `(() => {
+			const levels = [...document.querySelectorAll("h1, h2, h3, h4, h5, h6")].map(h => +h.tagName[1]);
+			const bad = levels[0] !== 1 || levels.filter(l => l === 1).length !== 1 || levels.some((l, i) => i > 0 && l > levels[i - 1] + 1);
+			return bad ? levels.join(",") : "";
+		})()`); order != "" {
+			t.Errorf("%s: heading levels out of order: %s", path, order)
+		}
+		for _, sel := range append([]string{"#nav a", "#logout", "#view h1"}, selectors...) {
+			state := eval[string](b, `(() => {
+				const e = document.querySelector(`+js(sel)+`);
+				if (!e) return "missing";
+				const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+				if (r.width < 1 || r.height < 1 || s.visibility === "hidden" || s.display === "none") return "hidden";
+				if (r.left < 0 || r.right > 360) return "off screen: " + r.left + ".." + r.right;
+				return "ok";
+			})()`)
+			if state != "ok" {
+				t.Errorf("%s: %s is %s", path, sel, state)
+			}
+		}
+	}
+	check("/account", "#edit-profile", `a[href="/account/addresses"].btn`, "#delete-reveal")
+	check("/account/addresses", "#add-address", ".addresses .actions button")
+	b.press("main", "Add an address")
+	b.waitFor(`document.querySelector("#address-form")`, "the address form")
+	if w := eval[int](b, `document.documentElement.scrollWidth`); w > 360 {
+		t.Errorf("address form: scrollWidth %d > 360", w)
+	}
+	check("/account/security", "#password-form button[type=submit]", "#email-form button[type=submit]", ".sessions li")
+}
+
+// TestBrowserStoredXSS (SEC-49): markup in stored data shows as text, no
+// dialog opens and the CSP reports nothing.
+func TestBrowserStoredXSS(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	base := startServer(t)
+	const name = `<img src=x onerror=alert(1)>`
+	const label = `</script><script>alert(2)</script>`
+	c := newCustomer(t, base, "xss@example.test", name)
+	c.addAddress(label, "Street 1", "10115", "Berlin", "DE")
+	b := newBrowser(t, base)
+	b.login("xss@example.test", password)
+
+	b.see("Hello, " + name + ".")
+	b.see(label)
+	b.open("/account/addresses")
+	b.see(label)
+	if got := eval[string](b, `document.querySelector(".addresses .label").textContent`); got != label {
+		t.Errorf("address label shows %q, want %q literally", got, label)
+	}
+	b.open("/account/security")
+	b.see("Where you are logged in")
+	b.open("/account")
+	b.see("Hello, " + name + ".")
+	if n := eval[int](b, `document.querySelectorAll("main img, main script").length`); n != 0 {
+		t.Errorf("%d img/script elements in main: stored markup was rendered", n)
+	}
+	if got := eval[string](b, `document.title`); got != "Your account · "+siteName {
+		t.Errorf("title %q", got)
+	}
+	time.Sleep(300 * time.Millisecond) // let any stray handler run
+	if n := b.dialogCount(); n != 0 {
+		b.mu.Lock()
+		t.Errorf("JavaScript dialogs opened: %v", b.dialogs)
+		b.mu.Unlock()
+	}
+	if v := b.cspViolations(); len(v) != 0 {
+		t.Errorf("CSP violations in the console:\n%s", strings.Join(v, "\n"))
+	}
+
+	// The probes work: an inline script is refused and reported, and a dialog is seen.
+	b.mu.Lock()
+	b.probing = true
+	b.mu.Unlock()
+	b.do("inject an inline script", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.createElement("script"); s.textContent = "window.probe = 1"; document.head.append(s); })()`))
+	b.do("open a dialog", chromedp.Evaluate[chromedp.Void](`setTimeout(() => alert("probe"), 0)`))
+	deadline := time.Now().Add(5 * time.Second)
+	for len(b.cspViolations()) == 0 || b.dialogCount() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the probes saw %d CSP reports and %d dialogs; the checks above cannot be trusted", len(b.cspViolations()), b.dialogCount())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if eval[bool](b, `window.probe === 1`) {
+		t.Errorf("an inline script ran: the CSP does not hold")
+	}
+}
+
+// TestBrowserPasswordFieldsAndStorage (SEC-50): password inputs are typed
+// and labelled for password managers, paste works, every signed-in page
+// has a visible logout, and no session value or token reaches script-
+// readable storage.
+func TestBrowserPasswordFieldsAndStorage(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	base := startServer(t)
+	c := newCustomer(t, base, "sam@example.test", "Sam")
+	b := newBrowser(t, base)
+
+	type field struct {
+		Name, Type, Autocomplete string
+		PasteOK                  bool
+	}
+	checkPasswords := func(path string, want int) {
+		t.Helper()
+		fields := eval[[]field](b, `[...document.querySelectorAll("input")]
+			.filter(i => /pass/i.test(i.name + i.id + i.autocomplete) || i.type === "password")
+			.map(i => {
+				const e = new ClipboardEvent("paste", { bubbles: true, cancelable: true, clipboardData: new DataTransfer() });
+				return { Name: i.name, Type: i.type, Autocomplete: i.autocomplete, PasteOK: i.dispatchEvent(e) && !i.readOnly && !i.disabled };
+			})`)
+		if len(fields) != want {
+			t.Errorf("%s: %d password inputs, want %d: %+v", path, len(fields), want, fields)
+		}
+		for _, f := range fields {
+			if f.Type != "password" || (f.Autocomplete != "current-password" && f.Autocomplete != "new-password") || !f.PasteOK {
+				t.Errorf("%s: password input %+v: want type=password, autocomplete current-password or new-password, paste allowed", path, f)
+			}
+		}
+	}
+	type storage struct {
+		Cookie  string `json:"cookie"`
+		Local   int    `json:"local"`
+		Session int    `json:"session"`
+		All     string `json:"all"`
+	}
+	checkStorage := func(when string, secrets ...string) {
+		t.Helper()
+		s := eval[storage](b, `({
+			cookie: document.cookie,
+			local: localStorage.length,
+			session: sessionStorage.length,
+			all: JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage}) + location.href + history.state,
+		})`)
+		if s.Cookie != "" || s.Local != 0 || s.Session != 0 {
+			t.Errorf("%s: script-readable state: cookie %q, localStorage %d items, sessionStorage %d items", when, s.Cookie, s.Local, s.Session)
+		}
+		for _, secret := range secrets {
+			if secret != "" && strings.Contains(s.All, secret) {
+				t.Errorf("%s: a token is still readable by scripts (storage or address bar): %s", when, s.All)
+			}
+		}
+	}
+
+	b.open("/login")
+	checkPasswords("/login", 1)
+	b.open("/register")
+	checkPasswords("/register", 1)
+
+	b.login(c.email, password)
+	checkStorage("after login")
+	cookies, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session *network.Cookie
+	for _, ck := range cookies.Cookies {
+		if ck.Name == "marbelle_session" {
+			session = ck
+		}
+	}
+	if session == nil || !session.HTTPOnly {
+		t.Fatalf("no HttpOnly session cookie in the browser after login: %+v", cookies.Cookies)
+	}
+	checkStorage("after login", session.Value)
+
+	for _, p := range []string{"/account", "/account/addresses", "/account/security", "/dev/mail"} {
+		b.open(p)
+		b.waitFor(`document.querySelector("#logout")`, "the logout button on "+p)
+		if vis := eval[bool](b, `(() => { const r = document.querySelector("#logout").getBoundingClientRect(); return r.width > 0 && r.height > 0 && r.top >= 0 && r.bottom <= innerHeight; })()`); !vis {
+			t.Errorf("%s: the logout button is not visible", p)
+		}
+		switch p {
+		case "/account":
+			b.press("main", "Delete my account…")
+			b.waitFor(`!document.querySelector("#delete-account").hidden`, "the account deletion form")
+			checkPasswords(p, 1) // delete account
+		case "/account/security":
+			checkPasswords(p, 3) // current + new password, email change
+		}
+	}
+
+	// A token link: the reset page takes the token out of the address bar
+	// and keeps it out of storage.
+	c.call("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": c.email})
+	link := c.mailLink(c.email, "/reset-password?token=")
+	token := link[strings.Index(link, "token=")+len("token="):]
+	b.open(strings.TrimPrefix(link, base))
+	b.see("Choose a new password")
+	checkStorage("after opening the reset link", token, session.Value)
+	if loc := eval[string](b, `location.href`); loc != base+"/reset-password" {
+		t.Errorf("address bar after the reset link: %s, want %s", loc, base+"/reset-password")
+	}
+	checkPasswords("/reset-password", 1)
+	b.fill("#reset [name=password]", newPassword)
+	b.press("#reset", "Save new password")
+	b.see("Your password has been reset. Please log in with the new password.")
+	checkStorage("after the reset", token, session.Value)
+	// The reset ended the session: the page says so and the next visit is signed out.
+	b.waitFor(`!document.querySelector("#logout")`, "no logout button after the reset")
+	b.open("/account")
+	b.see("Please log in to see this page.")
+	if loc := eval[string](b, `location.pathname + location.search`); loc != "/login?next=%2Faccount" {
+		t.Errorf("signed-out visit of /account went to %s, want /login?next=%%2Faccount", loc)
+	}
+	b.fill("#login [name=email]", c.email)
+	b.fill("#login [name=password]", newPassword)
+	b.press("#login", "Log in")
+	b.see("Hello, Sam.")
+	if p := eval[string](b, `location.pathname`); p != "/account" {
+		t.Errorf("after logging in from the redirect: at %s, want /account", p)
+	}
+}
+
+// TestAccountScreenshot writes the README's picture of the account page
+// (1280×800, signed in, two addresses) to $MARBELLE_DOCS_SCREENSHOT.
+func TestAccountScreenshot(t *testing.T) {
+	out := os.Getenv("MARBELLE_DOCS_SCREENSHOT")
+	if out == "" {
+		t.Skip("set MARBELLE_DOCS_SCREENSHOT=docs/account.png (a path) to write the screenshot")
+	}
+	chromiumPath(t)
+	base := startServer(t)
+	c := newCustomer(t, base, "ada@example.com", "Ada")
+	c.call("PATCH", "/api/v1/auth/profile", map[string]string{"last_name": "Lovelace", "phone": "+44 20 7946 0321", "company_name": "Analytical Engines Ltd"})
+	c.addAddress("Home", "12 St James's Square", "SW1Y 4JH", "London", "GB")
+	c.addAddress("Workshop", "Unter den Linden 1", "10117", "Berlin", "DE")
+	b := newBrowser(t, base)
+	b.do("viewport", chromedp.EmulateViewport(1280, 800))
+	b.login(c.email, password)
+	b.open("/account")
+	b.see("Primary address")
+	b.do("blur", chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`))
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d bytes)", out, len(png))
+}

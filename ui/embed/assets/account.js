@@ -1,0 +1,384 @@
+// The signed-in pages: the account (profile, addresses at a glance, account
+// deletion), the address book, and security (password, email, sessions).
+// Every view calls v.signedOut() on a 401, which sends the visitor to log in
+// and back.
+import { el, api, form, notice, button, link, when, countryName, succeed } from "./lib.js";
+
+const MAX_ADDRESSES = 10;
+
+const fact = (label, ...value) => [el("dt", {}, label), el("dd", {}, value)];
+const section = (id, title, ...children) =>
+  el("section", { class: "card", "aria-labelledby": id }, el("h2", { id, tabindex: "-1" }, title), children);
+
+// --- account ---
+
+export async function accountView(v) {
+  v.heading("Your account");
+  const [p, a] = await Promise.all([api("GET", "/auth/profile"), api("GET", "/auth/addresses")]);
+  if (p.status === 401 || a.status === 401) return v.signedOut();
+  if (!p.ok) {
+    v.root.append(notice("error", p.message));
+    return;
+  }
+  v.setUser(p.data);
+  v.root.append(
+    el("p", { class: "lead" }, `Hello, ${p.data.first_name}.`),
+    el("div", { class: "cols" }, profileCard(v, p.data), addressSummary(a)),
+    deleteCard(v),
+  );
+}
+
+function profileCard(v, user) {
+  const body = el("div");
+  const live = el("p", { class: "done", role: "status" });
+  const sec = el("section", { class: "card", "aria-labelledby": "profile" }, body, live);
+  const show = () => {
+    const edit = button("Edit profile", () => editing(), "btn secondary");
+    edit.id = "edit-profile";
+    body.replaceChildren(
+      el("h2", { id: "profile", tabindex: "-1" }, "Profile"),
+      el("dl", { class: "facts" },
+        fact("Name", `${user.first_name} ${user.last_name}`),
+        fact("Email", user.email, " ", link("/account/security#email", "Change")),
+        fact("Phone", user.phone || "Not given"),
+        fact("Company", user.company_name || "Not given"),
+        fact("Customer since", when(user.date_joined, true))),
+      el("div", { class: "actions" }, edit));
+    return edit;
+  };
+  const editing = () => {
+    live.textContent = "";
+    const f = form({
+      id: "profile-form",
+      submit: "Save profile",
+      cls: "grid",
+      fields: [
+        { name: "first_name", label: "First name", autocomplete: "given-name", required: true, value: user.first_name },
+        { name: "last_name", label: "Last name", autocomplete: "family-name", required: true, value: user.last_name },
+        { name: "phone", label: "Phone", type: "tel", autocomplete: "tel", optional: true, value: user.phone, hint: "With the country code, e.g. +49 30 123456." },
+        { name: "company_name", label: "Company", autocomplete: "organization", optional: true, value: user.company_name },
+      ],
+      onSubmit: async (vals) => {
+        const r = await api("PATCH", "/auth/profile", vals);
+        if (r.status === 401) return v.signedOut();
+        if (!r.ok) return r;
+        user = r.data;
+        v.setUser(user);
+        show().focus();
+        live.textContent = r.message;
+      },
+    });
+    f.querySelector(".actions").append(button("Cancel", () => show().focus()));
+    body.replaceChildren(el("h2", { id: "profile", tabindex: "-1" }, "Edit profile"), f);
+    f.querySelector("input").focus();
+  };
+  show();
+  return sec;
+}
+
+function addressSummary(r) {
+  const list = r.ok ? r.data || [] : null;
+  const primary = list?.find((a) => a.is_primary);
+  return section("addresses-h", "Addresses",
+    !list ? notice("error", r.message)
+      : !primary ? el("p", {}, "You have no saved addresses yet.")
+        : [el("p", { class: "muted" }, "Primary address"),
+          el("address", {}, el("strong", { class: "line" }, primary.label), addressLines(primary).map((l) => el("span", { class: "line" }, l))),
+          el("p", { class: "muted" }, list.length === 1 ? "1 saved address" : `${list.length} saved addresses`)],
+    el("div", { class: "actions" }, link("/account/addresses", list?.length ? "Manage addresses" : "Add an address", "btn secondary")));
+}
+
+function deleteCard(v) {
+  const f = form({
+    id: "delete-account",
+    submit: "Delete my account",
+    username: v.user?.email,
+    danger: true,
+    fields: [{ name: "password", label: "Your password", type: "password", autocomplete: "current-password", required: true,
+      hint: "To confirm that it is you and that you mean it." }],
+    onSubmit: async (vals) => {
+      const r = await api("DELETE", "/auth/account", vals);
+      if (r.status === 401) return v.signedOut();
+      if (!r.ok) return r;
+      v.setUser(null);
+      v.flash(r.message);
+      v.go("/", { replace: true });
+    },
+  });
+  f.hidden = true;
+  const reveal = el("button", {
+    type: "button", class: "btn secondary danger-text", id: "delete-reveal", "aria-expanded": "false", "aria-controls": "delete-account",
+    onclick: () => {
+      f.hidden = !f.hidden;
+      reveal.setAttribute("aria-expanded", String(!f.hidden));
+      if (!f.hidden) f.querySelector('input[type="password"]').focus();
+    },
+  }, "Delete my account…");
+  return el("section", { class: "card danger-zone", "aria-labelledby": "delete" },
+    el("h2", { id: "delete", tabindex: "-1" }, "Delete account"),
+    el("p", {}, "This deletes your account for good: your profile, all your saved addresses, your logins on every device and any links we mailed you that are still open. It cannot be undone."),
+    reveal, f);
+}
+
+// --- addresses ---
+
+export function addressLines(a) {
+  return [
+    `${a.first_name} ${a.last_name}`, a.company, a.street_address, a.street_address_2,
+    `${a.postal_code} ${a.city}`, a.region, countryName(a.country), a.phone,
+  ].filter((s) => s && s.trim());
+}
+
+const COUNTRIES = ("AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ " +
+  "CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR " +
+  "GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP " +
+  "KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ " +
+  "NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW " +
+  "SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ " +
+  "UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW").split(" ");
+let countryOptions;
+
+function countries() {
+  countryOptions ??= [["", "Choose a country"],
+    ...COUNTRIES.map((c) => [c, countryName(c)]).sort((a, b) => a[1].localeCompare(b[1]))];
+  return countryOptions;
+}
+
+export async function addressesView(v) {
+  v.heading("Addresses", "Your primary address is the one we suggest first at checkout.");
+  const live = el("p", { class: "done", role: "status" });
+  const toolbar = el("div", { class: "toolbar" });
+  const panel = el("div");
+  const listEl = el("ul", { class: "addresses", role: "list" });
+  v.root.append(live, toolbar, panel, listEl);
+  let list = [];
+
+  const load = async () => {
+    const r = await api("GET", "/auth/addresses");
+    if (r.status === 401) return v.signedOut();
+    if (!r.ok) {
+      listEl.replaceChildren(el("li", {}, notice("error", r.message)));
+      return;
+    }
+    list = r.data || [];
+    draw();
+  };
+
+  const focus = (id) => document.getElementById(id)?.focus();
+
+  const draw = () => {
+    const full = list.length >= MAX_ADDRESSES;
+    const add = el("button", {
+      type: "button", class: "btn", id: "add-address",
+      "aria-disabled": full ? "true" : null, "aria-describedby": full ? "limit-note" : null,
+      onclick: () => { if (!full) openForm(null); },
+    }, "Add an address");
+    toolbar.replaceChildren(
+      el("p", { class: "count" }, `${list.length} of ${MAX_ADDRESSES} addresses`), add,
+      full ? el("p", { class: "notice info", id: "limit-note" },
+        `You have ${MAX_ADDRESSES} addresses, the most you can keep. Delete one to add another.`) : "");
+    listEl.replaceChildren(...list.map(card));
+    if (!list.length) listEl.append(el("li", { class: "empty" }, "You have no saved addresses yet."));
+  };
+
+  const card = (a) => {
+    const hid = "addr-" + a.id;
+    const acts = el("div", { class: "actions" },
+      el("button", { type: "button", class: "btn secondary small", "aria-describedby": hid, onclick: () => openForm(a) }, "Edit"),
+      a.is_primary ? null : el("button", { type: "button", class: "btn secondary small", "aria-describedby": hid, onclick: () => makePrimary(a) }, "Make primary"),
+      el("button", { type: "button", class: "btn secondary small danger-text", "aria-describedby": hid, onclick: () => confirmDelete(a, acts) }, "Delete"));
+    return el("li", { class: "card address" + (a.is_primary ? " primary" : ""), "data-label": a.label },
+      el("h2", { id: hid, tabindex: "-1" }, el("span", { class: "label" }, a.label), a.is_primary ? el("span", { class: "badge" }, "Primary") : null),
+      el("address", {}, addressLines(a).map((l) => el("span", { class: "line" }, l))),
+      acts);
+  };
+
+  const makePrimary = async (a) => {
+    const r = await api("PATCH", `/auth/addresses/${encodeURIComponent(a.id)}/set-primary`);
+    if (r.status === 401) return v.signedOut();
+    live.textContent = r.ok ? `“${a.label}” is now your primary address.` : r.message;
+    await load();
+    focus("addr-" + a.id);
+  };
+
+  const confirmDelete = (a, acts) => {
+    const msg = el("p", {}, `Delete the address “${a.label}”? This cannot be undone.`);
+    const yes = button("Delete address", async () => {
+      const r = await api("DELETE", `/auth/addresses/${encodeURIComponent(a.id)}`);
+      if (r.status === 401) return v.signedOut();
+      if (!r.ok) {
+        msg.textContent = r.message;
+        return;
+      }
+      live.textContent = `The address “${a.label}” is deleted.`;
+      await load();
+      focus("add-address");
+    }, "btn danger");
+    const box = el("div", { class: "confirm", role: "group", "aria-label": "Confirm deletion" }, msg,
+      el("div", { class: "actions" }, yes, button("Cancel", () => {
+        box.replaceWith(acts);
+        acts.querySelector("button").focus();
+      })));
+    acts.replaceWith(box);
+    yes.focus();
+  };
+
+  const close = () => panel.replaceChildren();
+
+  const openForm = (a) => {
+    live.textContent = "";
+    const me = v.user || {};
+    const val = (k, d = "") => (a ? a[k] : d) ?? "";
+    const fields = [
+      { name: "label", label: "Label", required: true, wide: true, autocomplete: "off", value: val("label"), hint: "A name for this address, such as Home or Office." },
+      { name: "first_name", label: "First name", autocomplete: "given-name", required: true, value: val("first_name", me.first_name) },
+      { name: "last_name", label: "Last name", autocomplete: "family-name", required: true, value: val("last_name", me.last_name) },
+      { name: "company", label: "Company", autocomplete: "organization", optional: true, wide: true, value: val("company") },
+      { name: "street_address", label: "Street and house number", autocomplete: "address-line1", required: true, wide: true, value: val("street_address") },
+      { name: "street_address_2", label: "Address line 2", autocomplete: "address-line2", optional: true, wide: true, value: val("street_address_2") },
+      { name: "postal_code", label: "Postal code", autocomplete: "postal-code", required: true, value: val("postal_code") },
+      { name: "city", label: "City", autocomplete: "address-level2", required: true, value: val("city") },
+      { name: "region", label: "State or region", autocomplete: "address-level1", optional: true, value: val("region") },
+      { name: "country", label: "Country", autocomplete: "country", required: true, options: countries(), value: val("country", list[0]?.country || "") },
+      { name: "phone", label: "Phone", type: "tel", autocomplete: "tel", optional: true, wide: true, value: val("phone"), hint: "For the delivery service, with the country code." },
+    ];
+    if (list.length && !a?.is_primary) fields.push({ name: "is_primary", type: "checkbox", label: "Use as my primary address", wide: true });
+    const f = form({
+      id: "address-form",
+      submit: "Save address",
+      cls: "grid",
+      fields,
+      extra: list.length ? null : el("p", { class: "hint" }, "Your first address becomes your primary address."),
+      onSubmit: async (vals) => {
+        const r = a
+          ? await api("PUT", `/auth/addresses/${encodeURIComponent(a.id)}`, vals)
+          : await api("POST", "/auth/addresses", vals);
+        if (r.status === 401) return v.signedOut();
+        if (!r.ok) return r;
+        close();
+        live.textContent = `${r.message} (“${r.data.label}”)`;
+        await load();
+        focus("addr-" + r.data.id);
+      },
+    });
+    f.querySelector(".actions").append(button("Cancel", () => {
+      close();
+      focus(a ? "addr-" + a.id : "add-address");
+    }));
+    panel.replaceChildren(el("section", { class: "card", "aria-labelledby": "address-form-h" },
+      el("h2", { id: "address-form-h" }, a ? `Edit “${a.label}”` : "Add an address"), f));
+    f.querySelector("input").focus();
+  };
+
+  await load();
+}
+
+// --- security ---
+
+export async function securityView(v) {
+  v.heading("Security", "Your password, your email address and the devices you are logged in on.");
+  const p = await api("GET", "/auth/profile");
+  if (p.status === 401) return v.signedOut();
+  if (!p.ok) {
+    v.root.append(notice("error", p.message));
+    return;
+  }
+  v.setUser(p.data);
+  const sessions = sessionsCard(v);
+  v.root.append(el("div", { class: "cols" }, passwordCard(v, sessions.reload), emailCard(v, p.data)), sessions.node);
+  await sessions.reload();
+}
+
+function passwordCard(v, reloadSessions) {
+  const f = form({
+    id: "password-form",
+    submit: "Change password",
+    username: v.user?.email,
+    fields: [
+      { name: "current_password", label: "Current password", type: "password", autocomplete: "current-password", required: true },
+      { name: "new_password", label: "New password", type: "password", autocomplete: "new-password", required: true,
+        hint: "At least 8 characters. Changing it logs you out on your other devices." },
+    ],
+    onSubmit: async (vals) => {
+      const r = await api("POST", "/auth/password/change", vals);
+      if (r.status === 401) return v.signedOut();
+      if (!r.ok) return r;
+      f.reset();
+      succeed(f, r.message);
+      await reloadSessions();
+    },
+  });
+  return section("password", "Password", f);
+}
+
+function emailCard(v, user) {
+  const current = el("strong", {}, user.email);
+  const f = form({
+    id: "email-form",
+    submit: "Send confirmation link",
+    username: user.email,
+    fields: [
+      { name: "new_email", label: "New email address", type: "email", autocomplete: "email", required: true },
+      { name: "password", label: "Your password", type: "password", autocomplete: "current-password", required: true, hint: "To confirm that it is you." },
+    ],
+    onSubmit: async (vals) => {
+      const r = await api("POST", "/auth/email-change/request", vals);
+      if (r.status === 401) return v.signedOut();
+      if (!r.ok) return r;
+      f.reset();
+      succeed(f, `${r.message} We sent it to ${vals.new_email.trim()}. Until you open it, you keep logging in with ${user.email}.`);
+    },
+  });
+  return section("email", "Email address",
+    el("p", {}, "You log in with ", current, ". To change it, enter the new address: we send a link there, and the change takes effect when you open it."), f);
+}
+
+function device(ua) {
+  if (!ua) return "Unknown device";
+  const browser = /Edg\//.test(ua) ? "Edge" : /OPR\//.test(ua) ? "Opera" : /Firefox\//.test(ua) ? "Firefox"
+    : /Chrom(e|ium)\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad|iPod/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows"
+    : /Mac OS X|Macintosh/.test(ua) ? "macOS" : /CrOS/.test(ua) ? "ChromeOS" : /Linux/.test(ua) ? "Linux" : "";
+  if (!browser) return ua.length > 40 ? ua.slice(0, 40) + "…" : ua;
+  return os ? `${browser} on ${os}` : browser;
+}
+
+function sessionsCard(v) {
+  const body = el("div");
+  const live = el("p", { class: "done", role: "status" });
+  const node = section("sessions", "Where you are logged in",
+    el("p", { class: "muted" }, "If you see a device you do not recognise, log it out and change your password."), body, live);
+
+  const revoke = async (list) => {
+    let ended = 0;
+    for (const s of list) {
+      const r = await api("DELETE", `/auth/sessions/${encodeURIComponent(s.id)}`);
+      if (r.status === 401) return v.signedOut();
+      if (r.ok || r.status === 404) ended++;
+      else live.textContent = r.message;
+    }
+    if (ended) live.textContent = ended === 1 ? "The session is ended." : `${ended} sessions are ended.`;
+    await reload();
+    document.getElementById("sessions")?.focus();
+  };
+
+  const reload = async () => {
+    const r = await api("GET", "/auth/sessions");
+    if (r.status === 401) return v.signedOut();
+    if (!r.ok) {
+      body.replaceChildren(notice("error", r.message));
+      return;
+    }
+    const list = r.data || [];
+    const others = list.filter((s) => !s.current);
+    body.replaceChildren(
+      el("ul", { class: "sessions", role: "list" }, list.map((s) => el("li", { class: "session" + (s.current ? " current" : "") },
+        el("h3", { id: "session-" + s.id }, device(s.user_agent), s.current ? el("span", { class: "badge" }, "This device") : null),
+        el("p", { class: "muted" }, `IP address ${s.ip || "unknown"} · logged in ${when(s.created_at)} · last active ${when(s.last_seen_at)}`),
+        s.current ? null : el("button", { type: "button", class: "btn secondary small", "aria-describedby": "session-" + s.id, onclick: () => revoke([s]) }, "End session")))),
+      others.length
+        ? el("div", { class: "actions" }, button(others.length === 1 ? "End the other session" : `End all ${others.length} other sessions`, () => revoke(others)))
+        : el("p", { class: "muted" }, "You are not logged in anywhere else."));
+  };
+  return { node, reload };
+}
