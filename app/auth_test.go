@@ -433,3 +433,26 @@ func TestLastSeenWrittenAtMostOncePerMinute(t *testing.T) {
 		t.Fatalf("after 61 s: got %v, want %v", got, first.Add(61*time.Second))
 	}
 }
+
+// TestDevMailAPI: list (an array even when empty), one mail, its HTML part
+// under a sandbox CSP, and clearing.
+func TestDevMailAPI(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c := ts.client()
+	r := c.do("GET", "/api/v1/dev/mail", nil).want(t, 200, "")
+	if string(r.Env.Data) != "[]" {
+		t.Fatalf("empty list: got %s", r.Env.Data)
+	}
+	c.do("POST", "/api/v1/auth/register", registerBody("dm@example.test", testPassword)).want(t, 201, "")
+	m := ts.waitMail("dm@example.test", 1)[0]
+	c.do("GET", "/api/v1/dev/mail/"+m.ID, nil).want(t, 200, "")
+	c.do("GET", "/api/v1/dev/mail/nope", nil).want(t, 404, CodeNotFound)
+	r = c.do("GET", "/api/v1/dev/mail/"+m.ID+"/html", nil)
+	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Security-Policy"), "sandbox;") || !strings.Contains(string(r.Body), "verify-email?token=") {
+		t.Fatalf("html part: %d %q", r.Status, r.Header.Get("Content-Security-Policy"))
+	}
+	c.do("DELETE", "/api/v1/dev/mail", nil).want(t, 200, "")
+	if n := len(ts.sink.List()); n != 0 {
+		t.Fatalf("after clearing: %d mails", n)
+	}
+}

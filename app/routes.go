@@ -65,6 +65,7 @@ func (s *Server) routes() *httprouter.Router {
 	if s.sink != nil { // development only: in production these are 404
 		r.GET("/api/v1/dev/mail", s.handleDevMailList)
 		r.GET("/api/v1/dev/mail/:id", s.handleDevMailView)
+		r.GET("/api/v1/dev/mail/:id/html", s.handleDevMailHTML)
 		r.DELETE("/api/v1/dev/mail", s.handleDevMailClear)
 	}
 	return r
