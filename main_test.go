@@ -47,10 +47,22 @@ var servingRE = regexp.MustCompile(`serving on (http://\S+)`)
 // function that stops it (as SIGTERM would) and returns run's error.
 func startServe(t *testing.T, dataDir string) (string, func() error) {
 	t.Helper()
+	return startServeEnv(t, dataDir, map[string]string{"MARBELLE_RATE_LIMITS": "off"})
+}
+
+// startServeEnv is startServe with extra environment settings.
+func startServeEnv(t *testing.T, dataDir string, extra map[string]string) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errs := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, devEnv(dataDir), strings.NewReader(""), out, errs) }()
+	getenv := func(k string) string {
+		if v, ok := extra[k]; ok {
+			return v
+		}
+		return devEnv(dataDir)(k)
+	}
+	go func() { done <- run(ctx, []string{"serve"}, getenv, strings.NewReader(""), out, errs) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if m := servingRE.FindStringSubmatch(out.String()); m != nil {
