@@ -92,7 +92,11 @@ func newTestServer(t testing.TB, change func(*Config)) *testServer {
 		change(&cfg)
 	}
 	logBuf := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug
+	if _, bench := t.(*testing.B); bench {
+		level = slog.LevelInfo // as in production: per-request lines are debug
+	}
+	log := slog.New(slog.NewJSONHandler(logBuf, &slog.HandlerOptions{Level: level}))
 	db, err := OpenStore(cfg.DataDir, false)
 	if err != nil {
 		t.Fatalf("open store: %v", err)

@@ -109,6 +109,8 @@ func (tx *Tx) Check() []string {
 		}
 		if !has(bucketTokensByUser, join(t.UserID[:], []byte{byte(t.Kind)}, t.Hash)) {
 			fault("token %s… has no by-user index entry", t.Preview())
+		} else if mark := tx.bucket(bucketTokensByUser).Get(join(t.UserID[:], []byte{byte(t.Kind)}, t.Hash)); bytes.Equal(mark, deadMark) != t.Used() {
+			fault("token %s… is marked %s in the by-user index but is %s", t.Preview(), map[bool]string{true: "dead", false: "live"}[bytes.Equal(mark, deadMark)], map[bool]string{true: "used", false: "live"}[t.Used()])
 		}
 		if !has(bucketTokensByExpiry, join(timeKey(t.ExpiresAt), t.Hash)) {
 			fault("token %s… has no by-expiry index entry", t.Preview())

@@ -26,7 +26,7 @@
 //	tokens
 //	  SHA-256(token)              → JSON Token
 //	tokens_by_user
-//	  user id | kind (1 byte) | SHA-256 → empty
+//	  user id | kind (1 byte) | SHA-256 → empty (live) or 0x01 (spent or voided)
 //	tokens_by_expiry
 //	  expiry time | SHA-256       → empty
 //	outbox

@@ -1,0 +1,112 @@
+package app
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/marbelle/marbelle/store"
+)
+
+// benchRequest sends one request through the whole handler in-process.
+func benchRequest(b *testing.B, h http.Handler, host, method, path, body string, cookie *http.Cookie, want int) {
+	var r *http.Request
+	if body != "" {
+		r = httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+	} else {
+		r = httptest.NewRequest(method, path, nil)
+	}
+	r.Host = host
+	if cookie != nil {
+		r.AddCookie(cookie)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != want {
+		b.Fatalf("%s %s: got %d, want %d: %s", method, path, w.Code, want, w.Body)
+	}
+}
+
+func benchSetup(b *testing.B, addresses int) (*testServer, http.Handler, string, *http.Cookie) {
+	ts := newTestServer(b, nil)
+	c := ts.addressUser("bench@example.test")
+	for i := range addresses {
+		c.do("POST", "/api/v1/auth/addresses", addressBody(fmt.Sprint("A", i))).want(b, 201, "")
+	}
+	return ts, ts.srv.Handler(), strings.TrimPrefix(ts.URL, "http://"), c.http.Jar.Cookies(mustURL(b, ts.URL))[0]
+}
+
+func BenchmarkHealthz(b *testing.B) {
+	_, h, host, _ := benchSetup(b, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		benchRequest(b, h, host, "GET", "/healthz", "", nil, 200)
+	}
+}
+
+// BenchmarkSessionLookup: decode the cookie, read session and user.
+func BenchmarkSessionLookup(b *testing.B) {
+	ts, _, host, cookie := benchSetup(b, 0)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = host
+	r.AddCookie(cookie)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ts.srv.authenticate(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkProfileRead(b *testing.B) {
+	_, h, host, cookie := benchSetup(b, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		benchRequest(b, h, host, "GET", "/api/v1/auth/profile", "", cookie, 200)
+	}
+}
+
+// BenchmarkAddressCreate: one create and one delete per iteration, each
+// answered after its fsynced commit (sequential: no commit to share).
+func BenchmarkAddressCreate(b *testing.B) {
+	ts, h, host, cookie := benchSetup(b, 0)
+	body := `{"label":"Bench","first_name":"Bench","last_name":"User","street_address":"Hauptstr. 1","city":"Berlin","postal_code":"10115","country":"DE"}`
+	var uid [16]byte
+	ts.db.View(func(tx *store.Tx) error { u, _ := tx.UserByEmail("bench@example.test"); uid = u.ID; return nil })
+	b.ReportAllocs()
+	for b.Loop() {
+		benchRequest(b, h, host, "POST", "/api/v1/auth/addresses", body, cookie, 201)
+		b.StopTimer()
+		ts.db.Update(func(tx *store.Tx) error {
+			list, _, _ := tx.Addresses(uid)
+			return tx.DeleteAddress(uid, list[0].ID)
+		})
+		b.StartTimer()
+	}
+}
+
+// BenchmarkTokenSpend: issue and spend a token in the store (the core of
+// every confirm route), one write transaction each.
+func BenchmarkTokenSpend(b *testing.B) {
+	ts, _, _, _ := benchSetup(b, 0)
+	var uid [16]byte
+	ts.db.View(func(tx *store.Tx) error { u, _ := tx.UserByEmail("bench@example.test"); uid = u.ID; return nil })
+	now := ts.clock.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		raw := newSecret()
+		err := ts.db.Batch(func(tx *store.Tx) error {
+			if err := tx.IssueToken(raw, &store.Token{Kind: store.TokenPasswordReset, UserID: uid, CreatedAt: now, ExpiresAt: now.Add(3600e9)}); err != nil {
+				return err
+			}
+			_, err := tx.SpendToken(store.TokenPasswordReset, raw, now)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
