@@ -124,7 +124,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return &exitError{code: 2, err: err}
 	}
 	log := newLogger(cfg, stderr)
-	return app.Serve(ctx, cfg, log, stdout, app.ServeOptions{UI: func(siteName string, devMail bool) http.Handler {
+	return app.Serve(ctx, cfg, log, stdout, app.ServeOptions{Version: buildVersion(), UI: func(siteName string, devMail bool) http.Handler {
 		return ui.Handler(ui.Config{SiteName: siteName, DevMail: devMail})
 	}})
 }

@@ -20,7 +20,9 @@ export PATH="/usr/local/go/bin:$PATH"
 export GOTOOLCHAIN=local
 
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+# dist/ is GoReleaser's output (git-ignored); remove it again unless it was already there.
+if [ -e dist ]; then had_dist=1; else had_dist=0; fi
+trap 'rm -rf "$tmp"; [ "$had_dist" = 1 ] || rm -rf dist' EXIT
 
 step() { printf '\n== %s\n' "$*"; }
 

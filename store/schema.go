@@ -50,6 +50,8 @@
 // valid until it ends.
 package store
 
+import "encoding/json"
+
 // Bucket names, as named values so that a typo cannot create a new bucket.
 var (
 	bucketMeta             = []byte("meta")
@@ -92,5 +94,22 @@ const SchemaVersion = 2
 // transaction. Version 0 is a file that has never been initialised.
 var migrations = map[uint64]func(*Tx) error{
 	0: func(*Tx) error { return nil }, // buckets are created by Open itself
-	1: indexSentMail,                  // outbox_sent for mail sent before it existed
+	1: upgradeTo2,
+}
+
+// upgradeTo2 builds the indexes version 2 added over existing records:
+// outbox_sent for mail sent before it existed, and the dead mark in
+// tokens_by_user for tokens already spent or voided.
+func upgradeTo2(tx *Tx) error {
+	if err := indexSentMail(tx); err != nil {
+		return err
+	}
+	byUser := tx.bucket(bucketTokensByUser)
+	return tx.bucket(bucketTokens).ForEach(func(k, v []byte) error {
+		var t Token
+		if json.Unmarshal(v, &t) != nil || !t.Used() {
+			return nil
+		}
+		return byUser.Put(join(t.UserID[:], []byte{byte(t.Kind)}, k), deadMark)
+	})
 }

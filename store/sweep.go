@@ -27,7 +27,7 @@ type SweepOptions struct {
 const (
 	DefaultTokenGrace     = 7 * 24 * time.Hour
 	DefaultMailRetention  = 30 * 24 * time.Hour
-	DefaultSweepBatchSize = 1000
+	DefaultSweepBatchSize = 250
 )
 
 // SweepResult says what one Sweep removed and how.
