@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"slices"
 	"time"
 
@@ -47,7 +46,7 @@ func (tx *Tx) Addresses(userID uuid.UUID) ([]Address, uuid.UUID, error) {
 	c := tx.bucket(bucketAddresses).Cursor()
 	for k, v := c.Seek(userID[:]); k != nil && bytes.HasPrefix(k, userID[:]); k, v = c.Next() {
 		var a Address
-		if err := json.Unmarshal(v, &a); err != nil {
+		if err := decodeAddress(v, &a); err != nil {
 			return nil, uuid.Nil, err
 		}
 		out = append(out, a)
@@ -73,7 +72,11 @@ func (tx *Tx) Address(userID, id uuid.UUID) (*Address, bool, error) {
 		return nil, false, err
 	}
 	var a Address
-	if err := getJSON(tx.bucket(bucketAddresses), addressKey(userID, id), &a); err != nil {
+	v := tx.bucket(bucketAddresses).Get(addressKey(userID, id))
+	if v == nil {
+		return nil, false, ErrNotFound
+	}
+	if err := decodeAddress(v, &a); err != nil {
 		return nil, false, err
 	}
 	return &a, u.PrimaryAddressID == id, nil
@@ -90,7 +93,7 @@ func (tx *Tx) CreateAddress(a *Address, makePrimary bool) error {
 	if u.AddressCount >= MaxAddresses {
 		return ErrAddressLimit
 	}
-	if err := putJSON(tx.bucket(bucketAddresses), addressKey(a.UserID, a.ID), a); err != nil {
+	if err := tx.bucket(bucketAddresses).Put(addressKey(a.UserID, a.ID), encodeAddress(a)); err != nil {
 		return err
 	}
 	u.AddressCount++
@@ -109,7 +112,7 @@ func (tx *Tx) PutAddress(a *Address, makePrimary bool) error {
 	if b.Get(key) == nil {
 		return ErrNotFound
 	}
-	if err := putJSON(b, key, a); err != nil {
+	if err := b.Put(key, encodeAddress(a)); err != nil {
 		return err
 	}
 	if makePrimary {
@@ -171,7 +174,7 @@ func (tx *Tx) addressesOf(userID uuid.UUID) ([]Address, int, error) {
 	c := tx.bucket(bucketAddresses).Cursor()
 	for k, v := c.Seek(userID[:]); k != nil && bytes.HasPrefix(k, userID[:]); k, v = c.Next() {
 		var a Address
-		if err := json.Unmarshal(v, &a); err != nil {
+		if err := decodeAddress(v, &a); err != nil {
 			return nil, 0, err
 		}
 		out = append(out, a)

@@ -204,7 +204,7 @@ func (tx *Tx) Check() []string {
 	ids := map[uuid.UUID]map[uuid.UUID]bool{}
 	tx.bucket(bucketAddresses).ForEach(func(k, v []byte) error {
 		var a Address
-		if err := json.Unmarshal(v, &a); err != nil || len(k) != 32 || !bytes.Equal(k[:16], a.UserID[:]) || !bytes.Equal(k[16:], a.ID[:]) {
+		if err := decodeAddress(v, &a); err != nil || len(k) != 32 || !bytes.Equal(k[:16], a.UserID[:]) || !bytes.Equal(k[16:], a.ID[:]) {
 			fault("address %x: undecodable or keyed wrongly", k)
 			return nil
 		}

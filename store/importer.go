@@ -67,7 +67,7 @@ func (tx *Tx) ImportUser(source, externalID string, u *User, addrs []Address, pr
 	}
 	b := tx.bucket(bucketAddresses)
 	for i := range addrs {
-		if err := putJSON(b, addressKey(u.ID, addrs[i].ID), &addrs[i]); err != nil {
+		if err := b.Put(addressKey(u.ID, addrs[i].ID), encodeAddress(&addrs[i])); err != nil {
 			return err
 		}
 	}
