@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +86,7 @@ type ServeOptions struct {
 // cfg.ShutdownTimeout), stop the mailer and the sweeper, close the sink and
 // the store.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, opts ServeOptions) error {
+	setMemoryLimit(cfg, opts.HashSlots, log)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -237,3 +241,19 @@ func (noSender) Send(context.Context, string, []string, []byte) error {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// setMemoryLimit gives the garbage collector a soft limit of what the
+// hashing slots need (each argon2 hash allocates m KiB) plus room for the
+// rest, so that a login flood does not let dead 64 MiB blocks pile up to
+// twice the live heap. An operator's GOMEMLIMIT wins.
+func setMemoryLimit(cfg Config, slots int, log *slog.Logger) {
+	if debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		return // GOMEMLIMIT is set
+	}
+	if slots == 0 {
+		slots = runtime.NumCPU()
+	}
+	limit := int64(slots)*int64(cfg.PasswordHash.Memory)*1024 + 48<<20
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit", "bytes", limit)
+}
