@@ -253,7 +253,7 @@ func setMemoryLimit(cfg Config, slots int, log *slog.Logger) {
 	if slots == 0 {
 		slots = runtime.NumCPU()
 	}
-	limit := int64(slots)*int64(cfg.PasswordHash.Memory)*1024 + 48<<20
+	limit := max(int64(slots)*int64(cfg.PasswordHash.Memory)*1024+32<<20, 96<<20)
 	debug.SetMemoryLimit(limit)
 	log.Debug("memory limit", "bytes", limit)
 }
