@@ -149,12 +149,9 @@ func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httpr
 
 // adminUserUpdate is what staff may change on an account.
 type adminUserUpdate struct {
-	IsActive    *bool   `json:"is_active"`
-	IsStaff     *bool   `json:"is_staff"`
-	FirstName   *string `json:"first_name"`
-	LastName    *string `json:"last_name"`
-	Phone       *string `json:"phone"`
-	CompanyName *string `json:"company_name"`
+	IsActive *bool `json:"is_active"`
+	IsStaff  *bool `json:"is_staff"`
+	profileChange
 }
 
 func (s *Server) handleAdminUserUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
@@ -195,19 +192,7 @@ func (s *Server) adminUpdateUser(ctx context.Context, a *auth, rawID string, in 
 	if id == a.User.ID && in.IsActive != nil && !*in.IsActive {
 		errs.add("is_active", "You cannot deactivate your own account.")
 	}
-	var first, last, phone, company string
-	if in.FirstName != nil {
-		first = cleanText(errs, "first_name", *in.FirstName, true, maxNameLength)
-	}
-	if in.LastName != nil {
-		last = cleanText(errs, "last_name", *in.LastName, true, maxNameLength)
-	}
-	if in.CompanyName != nil {
-		company = cleanText(errs, "company_name", *in.CompanyName, false, maxCompanyLen)
-	}
-	if in.Phone != nil {
-		phone = normalizePhone(errs, "phone", *in.Phone, s.cfg.DefaultRegion)
-	}
+	apply := in.check(errs, s.cfg.DefaultRegion)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -218,7 +203,6 @@ func (s *Server) adminUpdateUser(ctx context.Context, a *auth, rawID string, in 
 		if err != nil {
 			return err
 		}
-		var changed []string
 		endSessions := false
 		if in.IsActive != nil && *in.IsActive != u.Active {
 			u.Active = *in.IsActive
@@ -242,17 +226,7 @@ func (s *Server) adminUpdateUser(ctx context.Context, a *auth, rawID string, in 
 				return err
 			}
 		}
-		set := func(name string, p *string, dst *string, v string) {
-			if p != nil && *dst != v {
-				*dst = v
-				changed = append(changed, name)
-			}
-		}
-		set("first_name", in.FirstName, &u.FirstName, first)
-		set("last_name", in.LastName, &u.LastName, last)
-		set("phone", in.Phone, &u.Phone, phone)
-		set("company_name", in.CompanyName, &u.CompanyName, company)
-		if len(changed) > 0 {
+		if changed := apply(u); len(changed) > 0 {
 			if err := t.audit("user_updated", u, "", c, actorDetail(a, map[string]string{"fields": strings.Join(changed, ",")})); err != nil {
 				return err
 			}

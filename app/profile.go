@@ -17,15 +17,53 @@ func (s *Server) handleProfileView(w http.ResponseWriter, r *http.Request, _ htt
 	writeJSON(w, http.StatusOK, "Your profile.", profileOf(a.User))
 }
 
-// profileUpdateInput names only what a customer may change; anything else
-// in the body (is_staff, email_verified, id…) is ignored, except email,
-// which has its own flow and is refused here.
-type profileUpdateInput struct {
+// profileChange is the part of a profile customers and staff may edit;
+// nil fields were not sent.
+type profileChange struct {
 	FirstName   *string `json:"first_name"`
 	LastName    *string `json:"last_name"`
 	Phone       *string `json:"phone"`
 	CompanyName *string `json:"company_name"`
-	Email       present `json:"email"`
+}
+
+// check validates the fields sent, adding faults to errs, and returns what
+// applies them to a user (reporting the names of the fields it changed).
+func (p *profileChange) check(errs fieldErrors, region string) func(u *store.User) []string {
+	var first, last, phone, company string
+	if p.FirstName != nil {
+		first = cleanText(errs, "first_name", *p.FirstName, true, maxNameLength)
+	}
+	if p.LastName != nil {
+		last = cleanText(errs, "last_name", *p.LastName, true, maxNameLength)
+	}
+	if p.CompanyName != nil {
+		company = cleanText(errs, "company_name", *p.CompanyName, false, maxCompanyLen)
+	}
+	if p.Phone != nil {
+		phone = normalizePhone(errs, "phone", *p.Phone, region)
+	}
+	return func(u *store.User) []string {
+		var changed []string
+		set := func(name string, sent *string, dst *string, v string) {
+			if sent != nil && *dst != v {
+				*dst = v
+				changed = append(changed, name)
+			}
+		}
+		set("first_name", p.FirstName, &u.FirstName, first)
+		set("last_name", p.LastName, &u.LastName, last)
+		set("phone", p.Phone, &u.Phone, phone)
+		set("company_name", p.CompanyName, &u.CompanyName, company)
+		return changed
+	}
+}
+
+// profileUpdateInput names only what a customer may change; anything else
+// in the body (is_staff, email_verified, id…) is ignored, except email,
+// which has its own flow and is refused here.
+type profileUpdateInput struct {
+	profileChange
+	Email present `json:"email"`
 }
 
 // present records that a JSON field was sent at all, even as null.
@@ -52,19 +90,7 @@ func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInp
 	if in.Email {
 		errs.add("email", "The email address is changed through the email change flow (POST /api/v1/auth/email-change/request).")
 	}
-	var first, last, phone, company string
-	if in.FirstName != nil {
-		first = cleanText(errs, "first_name", *in.FirstName, true, maxNameLength)
-	}
-	if in.LastName != nil {
-		last = cleanText(errs, "last_name", *in.LastName, true, maxNameLength)
-	}
-	if in.CompanyName != nil {
-		company = cleanText(errs, "company_name", *in.CompanyName, false, maxCompanyLen)
-	}
-	if in.Phone != nil {
-		phone = normalizePhone(errs, "phone", *in.Phone, s.cfg.DefaultRegion)
-	}
+	apply := in.check(errs, s.cfg.DefaultRegion)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -75,18 +101,7 @@ func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInp
 		if err != nil {
 			return errUnauthenticated
 		}
-		if in.FirstName != nil {
-			u.FirstName = first
-		}
-		if in.LastName != nil {
-			u.LastName = last
-		}
-		if in.Phone != nil {
-			u.Phone = phone
-		}
-		if in.CompanyName != nil {
-			u.CompanyName = company
-		}
+		apply(u)
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
 			return err
