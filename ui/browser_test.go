@@ -3,6 +3,10 @@ package ui_test
 // Browser tests: Debian's Chromium, headless, driven with chromedp, against
 // the real server (app.Serve) on 127.0.0.1 with the development SMTP sink.
 //
+// One Chromium process serves the whole run (started by the first test that
+// needs it, stopped by TestMain); each test gets a fresh browser context,
+// with its own cookies, storage and cache, in a window of its own.
+//
 // Without a browser they skip; with MARBELLE_BROWSER_TESTS=1 (as in CI) a
 // missing browser is a failure. MARBELLE_CHROMIUM names another browser
 // binary; MARBELLE_SCREENSHOT_DIR is where a failing test leaves its
@@ -13,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,11 +26,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	cdplog "github.com/chromedp/cdproto/log"
@@ -70,6 +77,25 @@ func (s *syncBuffer) String() string {
 // environment overrides, name then value.
 func startServer(t *testing.T, extra ...string) string {
 	t.Helper()
+	return serve(t, serverConfig(t, extra...))
+}
+
+// startServerWithStaff is startServer with a staff account (email, the
+// test password) made in the store before the server opens it, the way
+// `marbelle admin create` does.
+func startServerWithStaff(t *testing.T, email string) string {
+	t.Helper()
+	cfg := serverConfig(t)
+	in := app.AdminCreateInput{DataDir: cfg.DataDir, Email: email, Password: password, Hash: cfg.PasswordHash, MinLength: cfg.PasswordMinLength}
+	if _, err := app.AdminCreate(context.Background(), in); err != nil {
+		t.Fatalf("admin create: %v", err)
+	}
+	return serve(t, cfg)
+}
+
+// serverConfig is the configuration of a test server, with its own data dir.
+func serverConfig(t *testing.T, extra ...string) app.Config {
+	t.Helper()
 	env := map[string]string{
 		"MARBELLE_DATA_DIR":      t.TempDir(),
 		"MARBELLE_PASSWORD_HASH": "m=256,t=1,p=1",
@@ -86,6 +112,12 @@ func startServer(t *testing.T, extra ...string) string {
 		t.Fatalf("config: %v", err)
 	}
 	cfg.Addr, cfg.DevSMTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	return cfg
+}
+
+// serve runs the server of cfg until the test ends and returns its base URL.
+func serve(t *testing.T, cfg app.Config) string {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -167,6 +199,27 @@ func (c *customer) call(method, path string, in any) envelope {
 		c.t.Fatalf("%s %s: %d %s %s %v", method, path, res.StatusCode, env.Code, env.Message, env.Errors)
 	}
 	return env
+}
+
+// status sends a request and returns the status only, whatever it is.
+func (c *customer) status(method, path string, in any) int {
+	c.t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, body)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
 }
 
 var linkRE = regexp.MustCompile(`http://[^\s"<>]+`)
@@ -251,47 +304,134 @@ func chromiumPath(t *testing.T) string {
 	return p
 }
 
-// newBrowser starts a fresh headless Chromium (own profile) with one tab,
-// records dialogs (and dismisses them) and console messages, and on
-// failure saves a screenshot.
-func newBrowser(t *testing.T, base string) *browser {
+// shared is the one Chromium of the run, started by the first test that
+// needs it and stopped by TestMain.
+var shared struct {
+	once    sync.Once
+	ctx     context.Context // the browser's first tab
+	cancel  func()
+	profile string
+	err     error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.cancel != nil {
+		shared.cancel()
+	}
+	if shared.profile != "" {
+		os.RemoveAll(shared.profile)
+	}
+	os.Exit(code)
+}
+
+// sharedBrowser returns the context of the run's Chromium, starting it the
+// first time (or skips, or fails: see chromiumPath).
+func sharedBrowser(t *testing.T) context.Context {
 	t.Helper()
 	exe := chromiumPath(t)
-	profile := t.TempDir()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(profile),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 800),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	b := &browser{t: t, base: base}
-	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithListener(b.listen))
-	b.ctx = ctx
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
+	shared.once.Do(func() {
+		profile, err := os.MkdirTemp("", "marbelle-chromium-")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		shared.profile = profile
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(exe),
+			chromedp.UserDataDir(profile),
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.NoFirstRun,
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.WindowSize(1280, 800),
+		)
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+		shared.ctx = ctx
+		shared.cancel = func() {
+			cancelBrowser()
+			cancelAlloc()
+		}
+		started := make(chan error, 1)
+		go func() { started <- chromedp.Do(ctx) }() // starts the browser, bound to ctx (no deadline)
+		select {
+		case shared.err = <-started:
+		case <-time.After(30 * time.Second):
+			shared.err = errors.New("Chromium did not start within 30 s")
+		}
 	})
+	if shared.err != nil {
+		t.Fatalf("start Chromium: %v", shared.err)
+	}
+	return shared.ctx
+}
+
+// newBrowser opens a tab in a fresh browser context of the shared
+// Chromium, records dialogs (and dismisses them) and console messages, and
+// on failure saves a screenshot.
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	parent := sharedBrowser(t)
+	b := &browser{t: t, base: base}
+	ctx, cancelTab := chromedp.NewContext(parent, chromedp.WithNewBrowserContext(), chromedp.WithListener(b.listen))
+	b.ctx = ctx
+	t.Cleanup(cancelTab) // closes the tab and disposes of its browser context
 	started := make(chan error, 1)
-	go func() { started <- chromedp.Do(ctx) }() // starts the browser, bound to ctx (no deadline)
+	go func() { started <- chromedp.Do(ctx) }() // opens the tab, bound to ctx (no deadline)
 	select {
 	case err := <-started:
 		if err != nil {
-			t.Fatalf("start Chromium: %v", err)
+			t.Fatalf("open a tab: %v", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("Chromium did not start within 30 s")
+		t.Fatal("Chromium did not open a tab within 30 s")
 	}
-	t.Cleanup(b.screenshotOnFailure) // runs before the browser is closed
+	b.do("viewport", chromedp.EmulateViewport(1280, 800))
+	t.Cleanup(b.screenshotOnFailure) // runs before the tab is closed
 	t.Cleanup(b.checkConsole)        // runs first, so that its failure gets a screenshot
 	return b
+}
+
+// downloads makes this browser context save downloads into a new folder,
+// and returns the folder.
+func (b *browser) downloads() string {
+	b.t.Helper()
+	dir := b.t.TempDir()
+	c := chromedp.FromContext(b.ctx)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	_, err := cdp.Call(ctx, c.Browser, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, BrowserContextID: c.BrowserContextID, DownloadPath: dir,
+	})
+	if err != nil {
+		b.t.Fatalf("set the download folder: %v", err)
+	}
+	return dir
+}
+
+// downloaded waits for one finished download in dir and returns its name and content.
+func (b *browser) downloaded(dir string) (string, []byte) {
+	b.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		entries, _ := os.ReadDir(dir)
+		if len(entries) == 1 && !strings.HasSuffix(entries[0].Name(), ".crdownload") {
+			data, err := os.ReadFile(filepath.Join(dir, entries[0].Name()))
+			if err != nil {
+				b.t.Fatal(err)
+			}
+			return entries[0].Name(), data
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("no finished download in %s after %s: %v", dir, stepTimeout, entries)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
 
 // checkConsole fails the test for any uncaught exception or CSP report.
@@ -413,12 +553,13 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// eval runs a JavaScript expression and decodes its value.
+// eval runs a JavaScript expression and decodes its value (a promise's,
+// once it settles).
 func eval[T any](b *browser, expr string) T {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
 		b.t.Fatalf("evaluate %s: %v", expr, err)
 	}
@@ -593,12 +734,35 @@ func TestBrowserJourney(t *testing.T) {
 	b.see("Captured mail")
 	b.openMail("Confirm your email address for " + siteName)
 	b.see("Welcome to " + siteName + "! Please confirm your email address (ada@example.test)")
-	// The HTML part: only in a sandboxed frame that may run nothing.
+	// The HTML part: only in a sandboxed frame that may run nothing, loaded
+	// from the route that serves it under a sandbox policy of its own.
 	b.press(".tabs", "HTML")
 	b.waitFor(`document.querySelector("iframe.mail-html")`, "the HTML part's frame")
-	frame := eval[map[string]any](b, `(() => { const f = document.querySelector("iframe.mail-html"); return { sandbox: f.getAttribute("sandbox"), html: f.srcdoc.includes("Confirm email address"), framesInMain: document.querySelectorAll("main iframe").length }; })()`)
-	if frame["sandbox"] != "" || frame["html"] != true || frame["framesInMain"] != float64(1) {
-		t.Errorf("HTML part: %v, want one iframe with an empty sandbox attribute holding the mail", frame)
+	frame := eval[map[string]any](b, `(() => { const f = document.querySelector("iframe.mail-html"); return { sandbox: f.getAttribute("sandbox"), src: /^\/api\/v1\/dev\/mail\/[\w-]+\/html$/.test(new URL(f.src).pathname), srcdoc: f.hasAttribute("srcdoc"), framesInMain: document.querySelectorAll("main iframe").length }; })()`)
+	if frame["sandbox"] != "" || frame["src"] != true || frame["srcdoc"] != false || frame["framesInMain"] != float64(1) {
+		t.Errorf("HTML part: %v, want one iframe with an empty sandbox attribute loading /api/v1/dev/mail/{id}/html", frame)
+	}
+	served := eval[map[string]any](b, `fetch(document.querySelector("iframe.mail-html").src).then(async r => ({ csp: r.headers.get("Content-Security-Policy"), html: (await r.text()).includes("Confirm email address") }))`)
+	if csp, _ := served["csp"].(string); !strings.HasPrefix(csp, "sandbox") || served["html"] != true {
+		t.Errorf("the frame's source: %v, want the mail's HTML under a sandbox CSP", served)
+	}
+	// Chromium runs a sandboxed frame in a process of its own: a target
+	// whose address is the page the frame shows (a refused frame shows an
+	// error page instead).
+	var loaded string
+	for deadline := time.Now().Add(stepTimeout); loaded == "" && time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+		infos, err := chromedp.Targets(b.ctx)
+		if err != nil {
+			t.Fatalf("list targets: %v", err)
+		}
+		for _, info := range infos {
+			if info.Type == "iframe" && strings.HasPrefix(info.URL, base+"/api/v1/dev/mail/") && strings.HasSuffix(info.URL, "/html") {
+				loaded = info.URL
+			}
+		}
+	}
+	if loaded == "" {
+		t.Errorf("the HTML part's frame did not load its page (refused or unreachable)")
 	}
 	if n := eval[int](b, `document.querySelectorAll(".mail-reader a[href*=token]").length`); n != 0 {
 		t.Errorf("the HTML part's links were put into the page (%d)", n)
@@ -850,11 +1014,12 @@ func TestBrowserFieldErrors(t *testing.T) {
 	b.loginFails("full@example.test", password)
 }
 
-// TestBrowserPhoneWidth: at 360 px the signed-in pages do not scroll
-// sideways and their main controls are on screen.
+// TestBrowserPhoneWidth: at 360 px the signed-in pages, the staff pages
+// included, do not scroll sideways (a wide table scrolls in its own box)
+// and their main controls are on screen.
 func TestBrowserPhoneWidth(t *testing.T) {
 	chromiumPath(t) // skip (or fail) before starting anything
-	base := startServer(t)
+	base := startServerWithStaff(t, "staff@example.test")
 	c := newCustomer(t, base, "a.very.long.email.address.for.testing@subdomain.example.test", "Maximiliane")
 	c.call("PATCH", "/api/v1/auth/profile", map[string]string{"company_name": "Internationale Handelsgesellschaft für Gartenbedarf mbH"})
 	c.addAddress("Home", "Kurfürstendamm 123, Hinterhaus, 3. Obergeschoss links", "10711", "Berlin", "DE")
@@ -902,7 +1067,306 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	if w := eval[int](b, `document.documentElement.scrollWidth`); w > 360 {
 		t.Errorf("address form: scrollWidth %d > 360", w)
 	}
-	check("/account/security", "#password-form button[type=submit]", "#email-form button[type=submit]", ".sessions li")
+	check("/account/security", "#password-form button[type=submit]", "#email-form button[type=submit]", ".sessions li", "#export", ".activity li")
+
+	// The staff pages, signed in as staff.
+	var me struct{ ID string }
+	json.Unmarshal(c.call("GET", "/api/v1/auth/profile", nil).Data, &me)
+	b.press("#nav", "Log out")
+	b.see("You are logged out.")
+	b.login("staff@example.test", password)
+	check("/admin", ".subnav a", ".chart", "#backup-link")
+	check("/admin/users", ".filters input", ".filters button", ".table-wrap", "#page-of")
+	// The users table is wider than the phone: it scrolls inside its box,
+	// which stays on screen and can be reached with the keyboard.
+	if box := eval[string](b, `(() => {
+		const w = document.querySelector(".table-wrap"), r = w.getBoundingClientRect();
+		return [w.scrollWidth > w.clientWidth, getComputedStyle(w).overflowX, r.right <= 360, w.tabIndex].join(" ");
+	})()`); box != "true auto true 0" {
+		t.Errorf("users table box: %q, want a box narrower than its table, scrolling on its own, on screen and focusable", box)
+	}
+	check("/admin/user?id="+me.ID, "#act-active", "#act-delete", "#act-edit")
+	check("/admin/audit", ".filters select", ".table-wrap")
+	check("/admin/outbox", ".filters select", ".table-wrap")
+}
+
+// TestBrowserAdminDeactivatesUser: staff find a customer, open them,
+// deactivate them, and the customer's next request is refused; staff also
+// edit a user, end their sessions and delete them (after a confirmation).
+func TestBrowserAdminDeactivatesUser(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	base := startServerWithStaff(t, "boss@example.test")
+	c := newCustomer(t, base, "carla@example.test", "Carla")
+	otto := newCustomer(t, base, "otto@example.test", "Otto")
+	b := newBrowser(t, base)
+	b.login("boss@example.test", password)
+
+	b.press("#nav", "Admin")
+	b.see("The accounts at a glance")
+	b.press(".subnav", "Users")
+	b.see("3 users")
+	b.see("Page 1 of 1")
+
+	// Paging: one user a page.
+	b.open("/admin/users?page_size=1")
+	b.see("Page 1 of 3")
+	b.press(".pager", "Next page")
+	b.see("Page 2 of 3")
+	if got := eval[string](b, `location.search`); got != "?page_size=1&page=2" {
+		t.Errorf("second page at %q", got)
+	}
+	b.press(".pager", "Previous page")
+	b.see("Page 1 of 3")
+
+	// Search, open, deactivate.
+	b.fill(".filters [name=q]", "CARLA")
+	b.press(".filters", "Search users")
+	b.see("Users matching “CARLA”")
+	b.see("1 user")
+	if n := eval[int](b, `document.querySelectorAll(".table-wrap tbody tr").length`); n != 1 {
+		t.Errorf("search for carla: %d rows, want 1", n)
+	}
+	b.press(".table-wrap", "carla@example.test")
+	b.see("Carla Tester")
+	b.see("1 open session")
+	b.press("main", "Deactivate")
+	b.see("carla@example.test is deactivated and logged out everywhere.")
+	b.see("Deactivated: cannot log in")
+	b.see("0 open sessions")
+	b.waitFor(`document.activeElement.id === "act-active" && document.activeElement.textContent === "Activate"`, "focus on the Activate button")
+	if got := c.status("GET", "/api/v1/auth/profile", nil); got != http.StatusUnauthorized {
+		t.Errorf("the deactivated customer's next request: %d, want 401", got)
+	}
+	if got := c.status("POST", "/api/v1/auth/login", map[string]string{"email": c.email, "password": password}); got != http.StatusUnauthorized {
+		t.Errorf("the deactivated customer's login: %d, want 401", got)
+	}
+	b.press("main", "This user's audit log")
+	b.see("Account deactivated by staff")
+	b.see("actor_email: boss@example.test")
+
+	// Another user: edit, end sessions, delete after a confirmation.
+	b.open("/admin/users?q=otto")
+	b.press(".table-wrap", "otto@example.test")
+	b.see("Otto Tester")
+	b.press("main", "Edit details")
+	b.fill("#user-form [name=phone]", "12")
+	b.press("#user-form", "Save details")
+	b.waitFor(`document.querySelector("#user-form [name=phone]").getAttribute("aria-invalid") === "true"`, "the phone marked wrong")
+	b.fill("#user-form [name=phone]", "+49 30 1234567")
+	b.fill("#user-form [name=company_name]", "Otto & Söhne")
+	b.press("#user-form", "Save details")
+	b.see("The user is saved.")
+	b.see("+49301234567")
+	b.see("Otto & Söhne")
+	b.press("main", "End all sessions")
+	b.see("1 session ended.")
+	if got := otto.status("GET", "/api/v1/auth/profile", nil); got != http.StatusUnauthorized {
+		t.Errorf("after ending Otto's sessions: %d, want 401", got)
+	}
+	b.press("main", "Delete user…")
+	b.see("Delete otto@example.test with their addresses, sessions and links?")
+	b.press(".confirm", "Cancel")
+	b.waitFor(`!document.querySelector(".confirm") && document.activeElement.id === "act-delete"`, "the question gone, focus back")
+	b.press("main", "Delete user…")
+	b.press(".confirm", "Delete user")
+	b.see("otto@example.test: The user and everything stored with them are deleted.")
+	b.see("2 users")
+	if got := otto.status("POST", "/api/v1/auth/login", map[string]string{"email": otto.email, "password": password}); got != http.StatusUnauthorized {
+		t.Errorf("login of the deleted user: %d, want 401", got)
+	}
+}
+
+// TestBrowserAdminDashboard: the dashboard's counts, its chart (one bar a
+// day for 30 days, with a text alternative and a table), the backup
+// download, the outbox and the audit log's paging.
+func TestBrowserAdminDashboard(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	base := startServerWithStaff(t, "boss@example.test")
+	c := newCustomer(t, base, "dora@example.test", "Dora")
+	c.call("POST", "/api/v1/auth/register", map[string]string{"email": "eve@example.test", "password": password, "first_name": "Eve", "last_name": "Tester"})
+	b := newBrowser(t, base)
+	b.login("boss@example.test", password)
+	b.open("/admin")
+	b.see("Sign-ups in the last 30 days")
+	type dash struct {
+		Stats     string
+		Bars      int
+		BarTitles int
+		Heights   []float64
+		Role      string
+		Label     string
+		Counts    []int // the table's
+	}
+	d := eval[dash](b, `(() => {
+		const svg = document.querySelector("svg.chart"), bars = [...svg.querySelectorAll("rect.bar")];
+		return {
+			Stats: [...document.querySelectorAll(".stats dt, .stats dd")].map(e => e.textContent).join(" "),
+			Bars: bars.length, BarTitles: bars.filter(r => r.querySelector("title")?.textContent).length,
+			Heights: bars.map(r => +r.getAttribute("height")),
+			Role: svg.getAttribute("role"), Label: svg.getAttribute("aria-label"),
+			Counts: [...document.querySelectorAll("details tbody tr td:last-child")].map(e => +e.textContent),
+		};
+	})()`)
+	if d.Stats != "Users 3 Verified 2 Not verified 1" {
+		t.Errorf("counts: %q", d.Stats)
+	}
+	if d.Bars != 30 || d.BarTitles != 30 || len(d.Counts) != 30 {
+		t.Errorf("chart: %d bars (%d with a title), table %d rows; want 30 each", d.Bars, d.BarTitles, len(d.Counts))
+	}
+	sum, full := 0, 0
+	for i, n := range d.Counts {
+		sum += n
+		if n > 0 && i < len(d.Heights) && d.Heights[i] == 100 {
+			full++
+		}
+	}
+	if sum != 3 || full == 0 {
+		t.Errorf("table counts %v (want 3 sign-ups in all), bar heights %v (want the busiest day full height)", d.Counts, d.Heights)
+	}
+	if d.Role != "img" || !strings.HasPrefix(d.Label, "3 sign-ups in the last 30 days, the most on ") {
+		t.Errorf("chart text alternative: role %q, label %q", d.Role, d.Label)
+	}
+	// The backup: a plain link the browser downloads with the cookie.
+	dir := b.downloads()
+	b.click("#backup-link")
+	name, data := b.downloaded(dir)
+	if !regexp.MustCompile(`^marbelle-\d{8}T\d{6}Z\.db$`).MatchString(name) || len(data) < 1024 {
+		t.Errorf("backup download: %s, %d bytes", name, len(data))
+	}
+	if p := eval[string](b, `location.pathname`); p != "/admin" {
+		t.Errorf("after the backup download the page is %s", p)
+	}
+
+	// The outbox lists the mail sent, and filters by status.
+	b.press(".subnav", "Outbox")
+	b.see("Confirm your email address for " + siteName)
+	b.choose(".filters [name=status]", "failed")
+	b.press(".filters", "Show mail")
+	b.see("No mail.")
+	if got := eval[string](b, `location.search`); got != "?status=failed" {
+		t.Errorf("outbox filter at %q", got)
+	}
+
+	// The audit log: filtered by event, a page at a time (?limit=, 50
+	// unless set), then older ones.
+	b.press(".subnav", "Audit log")
+	b.see("Backup downloaded")
+	b.see("Staff account created")
+	b.open("/admin/audit?limit=1")
+	b.choose(".filters [name=event]", "login")
+	b.press(".filters", "Show events")
+	b.see("1 event.")
+	if got := eval[string](b, `location.search`); got != "?limit=1&event=login" {
+		t.Errorf("audit filter at %q", got)
+	}
+	more := `document.querySelector("#events").closest("section").querySelector(".actions button")`
+	b.press("main", "Older events")
+	b.see("2 events.")
+	b.press("main", "Older events")
+	b.see("2 events, back to the oldest.") // the boss's login and Dora's
+	if got := eval[string](b, `[...document.querySelectorAll(".table-wrap tbody tr td:nth-child(3)")].map(e => e.textContent).join(" ") + " " + `+more+`.hidden`); got != "boss@example.test dora@example.test true" {
+		t.Errorf("after the older events: %q, want the two logins, newest first, and no more button", got)
+	}
+	b.fill(".filters [name=user_id]", "nope")
+	b.press(".filters", "Show events")
+	b.see("Use a user id.")
+}
+
+// TestBrowserUndoLink: a customer sees their security activity and
+// downloads their data; after a password change they follow the "This
+// wasn't me" link of the notice, which spends nothing until they confirm;
+// then every session is gone and logging in asks for a password reset.
+func TestBrowserUndoLink(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	base := startServer(t)
+	c := newCustomer(t, base, "uma@example.test", "Uma")
+	b := newBrowser(t, base)
+	b.login(c.email, password)
+
+	// Customers have no staff pages.
+	if eval[bool](b, `[...document.querySelectorAll("#nav a")].some(a => a.textContent === "Admin")`) {
+		t.Errorf("a customer's navigation shows Admin")
+	}
+	b.open("/admin/users")
+	b.see("Not allowed")
+	b.see("This page is for the shop's staff only.")
+
+	// Security activity and the data export.
+	b.open("/account/security")
+	b.see("Security activity")
+	labels := eval[[]string](b, `[...document.querySelectorAll(".activity li strong")].map(e => e.textContent)`)
+	if len(labels) < 4 || labels[0] != "Logged in" || labels[len(labels)-1] != "Account created" || !slices.Contains(labels, "Email address verified") {
+		t.Errorf("activity, newest first: %v", labels)
+	}
+	if meta := eval[string](b, `document.querySelector(".activity li .meta").textContent`); meta != "IP address 127.0.0.1 · Chrome on Linux" {
+		t.Errorf("newest activity's details: %q", meta)
+	}
+	dir := b.downloads()
+	b.press("main", "Download my data")
+	b.see("Your data is saved as account-export-")
+	name, data := b.downloaded(dir)
+	var doc struct {
+		Schema  string `json:"schema"`
+		Profile struct {
+			Email string `json:"email"`
+		} `json:"profile"`
+		Events []any `json:"audit_events"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil || !strings.HasSuffix(name, ".json") || doc.Schema != "marbelle.export.v1" || doc.Profile.Email != c.email || len(doc.Events) != len(labels) {
+		t.Errorf("export %s: %+v (%v)\n%s", name, doc, err, data)
+	}
+
+	// A password change mails a notice with the link.
+	b.fill("#password-form [name=current_password]", password)
+	b.fill("#password-form [name=new_password]", newPassword)
+	b.press("#password-form", "Change password")
+	b.see("Your password is changed.")
+	b.waitFor(`document.querySelector(".activity li strong").textContent === "Password changed"`, "the change listed first in the activity")
+	c.call("POST", "/api/v1/auth/login", map[string]string{"email": c.email, "password": newPassword}) // another session, after the change
+
+	b.open("/dev/mail")
+	b.openMail("Your " + siteName + " password was changed")
+	undoURL := eval[string](b, `document.querySelector('.mail-text a[href*="/undo?token="]').href`)
+	// A mail scanner following the link spends nothing.
+	if res, err := http.Get(undoURL); err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET %s: %v %v", undoURL, res, err)
+	} else {
+		res.Body.Close()
+	}
+	b.click(`.mail-text a[href*="/undo?token="]`)
+	b.see("Secure your account")
+	b.see("signs out every device, reverts an email change, and asks for a new password before the next sign-in")
+	if loc := eval[string](b, `location.href`); loc != base+"/undo" {
+		t.Errorf("address bar on the undo page: %s, want the token removed", loc)
+	}
+	if got := c.status("GET", "/api/v1/auth/profile", nil); got != 200 {
+		t.Fatalf("opening the link (no button pressed) ended a session: %d", got)
+	}
+	b.press("main", "Sign out everywhere and lock my account")
+	b.see("Every device has been signed out. Please reset your password before you log in again.")
+	b.waitFor(`!document.querySelector("#logout")`, "the signed-out navigation")
+	if got := c.status("GET", "/api/v1/auth/profile", nil); got != http.StatusUnauthorized {
+		t.Errorf("the other session after the undo: %d, want 401", got)
+	}
+	b.open("/account")
+	b.see("Please log in to see this page.")
+
+	// Logging in, even with the right password, asks for a reset.
+	b.fill("#login [name=email]", c.email)
+	b.fill("#login [name=password]", newPassword)
+	b.press("#login", "Log in")
+	b.see("For your security, please reset your password before you log in.")
+	b.press("#login", "Reset your password")
+	b.see("Forgot your password?")
+	if got := eval[string](b, `document.querySelector("#forgot [name=email]").value`); got != c.email {
+		t.Errorf("forgot-password email prefilled with %q", got)
+	}
+
+	// The link works once.
+	b.openURL(undoURL)
+	b.press("main", "Sign out everywhere and lock my account")
+	b.see("This link is invalid or has expired.")
+	b.see("Choose a new password")
 }
 
 // TestBrowserStoredXSS (SEC-49): markup in stored data shows as text, no

@@ -41,7 +41,13 @@ var pages = map[string]bool{
 	"/account":              true,
 	"/account/addresses":    true,
 	"/account/security":     true,
+	"/undo":                 true, // the "This wasn't me" link of security notices
 	"/dev/mail":             true, // only when Config.DevMail
+	"/admin":                true, // staff only (the script says "not allowed" to others)
+	"/admin/users":          true,
+	"/admin/user":           true, // ?id=
+	"/admin/audit":          true,
+	"/admin/outbox":         true,
 }
 
 // Config says what the pages need from the server's configuration.

@@ -153,7 +153,8 @@ func TestDevMailOnlyWithTheSink(t *testing.T) {
 // (an HTML page, so that it looks like the rest of the site).
 func TestUnknownPaths404(t *testing.T) {
 	h := Handler(Config{SiteName: "Shop", DevMail: true})
-	for _, p := range []string{"/nope", "/account/nope", "/index.html", "/login/extra", "/dev", "/dev/mail/1", "/favicon.ico"} {
+	for _, p := range []string{"/nope", "/account/nope", "/index.html", "/login/extra", "/dev", "/dev/mail/1", "/favicon.ico",
+		"/undo/extra", "/admin/nope", "/admin/users/01890a5d-ac96-774b-bcce-b302099a8057", "/admin/backup", "/administrator"} {
 		res := get(t, h, "GET", p)
 		if res.StatusCode != 404 {
 			t.Errorf("GET %s: got %d, want 404", p, res.StatusCode)
@@ -161,6 +162,50 @@ func TestUnknownPaths404(t *testing.T) {
 		if ct := res.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
 			t.Errorf("GET %s: Content-Type %q", p, ct)
 		}
+	}
+}
+
+// TestUndoAndStaffPagesServed: the "This wasn't me" page and the staff
+// pages are served in production too (the script, not the server, decides
+// who may see the staff pages; the API refuses customers), and the page
+// loads the staff module.
+func TestUndoAndStaffPagesServed(t *testing.T) {
+	h := Handler(Config{SiteName: "Shop"})
+	for _, p := range []string{"/undo", "/admin", "/admin/", "/admin/users", "/admin/user", "/admin/audit", "/admin/outbox"} {
+		res := get(t, h, "GET", p+"?token=x&id=y")
+		if b := body(t, res); res.StatusCode != 200 || !strings.Contains(b, `/app.js"></script>`) {
+			t.Errorf("GET %s: got %d", p, res.StatusCode)
+		}
+	}
+	src, err := fs.ReadFile(files, "embed/assets/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"/undo": { view: undo, token: true }`, // the token leaves the address bar at once
+		`"/admin": { view: dashboardView, auth: true, staff: true }`,
+		`from "./admin.js"`,
+	} {
+		if !strings.Contains(string(src), want) {
+			t.Errorf("app.js lacks %s", want)
+		}
+	}
+	for p := range pages {
+		if strings.HasPrefix(p, "/admin") && !regexp.MustCompile(`"`+regexp.QuoteMeta(p)+`": \{ view: \w+, auth: true, staff: true \}`).Match(src) {
+			t.Errorf("app.js: %s is not a signed-in, staff-only route", p)
+		}
+	}
+}
+
+// TestChartWithoutLibrary: the dashboard's chart is drawn with
+// createElementNS in the SVG namespace (the CSP loads nothing else anyway).
+func TestChartWithoutLibrary(t *testing.T) {
+	src, err := fs.ReadFile(files, "embed/assets/admin.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), `createElementNS("http://www.w3.org/2000/svg"`) {
+		t.Errorf("admin.js does not build its chart with createElementNS")
 	}
 }
 

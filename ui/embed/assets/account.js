@@ -1,8 +1,9 @@
 // The signed-in pages: the account (profile, addresses at a glance, account
-// deletion), the address book, and security (password, email, sessions).
+// deletion), the address book, and security (password, email, sessions,
+// security activity, data export).
 // Every view calls v.signedOut() on a 401, which sends the visitor to log in
 // and back.
-import { el, api, form, notice, button, link, when, countryName, succeed } from "./lib.js";
+import { el, api, form, notice, button, link, when, countryName, succeed, device, eventLabel, save } from "./lib.js";
 
 const MAX_ADDRESSES = 10;
 
@@ -22,7 +23,7 @@ export async function accountView(v) {
   }
   v.setUser(p.data);
   v.root.append(
-    el("p", { class: "lead" }, `Hello, ${p.data.first_name}.`),
+    el("p", { class: "lead" }, p.data.first_name ? `Hello, ${p.data.first_name}.` : "Hello."),
     el("div", { class: "cols" }, profileCard(v, p.data), addressSummary(a)),
     deleteCard(v),
   );
@@ -276,7 +277,7 @@ export async function addressesView(v) {
 // --- security ---
 
 export async function securityView(v) {
-  v.heading("Security", "Your password, your email address and the devices you are logged in on.");
+  v.heading("Security", "Your password, your email address, the devices you are logged in on and what happened on your account.");
   const p = await api("GET", "/auth/profile");
   if (p.status === 401) return v.signedOut();
   if (!p.ok) {
@@ -284,12 +285,21 @@ export async function securityView(v) {
     return;
   }
   v.setUser(p.data);
-  const sessions = sessionsCard(v);
-  v.root.append(el("div", { class: "cols" }, passwordCard(v, sessions.reload), emailCard(v, p.data)), sessions.node);
-  await sessions.reload();
+  // One answer holds the sessions and the activity, so they always agree.
+  const reload = async () => {
+    const r = await api("GET", "/auth/security/activity");
+    if (r.status === 401) return v.signedOut();
+    sessions.show(r);
+    activity.show(r);
+  };
+  const sessions = sessionsCard(v, reload);
+  const activity = activityCard();
+  v.root.append(el("div", { class: "cols" }, passwordCard(v, reload), emailCard(v, p.data)),
+    el("div", { class: "cols" }, el("div", {}, sessions.node, exportCard(v)), activity.node));
+  await reload();
 }
 
-function passwordCard(v, reloadSessions) {
+function passwordCard(v, reload) {
   const f = form({
     id: "password-form",
     submit: "Change password",
@@ -305,7 +315,7 @@ function passwordCard(v, reloadSessions) {
       if (!r.ok) return r;
       f.reset();
       succeed(f, r.message);
-      await reloadSessions();
+      await reload();
     },
   });
   return section("password", "Password", f);
@@ -333,17 +343,7 @@ function emailCard(v, user) {
     el("p", {}, "You log in with ", current, ". To change it, enter the new address: we send a link there, and the change takes effect when you open it."), f);
 }
 
-function device(ua) {
-  if (!ua) return "Unknown device";
-  const browser = /Edg\//.test(ua) ? "Edge" : /OPR\//.test(ua) ? "Opera" : /Firefox\//.test(ua) ? "Firefox"
-    : /Chrom(e|ium)\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "";
-  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad|iPod/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows"
-    : /Mac OS X|Macintosh/.test(ua) ? "macOS" : /CrOS/.test(ua) ? "ChromeOS" : /Linux/.test(ua) ? "Linux" : "";
-  if (!browser) return ua.length > 40 ? ua.slice(0, 40) + "…" : ua;
-  return os ? `${browser} on ${os}` : browser;
-}
-
-function sessionsCard(v) {
+function sessionsCard(v, reload) {
   const body = el("div");
   const live = el("p", { class: "done", role: "status" });
   const node = section("sessions", "Where you are logged in",
@@ -362,14 +362,12 @@ function sessionsCard(v) {
     document.getElementById("sessions")?.focus();
   };
 
-  const reload = async () => {
-    const r = await api("GET", "/auth/sessions");
-    if (r.status === 401) return v.signedOut();
+  const show = (r) => {
     if (!r.ok) {
       body.replaceChildren(notice("error", r.message));
       return;
     }
-    const list = r.data || [];
+    const list = r.data.sessions || [];
     const others = list.filter((s) => !s.current);
     body.replaceChildren(
       el("ul", { class: "sessions", role: "list" }, list.map((s) => el("li", { class: "session" + (s.current ? " current" : "") },
@@ -380,5 +378,45 @@ function sessionsCard(v) {
         ? el("div", { class: "actions" }, button(others.length === 1 ? "End the other session" : `End all ${others.length} other sessions`, () => revoke(others)))
         : el("p", { class: "muted" }, "You are not logged in anywhere else."));
   };
-  return { node, reload };
+  return { node, show };
+}
+
+// activityCard lists the account's last 50 security events, newest first.
+function activityCard() {
+  const body = el("div");
+  const node = section("activity", "Security activity",
+    el("p", { class: "muted" }, "The last 50 events on your account, newest first. Something you did not do? Change your password."), body);
+  const show = (r) => {
+    if (!r.ok) return body.replaceChildren(notice("error", r.message));
+    const list = r.data.events || [];
+    body.replaceChildren(list.length
+      ? el("ol", { class: "activity", role: "list" }, list.map((e) => el("li", {},
+        el("strong", {}, eventLabel(e.event)), " ", el("time", { datetime: e.at }, when(e.at)),
+        el("span", { class: "meta" }, `IP address ${e.ip || "unknown"} · ${device(e.user_agent)}`))))
+      : el("p", {}, "Nothing yet."));
+  };
+  return { node, show };
+}
+
+// exportCard saves everything stored about the account as a JSON file.
+function exportCard(v) {
+  const live = el("p", { class: "done", role: "status" });
+  const out = el("div");
+  const b = button("Download my data", async () => {
+    if (b.getAttribute("aria-disabled") === "true") return;
+    b.setAttribute("aria-disabled", "true");
+    live.textContent = "";
+    out.replaceChildren();
+    const r = await api("GET", "/auth/export");
+    b.removeAttribute("aria-disabled");
+    if (r.status === 401) return v.signedOut();
+    if (!r.ok) return out.replaceChildren(notice("error", r.message));
+    const name = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "")?.[1] || "account-export.json";
+    save(new Blob([JSON.stringify(r.data, null, 2) + "\n"], { type: "application/json" }), name);
+    live.textContent = `Your data is saved as ${name}.`;
+  });
+  b.id = "export";
+  return section("export-h", "Your data",
+    el("p", {}, "Everything we store about your account (profile, addresses, sessions and security activity) as a JSON file."),
+    el("div", { class: "actions" }, b), out, live);
 }

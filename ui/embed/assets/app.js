@@ -1,5 +1,5 @@
-// The customer account pages: one document, a view per path, history API
-// navigation. Whether the visitor is signed in comes from GET
+// The customer account pages, and the staff pages of admin.js: one
+// document, a view per path, history API navigation. Whether the visitor is signed in comes from GET
 // /auth/profile (401: signed out); that profile is the only state kept, in
 // memory. The session cookie is HttpOnly and no token or session id is ever
 // written to cookies or web storage; token links are read once and removed
@@ -7,6 +7,7 @@
 import { el, api, form, notice, button, link, site, devMail, wait, succeed } from "./lib.js";
 import { accountView, addressesView, securityView } from "./account.js";
 import { mailView } from "./mail.js";
+import { dashboardView, usersView, userView, auditView, outboxView } from "./admin.js";
 
 // routes: every path here must also be in ui.go's pages (a test checks).
 const routes = {
@@ -17,10 +18,16 @@ const routes = {
   "/forgot-password": { view: forgotPassword },
   "/reset-password": { view: resetPassword, token: true },
   "/confirm-email-change": { view: confirmEmailChange, token: true },
+  "/undo": { view: undo, token: true },
   "/account": { view: accountView, auth: true },
   "/account/addresses": { view: addressesView, auth: true },
   "/account/security": { view: securityView, auth: true },
   "/dev/mail": { view: mailView, dev: true },
+  "/admin": { view: dashboardView, auth: true, staff: true },
+  "/admin/users": { view: usersView, auth: true, staff: true },
+  "/admin/user": { view: userView, auth: true, staff: true },
+  "/admin/audit": { view: auditView, auth: true, staff: true },
+  "/admin/outbox": { view: outboxView, auth: true, staff: true },
 };
 
 const state = { user: null, flash: "", email: "" };
@@ -59,12 +66,20 @@ function safeNext(next) {
   return u.origin === location.origin && routes[normalize(u.pathname)]?.auth ? u.pathname + u.hash : "/account";
 }
 
+// renderNav draws the navigation, unless it shows the same already (so
+// that a focused link stays).
+let navKey = "";
 function renderNav(path) {
+  const key = path + " " + (state.user ? !!state.user.is_staff : "out");
+  if (key === navKey && navEl.firstChild) return;
+  navKey = key;
   const items = state.user
     ? [["/account", "Account"], ["/account/addresses", "Addresses"], ["/account/security", "Security"]]
     : [["/login", "Log in"], ["/register", "Register"]];
+  if (state.user?.is_staff) items.push(["/admin", "Admin"]);
+  const here = (href) => href === path || (href === "/admin" && path.startsWith("/admin/"));
   const ul = el("ul", {}, items.map(([href, text]) =>
-    el("li", {}, el("a", { href, "aria-current": href === path ? "page" : null }, text))));
+    el("li", {}, el("a", { href, "aria-current": here(href) ? "page" : null }, text))));
   if (state.user) ul.append(el("li", {}, el("button", { type: "button", class: "linklike", id: "logout", onclick: logout }, "Log out")));
   navEl.replaceChildren(ul);
 }
@@ -90,6 +105,7 @@ async function render() {
     go("/login?next=" + encodeURIComponent(path + location.hash), { replace: true });
     return;
   }
+  if (route.staff && !state.user.is_staff) route = { view: notAllowed };
   if (route.guest && state.user) {
     go("/account", { replace: true });
     return;
@@ -177,11 +193,15 @@ function login(v) {
       if (r.ok) {
         state.user = r.data;
         state.email = "";
-        state.flash = `Welcome, ${r.data.first_name}. You are logged in.`;
+        state.flash = `Welcome${r.data.first_name ? ", " + r.data.first_name : ""}. You are logged in.`;
         go(next, { replace: true });
         return;
       }
       if (r.code === "email_not_verified") r.extra = resendButton(vals.email);
+      if (r.code === "password_reset_required") {
+        state.email = vals.email.trim();
+        r.extra = el("p", { class: "next" }, link("/forgot-password", "Reset your password"));
+      }
       return r;
     },
   });
@@ -347,6 +367,40 @@ async function confirmEmailChange(v) {
   }, (r, area) => {
     area.replaceChildren(notice("error", r.message), toSecurity());
   });
+}
+
+// undo answers the "This wasn't me" link of a security notice. Opening the
+// link spends nothing (mail scanners follow links): only the button does.
+function undo(v) {
+  v.heading("Secure your account", "You opened the “This wasn't me” link from one of our security notices.");
+  const reset = () => link("/forgot-password", "Choose a new password", "btn");
+  if (!v.token) {
+    v.root.append(notice("error", noToken), actions(reset()));
+    return;
+  }
+  const token = v.token;
+  const box = card(
+    el("p", {}, "If someone else changed your account, this link signs out every device, reverts an email change, and asks for a new password before the next sign-in."),
+    el("p", {}, "Nothing happens until you press the button. The link works once."),
+    actions(button("Sign out everywhere and lock my account", async () => {
+      v.root.querySelector("h1").focus(); // the button goes away
+      box.remove();
+      await tokenPost(v, "/auth/security/undo", { token }, (r, area) => {
+        state.user = null;
+        renderNav(v.path);
+        area.replaceChildren(notice("ok", r.message),
+          el("p", {}, "Choose a new password now: we mail you a link to do it."), actions(reset()));
+      }, (r, area) => {
+        area.replaceChildren(notice("error", r.message), el("p", {}, "You can still choose a new password, which signs out every device."), actions(reset()));
+      });
+    }, "btn danger")));
+  v.root.append(box);
+}
+
+function notAllowed(v) {
+  v.heading("Not allowed");
+  v.root.append(el("p", {}, "This page is for the shop's staff only. Your account does not have access to it."),
+    actions(link("/account", "Go to your account", "btn secondary")));
 }
 
 function notFound(v) {

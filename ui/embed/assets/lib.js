@@ -28,7 +28,8 @@ const fallback = {
 };
 
 // api sends a same-origin JSON request and returns the envelope's parts:
-// {ok, status, code, message, data, errors, retryAfter}. It never throws.
+// {ok, status, code, message, data, errors, retryAfter, headers}. It never
+// throws.
 export async function api(method, path, body) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (body !== undefined) {
@@ -51,9 +52,20 @@ export async function api(method, path, body) {
     data: env?.data ?? null,
     errors: (env && typeof env.errors === "object" && env.errors) || {},
     retryAfter: Math.max(0, parseInt(res.headers.get("Retry-After"), 10) || 0),
+    headers: res.headers,
   };
   if (!r.ok && !r.message) r.message = fallback[res.status] || "Something went wrong. Please try again.";
   return r;
+}
+
+// save offers a Blob as a file download, through a temporary link.
+export function save(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = el("a", { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
 let seq = 0;
@@ -219,3 +231,48 @@ export function countryName(code) {
     return code;
   }
 }
+
+// device names a browser and system from a user agent, for people.
+export function device(ua) {
+  if (!ua) return "Unknown device";
+  const browser = /Edg\//.test(ua) ? "Edge" : /OPR\//.test(ua) ? "Opera" : /Firefox\//.test(ua) ? "Firefox"
+    : /Chrom(e|ium)\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad|iPod/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows"
+    : /Mac OS X|Macintosh/.test(ua) ? "macOS" : /CrOS/.test(ua) ? "ChromeOS" : /Linux/.test(ua) ? "Linux" : "";
+  if (!browser) return ua.length > 40 ? ua.slice(0, 40) + "…" : ua;
+  return os ? `${browser} on ${os}` : browser;
+}
+
+// EVENTS names the audit events for people; eventLabel falls back to the
+// event's own name.
+export const EVENTS = {
+  register: "Account created",
+  register_existing: "Registration tried with this address",
+  imported: "Account imported",
+  email_verified: "Email address verified",
+  verification_resend_requested: "New verification link asked for",
+  login: "Logged in",
+  login_failed: "Failed login",
+  logout: "Logged out",
+  password_changed: "Password changed",
+  password_reset_requested: "Password reset asked for",
+  password_reset: "Password reset",
+  email_change_requested: "Email change asked for",
+  email_changed: "Email address changed",
+  profile_updated: "Profile updated",
+  session_revoked: "Session ended",
+  security_undo: "“This wasn't me” link used",
+  account_deleted: "Account deleted",
+  sessions_revoked: "Sessions ended by staff",
+  user_updated: "Profile changed by staff",
+  user_activated: "Account activated by staff",
+  user_deactivated: "Account deactivated by staff",
+  staff_created: "Staff account created",
+  staff_granted: "Staff access granted",
+  staff_revoked: "Staff access removed",
+  user_deleted: "Account deleted by staff",
+  mail_retried: "Mail sent again by staff",
+  backup_downloaded: "Backup downloaded",
+};
+
+export const eventLabel = (name) => (Object.hasOwn(EVENTS, name) ? EVENTS[name] : name);

@@ -1,8 +1,8 @@
 // The captured-mail viewer (development only): the list from GET
 // /api/v1/dev/mail, one message from /api/v1/dev/mail/{id}. The text part
 // is shown as text with its links made clickable; the HTML part only inside
-// a sandboxed iframe (no scripts, no same-origin) or as source text, never
-// in this page's DOM.
+// a sandboxed iframe (no scripts, no same-origin) from
+// /api/v1/dev/mail/{id}/html, or as source text, never in this page's DOM.
 import { el, api, notice, button, when } from "./lib.js";
 
 const URL_RE = /https?:\/\/[^\s<>"'`]+/g;
@@ -20,21 +20,16 @@ function linkify(text) {
   return out;
 }
 
-// htmlFrame shows an HTML part in a sandboxed frame: no scripts, an opaque
-// origin, no forms, popups or top navigation. A srcdoc frame inherits this
-// page's Content-Security-Policy, which forbids inline styles, so style
-// attributes and elements are cut from the text first, instead of filling
-// the console with refusals. (Parsing it here, even in an inert
-// DOMParser document, would be refused and reported the same way.) A miss
-// costs only a console message: the frame can run nothing either way.
-function htmlFrame(html) {
-  const clean = html
-    .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, "")
-    .replace(/<link\b[^>]*>/gi, "")
-    .replace(/\s(?:style|on[a-z]+)\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)/gi, "");
-  const frame = el("iframe", { sandbox: "", title: "HTML part of the message", class: "mail-html", referrerpolicy: "no-referrer" });
-  frame.srcdoc = clean;
-  return [el("p", { class: "hint" }, "Shown without scripts and without its inline styles. The links work in the text view."), frame];
+// htmlFrame shows a message's HTML part as the server serves it at
+// /api/v1/dev/mail/{id}/html: under its own sandbox CSP (no scripts, an
+// opaque origin, inline styles allowed so that it looks as sent), in a
+// frame that is sandboxed too. This page's strict policy is untouched.
+function htmlFrame(id) {
+  const frame = el("iframe", {
+    sandbox: "", src: `/api/v1/dev/mail/${encodeURIComponent(id)}/html`,
+    title: "HTML part of the message", class: "mail-html", referrerpolicy: "no-referrer",
+  });
+  return [el("p", { class: "hint" }, "Shown as sent, without scripts. The links work in the text view."), frame];
 }
 
 export async function mailView(v) {
@@ -90,7 +85,7 @@ export async function mailView(v) {
     const body = el("div", { class: "mail-body" });
     const parts = [
       ["Text", () => (m.text ? el("pre", { class: "mail-text" }, linkify(m.text)) : el("p", {}, "This message has no text part."))],
-      ["HTML", () => (m.html ? htmlFrame(m.html) : el("p", {}, "This message has no HTML part."))],
+      ["HTML", () => (m.html ? htmlFrame(m.id) : el("p", {}, "This message has no HTML part."))],
       ["HTML source", () => el("pre", { class: "mail-text" }, m.html || "")],
     ];
     const tabs = parts.map(([name, render]) => {
