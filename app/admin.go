@@ -287,7 +287,11 @@ func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Reques
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, fmt.Sprintf("%d sessions ended.", n), map[string]int{"revoked": n})
+	msg := fmt.Sprintf("%d sessions ended.", n)
+	if n == 1 {
+		msg = "1 session ended."
+	}
+	writeJSON(w, http.StatusOK, msg, map[string]int{"revoked": n})
 }
 
 func (s *Server) adminRevokeSessions(ctx context.Context, a *auth, rawID string) (int, error) {
@@ -510,7 +514,7 @@ type dayCount struct {
 func (s *Server) handleAdminStats(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
 	now := s.now().UTC()
 	var d dashboard
-	s.db.View(func(tx *store.Tx) error {
+	err := s.db.View(func(tx *store.Tx) error {
 		st := tx.Stats()
 		d.Users, d.Verified, d.Unverified = st.Users, st.Verified, st.Users-st.Verified
 		for _, dc := range tx.SignupsByDay(now.AddDate(0, 0, -29), now) {
@@ -518,5 +522,9 @@ func (s *Server) handleAdminStats(w http.ResponseWriter, r *http.Request, _ http
 		}
 		return nil
 	})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, "Overview.", d)
 }

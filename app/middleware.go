@@ -195,7 +195,7 @@ func (s *Server) withCORS(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Set("Access-Control-Allow-Credentials", "true")
-		h.Set("Access-Control-Expose-Headers", "Retry-After, X-Total-Count, X-Request-Id")
+		h.Set("Access-Control-Expose-Headers", "Retry-After, X-Total-Count, X-Request-Id, Content-Disposition")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
 			h.Set("Access-Control-Allow-Headers", "Content-Type")
