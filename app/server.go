@@ -38,7 +38,9 @@ type Server struct {
 	limits        limiters
 	handler       http.Handler
 	ui            http.Handler
-	metrics       *metrics
+	touchSlots    chan struct{} // bounds the background session touches
+
+	metrics *metrics
 }
 
 type limiters struct {
@@ -80,7 +82,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	if opts.HashWait == 0 {
 		opts.HashWait = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, db: db, log: log, now: opts.Now, sink: opts.Sink, ui: opts.UI, metrics: newMetrics(opts.Version)}
+	s := &Server{cfg: cfg, db: db, log: log, now: opts.Now, sink: opts.Sink, ui: opts.UI, touchSlots: make(chan struct{}, 64), metrics: newMetrics(opts.Version)}
 	s.baseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if s.baseURL == "" {
 		s.baseURL = strings.TrimRight(opts.BaseURL, "/")

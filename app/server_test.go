@@ -197,6 +197,7 @@ func (c *testClient) do(method, path string, body any) *response {
 		c.ts.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
+	c.ts.waitTouches()
 	r := &response{Status: res.StatusCode, Header: res.Header}
 	r.Body, _ = io.ReadAll(res.Body)
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
@@ -319,3 +320,14 @@ func onlyUndoToken(text string) bool {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// waitTouches waits for the background session touches a request started,
+// so that tests which move the clock see them committed.
+func (ts *testServer) waitTouches() {
+	if ts.srv == nil {
+		return
+	}
+	for i := 0; len(ts.srv.touchSlots) > 0 && i < 1000; i++ {
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -42,7 +42,7 @@ func (s *Server) sessionCookie(secret string, maxAge time.Duration) (*http.Cooki
 	if err != nil {
 		return nil, err
 	}
-	return &http.Cookie{
+	return &http.Cookie{ // #nosec G124 -- Secure whenever the base URL is https; plain http is development only
 		Name:     s.cookieName,
 		Value:    value,
 		Path:     "/",
@@ -54,7 +54,7 @@ func (s *Server) sessionCookie(secret string, maxAge time.Duration) (*http.Cooki
 }
 
 func (s *Server) clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: s.cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode}) // #nosec G124 -- clears the cookie; Secure as when it was set
 }
 
 // cookieSecret returns the session secret carried by the request's cookie,
@@ -106,16 +106,29 @@ func (s *Server) authenticate(r *http.Request) (*auth, error) {
 		return nil, err
 	}
 	if now.Sub(a.Session.LastSeenAt) >= touchEvery {
-		idle := s.idleTimeout(a.Session.Staff)
-		// A failed touch costs only a slightly early idle expiry; it does
-		// not fail the request.
-		if err := s.db.Batch(func(tx *store.Tx) error {
-			return tx.TouchSession(a.Session.Hash, now, now.Add(idle))
-		}); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.WarnContext(r.Context(), "session touch failed", "request_id", requestID(r.Context()), "err", err)
-		}
+		s.touchSession(a.Session.Hash, now, now.Add(s.idleTimeout(a.Session.Staff)))
 	}
 	return &a, nil
+}
+
+// touchSession moves a session's last-seen time in the background: it is
+// bookkeeping, not a write the client asked for, so the answer does not
+// wait for its commit. At most cap(touchSlots) run at once; past that a
+// touch is skipped and the session's next request tries again (idle
+// timeouts are days or half an hour, touches come every minute).
+func (s *Server) touchSession(hash []byte, seen, idleUntil time.Time) {
+	select {
+	case s.touchSlots <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-s.touchSlots }()
+		err := s.db.Batch(func(tx *store.Tx) error { return tx.TouchSession(hash, seen, idleUntil) })
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("session touch failed", "err", err)
+		}
+	}()
 }
 
 func (s *Server) idleTimeout(staff bool) time.Duration {
