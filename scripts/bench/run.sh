@@ -99,7 +99,7 @@ PROBE_HEALTH=$(p99_of "$WORK/probe-health.txt")
 PROBE_PROFILE=$(p99_of "$WORK/probe-profile.txt")
 PEAK_RSS=$(rss "$PID" VmHWM)
 stop
-read -r PEAK_ANON PEAK_FILE < <(awk '$1>a{a=$1} $2>f{f=$2} END{printf "%.1f %.1f", a/1024, f/1024}' "$WORK/mem.txt")
+read -r PEAK_ANON PEAK_FILE < <(awk '$1>a{a=$1} $2>f{f=$2} END{printf "%.1f %.1f\n", a/1024, f/1024}' "$WORK/mem.txt")
 
 echo "== start-up on 100,000 users and 1,000,000 tokens"
 env $(env_for "$WORK/big") "$BIN" bench-seed --readers 0 --writers 0 --extra 100000 --tokens 1000000 --out "$WORK/big-seed" | tail -1
