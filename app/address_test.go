@@ -262,11 +262,8 @@ func TestConcurrentDeletePrimaryAndSetPrimary(t *testing.T) {
 	ts := newTestServer(t, nil)
 	c := ts.addressUser("delprim@example.test")
 	for round := range 10 {
-		var ids []string
 		for i := range 4 {
-			var a addressView
-			c.do("POST", "/api/v1/auth/addresses", addressBody(fmt.Sprint(round, i))).want(t, 201, "").data(t, &a)
-			ids = append(ids, a.ID.String())
+			c.do("POST", "/api/v1/auth/addresses", addressBody(fmt.Sprint(round, i))).want(t, 201, "")
 		}
 		list := c.addresses(t)
 		primary := list[0].ID.String()

@@ -45,10 +45,17 @@ func AdminCreate(ctx context.Context, in AdminCreateInput) (string, error) {
 	}
 	defer db.Close()
 	var existing *store.User
-	db.View(func(tx *store.Tx) error {
-		existing, _ = tx.UserByEmail(email)
-		return nil
+	err = db.View(func(tx *store.Tx) error {
+		u, err := tx.UserByEmail(email)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		existing = u
+		return err
 	})
+	if err != nil {
+		return "", err
+	}
 	if existing != nil && !in.Promote {
 		return "", fmt.Errorf("%s already has an account; add --promote to make it staff", email)
 	}

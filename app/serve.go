@@ -44,7 +44,7 @@ func OpenStore(dataDir string, readOnly bool) (*store.DB, error) {
 // without MARBELLE_SECRET_KEY.
 func devSecret(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, devSecretFile)
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) // #nosec G304 -- the secret file inside the operator's data dir
 	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
 		return strings.TrimSpace(string(b)), nil
 	}
@@ -163,7 +163,11 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 32 << 10,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
-		wg.Go(func() { metricsSrv.Serve(ml) })
+		wg.Go(func() {
+			if err := metricsSrv.Serve(ml); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		})
 		log.Info("metrics listening", "url", "http://"+ml.Addr().String()+"/metrics")
 		if opts.MetricsReady != nil {
 			opts.MetricsReady("http://" + ml.Addr().String() + "/metrics")

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net/mail"
 	"time"
 
 	"github.com/google/uuid"
@@ -47,11 +46,11 @@ func (s *Server) update(ctx context.Context, fn func(t *txn) error) error {
 		s.log.InfoContext(ctx, "audit", attrs...)
 	}
 	s.metrics.countEvents(t.events)
-	s.metrics.mailQueued.Add(uint64(t.mails))
+	s.metrics.mailQueued.Add(uint64(t.mails)) // #nosec G115 -- a count, never negative
 	if t.mails > 0 && s.wakeMailer != nil {
 		s.wakeMailer()
 	}
-	return nil
+	return faultAfterCommit() // nil except in a -tags faults build (faults_on.go)
 }
 
 // audit records a security event. email is the account's (or the address
@@ -135,13 +134,4 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d minutes", d/time.Minute)
 	}
 	return d.String()
-}
-
-// envelopeAddress is the bare address of a From header value.
-func envelopeAddress(from string) string {
-	a, err := mail.ParseAddress(from)
-	if err != nil {
-		return from
-	}
-	return a.Address
 }

@@ -70,7 +70,14 @@ func normalizePhone(errs fieldErrors, field, v, region string) string {
 		errs.add(field, "Enter a valid phone number, e.g. +49 30 123456.")
 		return v
 	}
-	return phonenumbers.Format(num, phonenumbers.E164)
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	if len(e164) > 16 || strings.ContainsFunc(v, unicode.IsLetter) {
+		// E.164 has at most 15 digits, and libphonenumber would read
+		// letters as keypad digits: neither is a number to store.
+		errs.add(field, "Enter a valid phone number, e.g. +49 30 123456.")
+		return v
+	}
+	return e164
 }
 
 // validRegion reports whether r is a region libphonenumber knows.

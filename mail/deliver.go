@@ -154,6 +154,7 @@ func (d *Deliverer) attempt(ctx context.Context, p Pending) error {
 	cancel()
 	now := d.opts.Now()
 	if err == nil {
+		faultAfterSMTP() // does nothing except in a -tags faults build (faults_on.go)
 		if err := d.q.Sent(p.ID, now); err != nil {
 			return err
 		}

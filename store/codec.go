@@ -47,13 +47,13 @@ func decodeAddress(b []byte, a *Address) error {
 	off := 0
 	for _, dst := range [...]*string{&a.Label, &a.FirstName, &a.LastName, &a.Company, &a.StreetAddress, &a.StreetAddress2, &a.City, &a.Region, &a.PostalCode, &a.Country, &a.Phone} {
 		n, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n {
+		if k <= 0 || uint64(len(b)-k) < n { // #nosec G115 -- 0 < k <= len(b)
 			return errBadAddress
 		}
 		off += k
-		*dst = all[off : off+int(n)]
-		off += int(n)
-		b = b[k+int(n):]
+		*dst = all[off : off+int(n)] // #nosec G115 -- n <= len(b)-k, checked above
+		off += int(n)                // #nosec G115 -- n <= len(b)-k, checked above
+		b = b[k+int(n):]             // #nosec G115 -- n <= len(b)-k, checked above
 	}
 	for _, dst := range [...]*time.Time{&a.CreatedAt, &a.UpdatedAt} {
 		ns, k := binary.Varint(b)

@@ -1,0 +1,285 @@
+package main
+
+// Helpers for the reliability tests that start the real binary as a child
+// process (crash_test.go, limits_test.go, faults_test.go): one build per
+// test process and set of build tags, free loopback ports, start, kill -9,
+// SIGTERM, RSS, and `marbelle check`.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildMu   sync.Mutex
+	buildDir  string
+	buildBins = map[string]string{}
+	buildErrs = map[string]error{}
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// buildBinary builds the marbelle binary once per test process (and per
+// tags, "" or "faults") and returns its path: `go build -o DIR/marbelle .`.
+func buildBinary(t testing.TB, tags string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := buildBins[tags]; ok {
+		return bin
+	}
+	if err, ok := buildErrs[tags]; ok {
+		t.Fatalf("build (tags %q): %v", tags, err)
+	}
+	if buildDir == "" {
+		dir, err := os.MkdirTemp("", "marbelle-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = dir
+	}
+	bin := filepath.Join(buildDir, "marbelle")
+	args := []string{"build", "-o", bin}
+	if tags != "" {
+		bin += "-" + tags
+		args = []string{"build", "-tags", tags, "-o", bin}
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = "/usr/local/go/bin/go"
+	}
+	start := time.Now()
+	out, err := exec.Command(goCmd, append(args, ".")...).CombinedOutput()
+	if err != nil {
+		buildErrs[tags] = fmt.Errorf("%v: %s", err, out)
+		t.Fatalf("go build (tags %q): %v\n%s", tags, err, out)
+	}
+	t.Logf("built %s in %v", bin, time.Since(start).Round(time.Millisecond))
+	buildBins[tags] = bin
+	return bin
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// childEnv is the whole environment of a child: nothing of the test's own
+// (no stray MARBELLE_* from the caller), a development server on the given
+// data dir with cheap hashing and quiet logs. extra overrides.
+func childEnv(dataDir string, extra map[string]string) []string {
+	env := map[string]string{
+		"PATH":                   "/usr/bin:/bin",
+		"MARBELLE_DATA_DIR":      dataDir,
+		"MARBELLE_ADDR":          "127.0.0.1:0",
+		"MARBELLE_DEV_SMTP_ADDR": "127.0.0.1:0",
+		"MARBELLE_RATE_LIMITS":   "off",
+		"MARBELLE_PASSWORD_HASH": "m=256,t=1,p=1",
+		"MARBELLE_LOG_LEVEL":     "warn",
+	}
+	for k, v := range extra {
+		if v == "" {
+			delete(env, k)
+		} else {
+			env[k] = v
+		}
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// child is one running `marbelle serve`.
+type child struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	URL    string
+	stderr *syncBuffer
+	done   chan struct{} // closed once the process has exited
+	state  *os.ProcessState
+}
+
+var childServingRE = regexp.MustCompile(`serving on (http://\S+)`)
+
+// startChild starts `bin serve` and returns once it printed its URL.
+func startChild(t testing.TB, bin, dataDir string, extra map[string]string) *child {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = childEnv(dataDir, extra)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{t: t, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sent := false
+		for sc.Scan() {
+			if m := childServingRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
+				urls <- m[1]
+				sent = true
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	go func() {
+		cmd.Wait()
+		c.state = cmd.ProcessState
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	select {
+	case c.URL = <-urls:
+		return c
+	case <-c.done:
+		t.Fatalf("serve exited before serving (%v): %s", c.state, c.stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("serve did not print its URL within 15 s: %s", c.stderr.String())
+	}
+	return nil
+}
+
+// waitReady polls /readyz until it answers 200, within d.
+func (c *child) waitReady(d time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	cl := &http.Client{Timeout: time.Second}
+	for {
+		res, err := cl.Get(c.URL + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("/readyz not 200 within %v: %v %v", d, res, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (c *child) kill() {
+	c.t.Helper()
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		c.t.Fatalf("process still there 10 s after SIGKILL")
+	}
+}
+
+// term sends SIGTERM and returns the exit status, failing the test when
+// the process has not exited within d.
+func (c *child) term(d time.Duration) int {
+	c.t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	return c.wait(d)
+}
+
+// wait waits up to d for the process to exit and returns its exit status
+// (-1 when a signal ended it).
+func (c *child) wait(d time.Duration) int {
+	c.t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(d):
+		c.t.Fatalf("process did not exit within %v: %s", d, c.stderr.String())
+	}
+	return c.state.ExitCode()
+}
+
+// procStatus reads a field of /proc/PID/status in bytes (VmRSS, VmHWM).
+func (c *child) procStatus(field string) int64 {
+	c.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		c.t.Fatalf("read /proc status: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				c.t.Fatalf("%s: %q", field, line)
+			}
+			return kb << 10
+		}
+	}
+	c.t.Fatalf("no %s in /proc/%d/status", field, c.cmd.Process.Pid)
+	return 0
+}
+
+// runBinary runs bin with args (a store command such as check) on dataDir
+// and returns its exit status and output.
+func runBinary(t testing.TB, bin, dataDir string, stdin string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = childEnv(dataDir, nil)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out.String()
+	}
+	t.Fatalf("%s %v: %v", bin, args, err)
+	return 0, ""
+}
+
+// mustCheck runs `marbelle check --data-dir DIR` on a stopped store and
+// fails the test unless it exits 0.
+func mustCheck(t testing.TB, bin, dataDir string) {
+	t.Helper()
+	if code, out := runBinary(t, bin, dataDir, "", "check", "--data-dir", dataDir); code != 0 {
+		t.Fatalf("marbelle check: got exit %d, want 0:\n%s", code, out)
+	}
+}
