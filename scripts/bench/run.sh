@@ -50,8 +50,8 @@ start() { # start DATA_DIR: runs the server, waits for /readyz, sets PID and STA
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 rss() { awk -v k="$2" '$1==k":" {printf "%.1f", $2/1024}' "/proc/$1/status"; } # rss PID VmRSS|VmHWM in MiB
 
-echo "== seed: 1,000 users with 10 addresses, 20,000 with free slots"
-SEED_OUT=$(env $(env_for "$WORK/data") "$BIN" bench-seed --readers 1000 --writers 20000 --out "$WORK/seed")
+echo "== seed: 1,000 users with 10 addresses, 60,000 with free slots"
+SEED_OUT=$(env $(env_for "$WORK/data") "$BIN" bench-seed --readers 1000 --writers 60000 --out "$WORK/seed")
 echo "$SEED_OUT"
 HASH_MS=$(echo "$SEED_OUT" | sed -n 's/^hash_ms=\([0-9.]*\).*/\1/p')
 
