@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -349,5 +350,35 @@ func TestAdminDashboardCounts(t *testing.T) {
 	admin.do("GET", "/api/v1/admin/stats", nil).want(t, 200, "").data(t, &d)
 	if d.SignupsPerDay[27].Count != 3 || d.SignupsPerDay[29].Count != 0 {
 		t.Fatalf("two days later: %+v", d.SignupsPerDay[26:])
+	}
+}
+
+// TestSEC07Argon2idAtRest: through the hot backup, every stored password
+// hash is argon2id in PHC form at or above the floor with a salt of at
+// least 16 bytes, and no plaintext password appears anywhere in the store.
+func TestSEC07Argon2idAtRest(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.PasswordHash = argon2Floor })
+	admin := ts.staff("boss@example.test")
+	ts.mustUser("plain@example.test", "sunflower harbour 1234")
+	r := admin.do("GET", "/api/v1/admin/backup", nil)
+	if r.Status != 200 {
+		t.Fatalf("backup: %d", r.Status)
+	}
+	hashes := regexp.MustCompile(`\$argon2id\$v=19\$m=([0-9]+),t=([0-9]+),p=([0-9]+)\$([A-Za-z0-9+/]+)\$`).FindAllSubmatch(r.Body, -1)
+	if len(hashes) < 2 {
+		t.Fatalf("found %d argon2id hashes in the snapshot, want one per user", len(hashes))
+	}
+	for _, h := range hashes {
+		m, _ := strconv.Atoi(string(h[1]))
+		tc, _ := strconv.Atoi(string(h[2]))
+		salt, err := base64.RawStdEncoding.DecodeString(string(h[4]))
+		if m < 19456 || tc < 2 || err != nil || len(salt) < 16 {
+			t.Fatalf("hash %s: below the floor or salt under 16 bytes", h[0])
+		}
+	}
+	for _, pw := range []string{testPassword, "sunflower harbour 1234"} {
+		if bytes.Contains(r.Body, []byte(pw)) {
+			t.Fatalf("the snapshot holds a plaintext password")
+		}
 	}
 }
