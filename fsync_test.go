@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestR02AcknowledgedMeansFsynced runs the real binary under strace and
+// checks the order of system calls for one address create: the request is
+// read, the store file is fdatasync'ed twice (bbolt: pages, then the meta
+// page), and only then is "HTTP/1.1 201" written to the socket. CI installs
+// strace and sets MARBELLE_STRACE_TESTS=1, so that a missing strace fails.
+func TestR02AcknowledgedMeansFsynced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		if os.Getenv("MARBELLE_STRACE_TESTS") == "1" {
+			t.Fatal("strace is missing (MARBELLE_STRACE_TESTS=1)")
+		}
+		t.Skip("strace is missing: apt-get install -y strace, then go test -run TestR02 .")
+	}
+	bin := buildBinary(t, "")
+	dir := t.TempDir()
+	trace := filepath.Join(t.TempDir(), "trace.txt")
+	cmd := exec.Command(strace, "-f", "-tt", "-s", "64", "-e", "trace=openat,read,fdatasync,fsync,write,writev", "-o", trace, bin, "serve")
+	cmd.Env = childEnv(dir, nil)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	url := ""
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if m := childServingRE.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	if url == "" {
+		t.Fatal("the traced server never said where it serves")
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+
+	post := func(path, cookie string, body any) (int, []byte) {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", url+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer res.Body.Close()
+		var out bytes.Buffer
+		out.ReadFrom(res.Body)
+		if sc := res.Header.Get("Set-Cookie"); sc != "" {
+			return res.StatusCode, []byte(strings.SplitN(sc, ";", 2)[0])
+		}
+		return res.StatusCode, out.Bytes()
+	}
+	const pw = "tangerine walrus umbrella 42"
+	post("/api/v1/auth/register", "", map[string]string{"email": "r02@example.test", "password": pw, "first_name": "Ann", "last_name": "Lee"})
+	token := ""
+	for i := 0; i < 100 && token == ""; i++ {
+		res, err := http.Get(url + "/api/v1/dev/mail")
+		if err == nil {
+			var b bytes.Buffer
+			b.ReadFrom(res.Body)
+			res.Body.Close()
+			if m := regexp.MustCompile(`verify-email\?token=([A-Za-z0-9_-]{43})`).FindSubmatch(b.Bytes()); m != nil {
+				token = string(m[1])
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	post("/api/v1/auth/verify-email", "", map[string]string{"token": token})
+	_, cookie := post("/api/v1/auth/login", "", map[string]string{"email": "r02@example.test", "password": pw})
+	status, _ := post("/api/v1/auth/addresses", string(cookie), map[string]string{"label": "Home", "first_name": "Ann", "last_name": "Lee", "street_address": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"})
+	if status != 201 {
+		t.Fatalf("create: got %d, want 201", status)
+	}
+	time.Sleep(300 * time.Millisecond) // strace writes its lines as the calls return
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+
+	data, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	storeFD := ""
+	openRE := regexp.MustCompile(`openat\(.*marbelle\.db".*\) = (\d+)`)
+	request, answer := -1, -1
+	for i, l := range lines {
+		if m := openRE.FindStringSubmatch(l); m != nil {
+			storeFD = m[1]
+		}
+		if strings.Contains(l, `read(`) && strings.Contains(l, `"POST /api/v1/auth/addresses`) {
+			request = i
+		}
+		if request >= 0 && answer < 0 && i > request && (strings.Contains(l, `write(`) || strings.Contains(l, `writev(`)) && strings.Contains(l, `HTTP/1.1 201`) {
+			answer = i
+		}
+	}
+	if storeFD == "" || request < 0 || answer < 0 {
+		t.Fatalf("trace lacks the store's open (%q), the request (%d) or the answer (%d)", storeFD, request, answer)
+	}
+	// A completed fdatasync of the store: a whole line, or the resumed half
+	// of one whose start names the store's descriptor.
+	synced, pending := 0, map[string]bool{}
+	startRE := regexp.MustCompile(`^(\d+)\s+\S+ fdatasync\(` + storeFD + `(\)\s+= 0| <unfinished)`)
+	resumedRE := regexp.MustCompile(`^(\d+)\s+\S+ <\.\.\. fdatasync resumed>.*=\s+0`)
+	for _, l := range lines[request:answer] {
+		if m := startRE.FindStringSubmatch(l); m != nil {
+			if strings.HasPrefix(m[2], ")") {
+				synced++
+			} else {
+				pending[m[1]] = true
+			}
+		} else if m := resumedRE.FindStringSubmatch(l); m != nil && pending[m[1]] {
+			delete(pending, m[1])
+			synced++
+		}
+	}
+	if synced < 2 {
+		t.Fatalf("between reading the request and writing its 201 the store (fd %s) was fdatasync'ed %d times, want 2:\n%s", storeFD, synced, strings.Join(lines[request:answer+1], "\n"))
+	}
+}
