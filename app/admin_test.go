@@ -382,3 +382,32 @@ func TestSEC07Argon2idAtRest(t *testing.T) {
 		}
 	}
 }
+
+// TestSEC42AdminActionsAuditedWithActor: an admin action is an audit event
+// on the target user, with a UTC time, the admin's ip and user agent, and
+// the acting admin named in its detail.
+func TestSEC42AdminActionsAuditedWithActor(t *testing.T) {
+	ts := newTestServer(t, nil)
+	admin := ts.staff("boss@example.test")
+	admin.header.Set("User-Agent", "AdminBrowser/1.0")
+	ts.mustUser("cust@example.test", testPassword)
+	id := ts.userID("cust@example.test")
+	admin.do("PATCH", "/api/v1/admin/users/"+id, map[string]any{"is_active": false}).want(t, 200, "")
+	admin.do("POST", "/api/v1/admin/users/"+id+"/revoke-sessions", nil).want(t, 200, "")
+	r := admin.do("GET", "/api/v1/admin/audit?user_id="+id, nil).want(t, 200, "")
+	if !regexp.MustCompile(`"at":"[0-9T:.-]+Z"`).Match(r.Body) {
+		t.Fatalf("audit times must be RFC 3339 UTC: %s", r.Body)
+	}
+	var events []auditView
+	r.data(t, &events)
+	boss := ts.userID("boss@example.test")
+	found := map[string]bool{}
+	for _, e := range events {
+		if e.Detail["actor_id"] == boss && e.Detail["actor_email"] == "boss@example.test" && e.IP != "" && e.UserAgent == "AdminBrowser/1.0" {
+			found[e.Event] = true
+		}
+	}
+	if !found["user_deactivated"] || !found["sessions_revoked"] {
+		t.Fatalf("want user_deactivated and sessions_revoked naming the admin: %s", r.Body)
+	}
+}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -460,4 +461,35 @@ func TestDevMailAPI(t *testing.T) {
 	if n := len(ts.sink.List()); n != 0 {
 		t.Fatalf("after clearing: %d mails", n)
 	}
+}
+
+// TestR08LoginFailureLimitUnderParallelAttempts: 50 concurrent wrong
+// passwords for one account through HTTP: at most 10 are judged (401), the
+// rest are 429 with Retry-After, and the right password is then refused
+// too until the window passes (the budget is per account, not per answer).
+func TestR08LoginFailureLimitUnderParallelAttempts(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.RateLimits = defaultRateLimits()
+		c.RateLimits.Login = Rate{1000, time.Minute} // one client IP here: lift the per-IP limit
+	})
+	ts.mustUser("r08@example.test", testPassword)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for i := range 50 {
+		wg.Go(func() {
+			r := ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "R08@example.test ", "password": fmt.Sprint("wrong password ", i)})
+			mu.Lock()
+			codes[r.Status]++
+			mu.Unlock()
+			if r.Status == 429 && r.Header.Get("Retry-After") == "" {
+				t.Errorf("429 without Retry-After")
+			}
+		})
+	}
+	wg.Wait()
+	if codes[401] > 10 || codes[401]+codes[429] != 50 {
+		t.Fatalf("got %v, want at most 10×401 and the rest 429", codes)
+	}
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "r08@example.test", "password": testPassword}).want(t, 429, CodeRateLimited)
 }

@@ -283,7 +283,7 @@ type browser struct {
 	mu      sync.Mutex
 	dialogs []string
 	console []string
-	probing bool // CSP reports and dialogs are expected (the probes of TestBrowserStoredXSS)
+	probing bool // CSP reports and dialogs are expected (the probes of TestSEC49BrowserStoredXSS)
 }
 
 // chromiumPath is the browser to drive, or a skip (a failure with
@@ -1369,9 +1369,9 @@ func TestBrowserUndoLink(t *testing.T) {
 	b.see("Choose a new password")
 }
 
-// TestBrowserStoredXSS (SEC-49): markup in stored data shows as text, no
+// TestSEC49BrowserStoredXSS (SEC-49): markup in stored data shows as text, no
 // dialog opens and the CSP reports nothing.
-func TestBrowserStoredXSS(t *testing.T) {
+func TestSEC49BrowserStoredXSS(t *testing.T) {
 	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServer(t)
 	const name = `<img src=x onerror=alert(1)>`
@@ -1426,11 +1426,11 @@ func TestBrowserStoredXSS(t *testing.T) {
 	}
 }
 
-// TestBrowserPasswordFieldsAndStorage (SEC-50): password inputs are typed
+// TestSEC50BrowserPasswordFieldsAndStorage (SEC-50): password inputs are typed
 // and labelled for password managers, paste works, every signed-in page
 // has a visible logout, and no session value or token reaches script-
 // readable storage.
-func TestBrowserPasswordFieldsAndStorage(t *testing.T) {
+func TestSEC50BrowserPasswordFieldsAndStorage(t *testing.T) {
 	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServer(t)
 	c := newCustomer(t, base, "sam@example.test", "Sam")
