@@ -162,7 +162,7 @@ func (s *Server) createAddress(ctx context.Context, a *auth, in *addressInput) (
 	var v addressView
 	err := s.update(ctx, func(t *txn) error {
 		addr.CreatedAt, addr.UpdatedAt = t.now, t.now
-		err := t.CreateAddress(addr, in.IsPrimary != nil && *in.IsPrimary)
+		primary, err := t.CreateAddress(addr, in.IsPrimary != nil && *in.IsPrimary)
 		if errors.Is(err, store.ErrAddressLimit) {
 			return errAddressLimit
 		}
@@ -172,9 +172,8 @@ func (s *Server) createAddress(ctx context.Context, a *auth, in *addressInput) (
 		if err != nil {
 			return err
 		}
-		_, primary, err := t.Address(a.User.ID, addr.ID)
 		v = addressViewOf(addr, primary)
-		return err
+		return nil
 	})
 	return &v, err
 }
@@ -227,7 +226,7 @@ func (s *Server) changeAddress(ctx context.Context, a *auth, rawID string, in *a
 	}
 	var v addressView
 	err = s.update(ctx, func(t *txn) error {
-		addr, _, err := t.Address(a.User.ID, id)
+		addr, wasPrimary, err := t.Address(a.User.ID, id)
 		if err != nil {
 			return err
 		}
@@ -238,12 +237,13 @@ func (s *Server) changeAddress(ctx context.Context, a *auth, rawID string, in *a
 			return err
 		}
 		addr.UpdatedAt = t.now
-		if err := t.PutAddress(addr, in.IsPrimary != nil && *in.IsPrimary); err != nil {
+		makePrimary := in.IsPrimary != nil && *in.IsPrimary
+		if err := t.PutAddress(addr, makePrimary); err != nil {
 			return err
 		}
-		_, primary, err := t.Address(a.User.ID, id)
-		v = addressViewOf(addr, primary)
-		return err
+		// is_primary false never clears the primary, so it is known here.
+		v = addressViewOf(addr, wasPrimary || makePrimary)
+		return nil
 	})
 	return &v, err
 }

@@ -90,7 +90,7 @@ func BenchSeed(ctx context.Context, cfg Config, o BenchSeedOptions, stdout io.Wr
 					for a := range store.MaxAddresses {
 						addr := &store.Address{ID: store.NewID(), UserID: u.ID, Label: fmt.Sprint("Address ", a), FirstName: "Bench", LastName: "User",
 							StreetAddress: fmt.Sprint("Hauptstr. ", a+1), City: "Berlin", PostalCode: "10115", Country: "DE", CreatedAt: now, UpdatedAt: now}
-						if err := tx.CreateAddress(addr, false); err != nil {
+						if _, err := tx.CreateAddress(addr, false); err != nil {
 							return err
 						}
 					}

@@ -82,25 +82,26 @@ func (tx *Tx) Address(userID, id uuid.UUID) (*Address, bool, error) {
 	return &a, u.PrimaryAddressID == id, nil
 }
 
-// CreateAddress adds a to its user. The first address is primary whatever
-// makePrimary says; otherwise makePrimary moves the primary to it.
+// CreateAddress adds a to its user and says whether it is now the
+// primary. The first address is primary whatever makePrimary says;
+// otherwise makePrimary moves the primary to it.
 // Errors: ErrNotFound (no user), ErrAddressLimit.
-func (tx *Tx) CreateAddress(a *Address, makePrimary bool) error {
+func (tx *Tx) CreateAddress(a *Address, makePrimary bool) (bool, error) {
 	u, err := tx.User(a.UserID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if u.AddressCount >= MaxAddresses {
-		return ErrAddressLimit
+		return false, ErrAddressLimit
 	}
 	if err := tx.bucket(bucketAddresses).Put(addressKey(a.UserID, a.ID), encodeAddress(a)); err != nil {
-		return err
+		return false, err
 	}
 	u.AddressCount++
 	if makePrimary || u.PrimaryAddressID == uuid.Nil {
 		u.PrimaryAddressID = a.ID
 	}
-	return putJSON(tx.bucket(bucketUsers), u.ID[:], u)
+	return u.PrimaryAddressID == a.ID, putJSON(tx.bucket(bucketUsers), u.ID[:], u)
 }
 
 // PutAddress replaces an existing address of its user; makePrimary moves

@@ -37,10 +37,10 @@ func soundStore(t *testing.T) (string, uuid.UUID, uuid.UUID) {
 		if err := tx.IssueToken("token-value", &store.Token{Kind: store.TokenPasswordReset, UserID: uid, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			return err
 		}
-		if err := tx.CreateAddress(&store.Address{ID: addr, UserID: uid, Label: "Home", CreatedAt: now}, false); err != nil {
+		if _, err := tx.CreateAddress(&store.Address{ID: addr, UserID: uid, Label: "Home", CreatedAt: now}, false); err != nil {
 			return err
 		}
-		if err := tx.CreateAddress(&store.Address{ID: store.NewID(), UserID: uid, Label: "Work", CreatedAt: now.Add(time.Second)}, false); err != nil {
+		if _, err := tx.CreateAddress(&store.Address{ID: store.NewID(), UserID: uid, Label: "Work", CreatedAt: now.Add(time.Second)}, false); err != nil {
 			return err
 		}
 		if err := tx.QueueMail(&store.Mail{ID: store.NewID(), UserID: uid, To: u.Email, Sealed: []byte("sealed"), NextAttemptAt: now, CreatedAt: now}); err != nil {
