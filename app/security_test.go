@@ -47,7 +47,7 @@ import (
 // Helpers
 
 // secOpt adjusts one request before it is sent.
-type secOpt func(*http.Request)
+type secOpt = func(*http.Request)
 
 func secHeader(k, v string) secOpt { return func(r *http.Request) { r.Header.Set(k, v) } }
 
@@ -69,46 +69,7 @@ func secContentType(v string) secOpt {
 // secSend is c.do with control over headers, Host and content type.
 func (c *testClient) secSend(t testing.TB, method, path string, body any, opts ...secOpt) *response {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			t.Fatalf("marshal: %v", err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, c.ts.URL+path, rd)
-	if err != nil {
-		t.Fatalf("request: %v", err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range c.header {
-		req.Header[k] = v
-	}
-	for _, o := range opts {
-		o(req)
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	r := &response{Status: res.StatusCode, Header: res.Header}
-	r.Body, _ = io.ReadAll(res.Body)
-	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(r.Body, &r.Env); err != nil {
-			t.Fatalf("%s %s: body is not JSON: %v: %s", method, path, err, r.Body)
-		}
-	}
-	return r
+	return c.send(t, method, path, body, opts...)
 }
 
 // secCookie returns the value of the named cookie in c's jar ("" if none).

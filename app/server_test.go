@@ -168,6 +168,12 @@ type response struct {
 // do sends body (marshalled to JSON unless it is a string or nil).
 func (c *testClient) do(method, path string, body any) *response {
 	c.ts.t.Helper()
+	return c.send(c.ts.t, method, path, body)
+}
+
+// send is do with options that adjust the request before it goes.
+func (c *testClient) send(t testing.TB, method, path string, body any, opts ...func(*http.Request)) *response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -178,13 +184,13 @@ func (c *testClient) do(method, path string, body any) *response {
 	default:
 		data, err := json.Marshal(b)
 		if err != nil {
-			c.ts.t.Fatalf("marshal: %v", err)
+			t.Fatalf("marshal: %v", err)
 		}
 		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequest(method, c.ts.URL+path, rd)
 	if err != nil {
-		c.ts.t.Fatalf("request: %v", err)
+		t.Fatalf("request: %v", err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -192,9 +198,12 @@ func (c *testClient) do(method, path string, body any) *response {
 	for k, v := range c.header {
 		req.Header[k] = v
 	}
+	for _, o := range opts {
+		o(req)
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		c.ts.t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
 	c.ts.waitTouches()
@@ -202,7 +211,7 @@ func (c *testClient) do(method, path string, body any) *response {
 	r.Body, _ = io.ReadAll(res.Body)
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(r.Body, &r.Env); err != nil {
-			c.ts.t.Fatalf("%s %s: body is not JSON: %v: %s", method, path, err, r.Body)
+			t.Fatalf("%s %s: body is not JSON: %v: %s", method, path, err, r.Body)
 		}
 	}
 	return r

@@ -177,19 +177,7 @@ type envelope struct {
 
 func (c *customer) call(method, path string, in any) envelope {
 	c.t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, c.base+path, body)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
+	res := c.send(method, path, in)
 	defer res.Body.Close()
 	var env envelope
 	if err := json.NewDecoder(res.Body).Decode(&env); err != nil {
@@ -204,6 +192,15 @@ func (c *customer) call(method, path string, in any) envelope {
 // status sends a request and returns the status only, whatever it is.
 func (c *customer) status(method, path string, in any) int {
 	c.t.Helper()
+	res := c.send(method, path, in)
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// send sends in as a JSON body (none when nil) with the customer's cookies.
+func (c *customer) send(method, path string, in any) *http.Response {
+	c.t.Helper()
 	var body io.Reader
 	if in != nil {
 		b, _ := json.Marshal(in)
@@ -217,9 +214,7 @@ func (c *customer) status(method, path string, in any) int {
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode
+	return res
 }
 
 var linkRE = regexp.MustCompile(`http://[^\s"<>]+`)
