@@ -154,7 +154,7 @@ func (s *Server) MetricsHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		bw := bufio.NewWriter(w)
-		s.metrics.write(bw, s.db.Size())
+		s.metrics.write(bw, s.db.Size(), s.db.WriteStats())
 		bw.Flush()
 	})
 	// Profiles, on the private listener only: they show where time and
@@ -169,7 +169,7 @@ func (s *Server) MetricsHandler() http.Handler {
 
 // write renders every metric in the text exposition format, sorted so that
 // scrapes are stable.
-func (m *metrics) write(w *bufio.Writer, storeBytes int64) {
+func (m *metrics) write(w *bufio.Writer, storeBytes int64, st store.WriteStats) {
 	head := func(name, typ, help string) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
 	}
@@ -238,6 +238,25 @@ func (m *metrics) write(w *bufio.Writer, storeBytes int64) {
 	const size = "marbelle_store_size_bytes"
 	head(size, "gauge", "Size of the store file in bytes.")
 	fmt.Fprintf(w, "%s %d\n", size, storeBytes)
+
+	const commits = "marbelle_store_group_commits_total"
+	head(commits, "counter", "Shared write transactions committed (and fsynced) by the group committer.")
+	sample(commits, "", st.GroupCommits)
+	const grouped = "marbelle_store_grouped_writes_total"
+	head(grouped, "counter", "Writes carried by those commits; divided by the commits, the mean group size.")
+	sample(grouped, "", st.GroupedWrites)
+	const commitSecs = "marbelle_store_group_commit_seconds_total"
+	head(commitSecs, "counter", "Time spent in those commits, work and fsyncs.")
+	fmt.Fprintf(w, "%s %s\n", commitSecs, formatFloat(st.GroupCommitDur.Seconds()))
+	const pages = "marbelle_store_pages_written_total"
+	head(pages, "counter", "Pages written by all commits.")
+	sample(pages, "", st.PagesWritten)
+	const free = "marbelle_store_free_pages"
+	head(free, "gauge", "Free pages in the store file, reused before the file grows.")
+	sample(free, "", st.FreePages)
+	const freelist = "marbelle_store_freelist_bytes"
+	head(freelist, "gauge", "Size of the freelist, written with every commit.")
+	sample(freelist, "", st.FreelistBytes)
 
 	const build = "marbelle_build_info"
 	head(build, "gauge", "Always 1; the version of this binary is a label.")

@@ -187,15 +187,15 @@ func secBucket(t testing.TB, ts *testServer, name string) [][]byte {
 // secStoredUsers lists every user record in the store.
 func secStoredUsers(t testing.TB, ts *testServer) []store.User {
 	t.Helper()
-	var out []store.User
-	for _, v := range secBucket(t, ts, "users") {
-		var u store.User
-		if err := json.Unmarshal(v, &u); err != nil {
-			t.Fatalf("user record: %v", err)
-		}
-		out = append(out, u)
+	var page store.UserPage
+	if err := ts.db.View(func(tx *store.Tx) error {
+		var err error
+		page, err = tx.Users("", 0, 1_000_000)
+		return err
+	}); err != nil {
+		t.Fatalf("users: %v", err)
 	}
-	return out
+	return page.Users
 }
 
 // secAudit returns every audit event, newest first.

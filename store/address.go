@@ -101,7 +101,7 @@ func (tx *Tx) CreateAddress(a *Address, makePrimary bool) (bool, error) {
 	if makePrimary || u.PrimaryAddressID == uuid.Nil {
 		u.PrimaryAddressID = a.ID
 	}
-	return u.PrimaryAddressID == a.ID, putJSON(tx.bucket(bucketUsers), u.ID[:], u)
+	return u.PrimaryAddressID == a.ID, tx.putUser(u)
 }
 
 // PutAddress replaces an existing address of its user; makePrimary moves
@@ -136,7 +136,7 @@ func (tx *Tx) SetPrimaryAddress(userID, id uuid.UUID) error {
 		return nil
 	}
 	u.PrimaryAddressID = id
-	return putJSON(tx.bucket(bucketUsers), u.ID[:], u)
+	return tx.putUser(u)
 }
 
 // DeleteAddress removes one of a user's addresses; deleting the primary
@@ -166,7 +166,7 @@ func (tx *Tx) DeleteAddress(userID, id uuid.UUID) error {
 			u.PrimaryAddressID = oldest.ID
 		}
 	}
-	return putJSON(tx.bucket(bucketUsers), u.ID[:], u)
+	return tx.putUser(u)
 }
 
 // addressesOf scans a user's range without reading the user.

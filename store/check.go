@@ -33,7 +33,7 @@ func (tx *Tx) Check() []string {
 
 	tx.bucket(bucketUsers).ForEach(func(k, v []byte) error {
 		var u User
-		if err := json.Unmarshal(v, &u); err != nil || len(k) != 16 || uuid.UUID(k) != u.ID {
+		if err := decodeUser(v, &u); err != nil || len(k) != 16 || uuid.UUID(k) != u.ID {
 			fault("users %x: undecodable or keyed wrongly", k)
 			return nil
 		}
@@ -67,7 +67,7 @@ func (tx *Tx) Check() []string {
 	// Sessions and their two indexes.
 	tx.bucket(bucketSessions).ForEach(func(k, v []byte) error {
 		var s Session
-		if err := json.Unmarshal(v, &s); err != nil || !bytes.Equal(k, s.Hash) {
+		if err := decodeSession(v, &s); err != nil || !bytes.Equal(k, s.Hash) {
 			fault("session %x: undecodable or keyed wrongly", k)
 			return nil
 		}
@@ -84,14 +84,14 @@ func (tx *Tx) Check() []string {
 	})
 	tx.bucket(bucketSessionsByUser).ForEach(func(k, v []byte) error {
 		var s Session
-		if len(k) != 32 || getJSON(tx.bucket(bucketSessions), v, &s) != nil || !bytes.Equal(s.UserID[:], k[:16]) || !bytes.Equal(s.ID[:], k[16:]) {
+		if len(k) != 32 || tx.getSession(v, &s) != nil || !bytes.Equal(s.UserID[:], k[:16]) || !bytes.Equal(s.ID[:], k[16:]) {
 			fault("sessions_by_user %x points at no matching session", k)
 		}
 		return nil
 	})
 	checkExpiryIndex(tx, bucketSessionsByExpiry, "sessions_by_expiry", func(hash []byte) ([]byte, bool) {
 		var s Session
-		if getJSON(tx.bucket(bucketSessions), hash, &s) != nil {
+		if tx.getSession(hash, &s) != nil {
 			return nil, false
 		}
 		return timeKey(s.EndsAt()), true

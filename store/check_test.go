@@ -73,11 +73,17 @@ func firstKey(tx *bolt.Tx, bucket string) []byte {
 	return append([]byte(nil), k...)
 }
 
-// editUser rewrites one JSON field of the user record.
+// editUser rewrites one field of the user record, named as in its JSON
+// form, and stores it as JSON (which the store still reads).
 func editUser(tx *bolt.Tx, uid uuid.UUID, field string, value any) error {
 	b := tx.Bucket([]byte("users"))
+	u, err := store.DecodeUserRecord(b.Get(uid[:]))
+	if err != nil {
+		return err
+	}
+	js, _ := json.Marshal(u)
 	var m map[string]any
-	if err := json.Unmarshal(b.Get(uid[:]), &m); err != nil {
+	if err := json.Unmarshal(js, &m); err != nil {
 		return err
 	}
 	m[field] = value

@@ -4,67 +4,294 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
 )
 
-// Addresses are read ten at a time on a hot path, so they are stored in a
-// compact binary form rather than JSON: a version byte, then each field in
-// a fixed order (ids as 16 bytes, strings as a uvarint length and bytes,
-// times as a varint of Unix nanoseconds). A value that starts with '{' is
-// read as JSON, the form earlier builds wrote.
-const addressCodecV1 = 0xA1
+// Users, sessions and addresses are read on every authenticated request,
+// so they are stored in a compact binary form rather than JSON: a version
+// byte naming the record kind, then each field in a fixed order (ids as 16
+// bytes, strings and byte strings as a uvarint length and the bytes,
+// times as a varint of Unix nanoseconds, small numbers and flag sets as
+// uvarints). A value that starts with '{' is read as JSON, the form
+// earlier builds wrote; the next write of that record converts it.
+const (
+	addressCodecV1 = 0xA1
+	userCodecV1    = 0xB1
+	sessionCodecV1 = 0xC1
+)
 
-func encodeAddress(a *Address) []byte {
-	b := make([]byte, 0, 64+len(a.Label)+len(a.FirstName)+len(a.LastName)+len(a.Company)+len(a.StreetAddress)+len(a.StreetAddress2)+len(a.City)+len(a.Region)+len(a.PostalCode)+len(a.Country)+len(a.Phone))
-	b = append(b, addressCodecV1)
-	b = append(b, a.ID[:]...)
-	b = append(b, a.UserID[:]...)
-	for _, s := range [...]string{a.Label, a.FirstName, a.LastName, a.Company, a.StreetAddress, a.StreetAddress2, a.City, a.Region, a.PostalCode, a.Country, a.Phone} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
+// zeroTimeNanos stands for the zero time.Time, which has no Unix
+// nanoseconds; it is 1677-09-21, before any time this store keeps.
+const zeroTimeNanos = math.MinInt64
+
+// recordWriter appends the fields of a binary record.
+type recordWriter []byte
+
+func (w *recordWriter) id(u uuid.UUID) { *w = append(*w, u[:]...) }
+func (w *recordWriter) uint(n uint64)  { *w = binary.AppendUvarint(*w, n) }
+func (w *recordWriter) str(s string) {
+	w.uint(uint64(len(s)))
+	*w = append(*w, s...)
+}
+func (w *recordWriter) bytes(b []byte) {
+	w.uint(uint64(len(b)))
+	*w = append(*w, b...)
+}
+func (w *recordWriter) time(t time.Time) {
+	ns := int64(zeroTimeNanos)
+	if !t.IsZero() {
+		ns = t.UnixNano()
 	}
-	b = binary.AppendVarint(b, a.CreatedAt.UnixNano())
-	b = binary.AppendVarint(b, a.UpdatedAt.UnixNano())
-	return b
+	*w = binary.AppendVarint(*w, ns)
 }
 
-var errBadAddress = errors.New("store: undecodable address")
+// recordReader reads the fields of a binary record in the order they were
+// written. Strings are slices of one copy of the value (bbolt's bytes die
+// with the transaction). A malformed value sets bad and yields zero values.
+type recordReader struct {
+	rest []byte // what is left to read
+	all  string // the copy, for strings
+	off  int    // position of rest in all
+	bad  bool
+}
+
+func newRecordReader(b []byte) *recordReader { return &recordReader{rest: b, all: string(b)} }
+
+func (r *recordReader) skip(n int) {
+	r.rest = r.rest[n:]
+	r.off += n
+}
+
+func (r *recordReader) id() uuid.UUID {
+	if r.bad || len(r.rest) < 16 {
+		r.bad = true
+		return uuid.Nil
+	}
+	u := uuid.UUID(r.rest[:16])
+	r.skip(16)
+	return u
+}
+
+func (r *recordReader) uint() uint64 {
+	if r.bad {
+		return 0
+	}
+	n, k := binary.Uvarint(r.rest)
+	if k <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.skip(k)
+	return n
+}
+
+// span reads a length and returns where that many bytes start in all.
+func (r *recordReader) span() (int, int, bool) {
+	n := r.uint()
+	if r.bad || n > uint64(len(r.rest)) {
+		r.bad = true
+		return 0, 0, false
+	}
+	start := r.off
+	r.skip(int(n)) // #nosec G115 -- n <= len(r.rest), checked above
+	return start, r.off, true
+}
+
+func (r *recordReader) str() string {
+	if start, end, ok := r.span(); ok {
+		return r.all[start:end]
+	}
+	return ""
+}
+
+func (r *recordReader) bytes() []byte {
+	if start, end, ok := r.span(); ok && end > start {
+		return []byte(r.all[start:end])
+	}
+	return nil
+}
+
+func (r *recordReader) time() time.Time {
+	if r.bad {
+		return time.Time{}
+	}
+	ns, k := binary.Varint(r.rest)
+	if k <= 0 {
+		r.bad = true
+		return time.Time{}
+	}
+	r.skip(k)
+	if ns == zeroTimeNanos {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// done reports whether the whole value was read without fault.
+func (r *recordReader) done() bool { return !r.bad && len(r.rest) == 0 }
+
+// version reads the leading version byte and says whether it is want.
+func (r *recordReader) version(want byte) bool {
+	if len(r.rest) == 0 || r.rest[0] != want {
+		r.bad = true
+		return false
+	}
+	r.skip(1)
+	return true
+}
+
+func encodeAddress(a *Address) []byte {
+	w := make(recordWriter, 0, 64+len(a.Label)+len(a.FirstName)+len(a.LastName)+len(a.Company)+len(a.StreetAddress)+len(a.StreetAddress2)+len(a.City)+len(a.Region)+len(a.PostalCode)+len(a.Country)+len(a.Phone))
+	w = append(w, addressCodecV1)
+	w.id(a.ID)
+	w.id(a.UserID)
+	for _, s := range [...]string{a.Label, a.FirstName, a.LastName, a.Company, a.StreetAddress, a.StreetAddress2, a.City, a.Region, a.PostalCode, a.Country, a.Phone} {
+		w.str(s)
+	}
+	w.time(a.CreatedAt)
+	w.time(a.UpdatedAt)
+	return w
+}
+
+var (
+	errBadAddress = errors.New("store: undecodable address")
+	errBadUser    = errors.New("store: undecodable user")
+	errBadSession = errors.New("store: undecodable session")
+)
 
 func decodeAddress(b []byte, a *Address) error {
 	if len(b) > 0 && b[0] == '{' {
 		return json.Unmarshal(b, a)
 	}
-	if len(b) < 33 || b[0] != addressCodecV1 {
-		return errBadAddress
-	}
-	a.ID, a.UserID = uuid.UUID(b[1:17]), uuid.UUID(b[17:33])
-	b = b[33:]
-	// One copy of the value (bbolt's bytes die with the transaction); the
-	// fields are slices of it.
-	all := string(b)
-	off := 0
+	r := newRecordReader(b)
+	r.version(addressCodecV1)
+	a.ID, a.UserID = r.id(), r.id()
 	for _, dst := range [...]*string{&a.Label, &a.FirstName, &a.LastName, &a.Company, &a.StreetAddress, &a.StreetAddress2, &a.City, &a.Region, &a.PostalCode, &a.Country, &a.Phone} {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n { // #nosec G115 -- 0 < k <= len(b)
-			return errBadAddress
-		}
-		off += k
-		*dst = all[off : off+int(n)] // #nosec G115 -- n <= len(b)-k, checked above
-		off += int(n)                // #nosec G115 -- n <= len(b)-k, checked above
-		b = b[k+int(n):]             // #nosec G115 -- n <= len(b)-k, checked above
+		*dst = r.str()
 	}
-	for _, dst := range [...]*time.Time{&a.CreatedAt, &a.UpdatedAt} {
-		ns, k := binary.Varint(b)
-		if k <= 0 {
-			return errBadAddress
-		}
-		*dst = time.Unix(0, ns).UTC()
-		b = b[k:]
-	}
-	if len(b) != 0 {
+	a.CreatedAt, a.UpdatedAt = r.time(), r.time()
+	if !r.done() {
 		return errBadAddress
+	}
+	return nil
+}
+
+// User flags, one bit each.
+const (
+	userEmailVerified = 1 << iota
+	userActive
+	userStaff
+	userMustResetPassword
+)
+
+func encodeUser(u *User) []byte {
+	n := 96 + len(u.Email) + len(u.FirstName) + len(u.LastName) + len(u.Phone) + len(u.CompanyName) + len(u.PasswordHash)
+	for _, d := range u.KnownDevices {
+		n += 2 + len(d)
+	}
+	w := make(recordWriter, 0, n)
+	w = append(w, userCodecV1)
+	w.id(u.ID)
+	for _, s := range [...]string{u.Email, u.FirstName, u.LastName, u.Phone, u.CompanyName, u.PasswordHash} {
+		w.str(s)
+	}
+	var flags uint64
+	if u.EmailVerified {
+		flags |= userEmailVerified
+	}
+	if u.Active {
+		flags |= userActive
+	}
+	if u.Staff {
+		flags |= userStaff
+	}
+	if u.MustResetPassword {
+		flags |= userMustResetPassword
+	}
+	w.uint(flags)
+	w.time(u.DateJoined)
+	w.time(u.LastLoginAt)
+	w.time(u.UpdatedAt)
+	w.id(u.PrimaryAddressID)
+	w.uint(uint64(max(u.AddressCount, 0))) // #nosec G115 -- not negative
+	w.uint(uint64(len(u.KnownDevices)))
+	for _, d := range u.KnownDevices {
+		w.str(d)
+	}
+	return w
+}
+
+func decodeUser(b []byte, u *User) error {
+	if len(b) > 0 && b[0] == '{' {
+		return json.Unmarshal(b, u)
+	}
+	r := newRecordReader(b)
+	r.version(userCodecV1)
+	u.ID = r.id()
+	for _, dst := range [...]*string{&u.Email, &u.FirstName, &u.LastName, &u.Phone, &u.CompanyName, &u.PasswordHash} {
+		*dst = r.str()
+	}
+	flags := r.uint()
+	u.EmailVerified = flags&userEmailVerified != 0
+	u.Active = flags&userActive != 0
+	u.Staff = flags&userStaff != 0
+	u.MustResetPassword = flags&userMustResetPassword != 0
+	u.DateJoined, u.LastLoginAt, u.UpdatedAt = r.time(), r.time(), r.time()
+	u.PrimaryAddressID = r.id()
+	u.AddressCount = int(min(r.uint(), MaxAddresses+1)) // #nosec G115 -- bounded
+	devices := r.uint()
+	if devices > MaxKnownDevices {
+		return errBadUser
+	}
+	u.KnownDevices = nil
+	if devices > 0 {
+		u.KnownDevices = make([]string, devices)
+		for i := range u.KnownDevices {
+			u.KnownDevices[i] = r.str()
+		}
+	}
+	if !r.done() {
+		return errBadUser
+	}
+	return nil
+}
+
+func encodeSession(s *Session) []byte {
+	w := make(recordWriter, 0, 96+len(s.IP)+len(s.UserAgent)+len(s.Hash))
+	w = append(w, sessionCodecV1)
+	w.id(s.ID)
+	w.id(s.UserID)
+	var flags uint64
+	if s.Staff {
+		flags = 1
+	}
+	w.uint(flags)
+	w.time(s.CreatedAt)
+	w.time(s.LastSeenAt)
+	w.time(s.ExpiresAt)
+	w.time(s.IdleUntil)
+	w.str(s.IP)
+	w.str(s.UserAgent)
+	w.bytes(s.Hash)
+	return w
+}
+
+func decodeSession(b []byte, s *Session) error {
+	if len(b) > 0 && b[0] == '{' {
+		return json.Unmarshal(b, s)
+	}
+	r := newRecordReader(b)
+	r.version(sessionCodecV1)
+	s.ID, s.UserID = r.id(), r.id()
+	s.Staff = r.uint()&1 != 0
+	s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.IdleUntil = r.time(), r.time(), r.time(), r.time()
+	s.IP, s.UserAgent = r.str(), r.str()
+	s.Hash = r.bytes()
+	if !r.done() {
+		return errBadSession
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Session is a server-side login. It is keyed by the SHA-256 of the secret
@@ -40,7 +42,7 @@ func (tx *Tx) CreateSession(secret string, s *Session) error {
 }
 
 func (tx *Tx) putSession(s *Session) error {
-	if err := putJSON(tx.bucket(bucketSessions), s.Hash, s); err != nil {
+	if err := tx.bucket(bucketSessions).Put(s.Hash, encodeSession(s)); err != nil {
 		return err
 	}
 	if err := tx.bucket(bucketSessionsByUser).Put(join(s.UserID[:], s.ID[:]), s.Hash); err != nil {
@@ -53,7 +55,7 @@ func (tx *Tx) putSession(s *Session) error {
 // or not. Errors: ErrNotFound.
 func (tx *Tx) SessionBySecret(secret string) (*Session, error) {
 	var s Session
-	if err := getJSON(tx.bucket(bucketSessions), HashSecret(secret), &s); err != nil {
+	if err := tx.getSession(HashSecret(secret), &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -63,7 +65,7 @@ func (tx *Tx) SessionBySecret(secret string) (*Session, error) {
 // Errors: ErrNotFound.
 func (tx *Tx) TouchSession(hash []byte, seen, idleUntil time.Time) error {
 	var s Session
-	if err := getJSON(tx.bucket(bucketSessions), hash, &s); err != nil {
+	if err := tx.getSession(hash, &s); err != nil {
 		return err
 	}
 	if err := tx.bucket(bucketSessionsByExpiry).Delete(join(timeKey(s.EndsAt()), s.Hash)); err != nil {
@@ -81,7 +83,7 @@ func (tx *Tx) UserSessions(userID uuid.UUID) ([]Session, error) {
 	sessions := tx.bucket(bucketSessions)
 	for k, hash := c.Seek(userID[:]); k != nil && bytes.HasPrefix(k, userID[:]); k, hash = c.Next() {
 		var s Session
-		if err := getJSON(sessions, hash, &s); err != nil {
+		if err := getSession(sessions, hash, &s); err != nil {
 			return nil, err
 		}
 		out = append(out, s)
@@ -102,7 +104,7 @@ func (tx *Tx) CountUserSessions(userID uuid.UUID) int {
 // DeleteSession removes the session with this hash, if any.
 func (tx *Tx) DeleteSession(hash []byte) error {
 	var s Session
-	err := getJSON(tx.bucket(bucketSessions), hash, &s)
+	err := tx.getSession(hash, &s)
 	if err == ErrNotFound {
 		return nil
 	}
@@ -150,4 +152,20 @@ func (tx *Tx) DeleteUserSessions(userID uuid.UUID, keep []byte) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// getSession reads the session stored under hash. Errors: ErrNotFound.
+func (tx *Tx) getSession(hash []byte, s *Session) error {
+	return getSession(tx.bucket(bucketSessions), hash, s)
+}
+
+func getSession(sessions *bolt.Bucket, hash []byte, s *Session) error {
+	v := sessions.Get(hash)
+	if v == nil {
+		return ErrNotFound
+	}
+	if err := decodeSession(v, s); err != nil {
+		return fmt.Errorf("store: decode session: %w", err)
+	}
+	return nil
 }

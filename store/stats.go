@@ -107,7 +107,7 @@ func (tx *Tx) Users(q string, offset, limit int) (UserPage, error) {
 			break
 		}
 		var u User
-		if err := getJSONBytes(v, &u); err != nil {
+		if err := decodeUser(v, &u); err != nil {
 			return page, err
 		}
 		if q != "" && !strings.Contains(u.Email, q) && !strings.Contains(strings.ToLower(u.FirstName), q) && !strings.Contains(strings.ToLower(u.LastName), q) {

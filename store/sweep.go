@@ -185,7 +185,7 @@ func (tx *Tx) pruneToken(key []byte) (bool, error) {
 func (tx *Tx) pruneSession(key []byte) (bool, error) {
 	hash := key[min(8, len(key)):]
 	var s Session
-	if err := getJSON(tx.bucket(bucketSessions), hash, &s); err != nil || !bytes.Equal(timeKey(s.EndsAt()), key[:min(8, len(key))]) {
+	if err := tx.getSession(hash, &s); err != nil || !bytes.Equal(timeKey(s.EndsAt()), key[:min(8, len(key))]) {
 		return false, tx.bucket(bucketSessionsByExpiry).Delete(key)
 	}
 	return true, tx.deleteSession(&s)

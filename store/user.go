@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,11 +58,20 @@ func (u *User) RememberDevice(device string) bool {
 
 // User returns the user with id. Errors: ErrNotFound.
 func (tx *Tx) User(id uuid.UUID) (*User, error) {
+	v := tx.bucket(bucketUsers).Get(id[:])
+	if v == nil {
+		return nil, ErrNotFound
+	}
 	var u User
-	if err := getJSON(tx.bucket(bucketUsers), id[:], &u); err != nil {
-		return nil, err
+	if err := decodeUser(v, &u); err != nil {
+		return nil, fmt.Errorf("store: decode user %s: %w", id, err)
 	}
 	return &u, nil
+}
+
+// putUser writes u's record (its indexes are the caller's business).
+func (tx *Tx) putUser(u *User) error {
+	return tx.bucket(bucketUsers).Put(u.ID[:], encodeUser(u))
 }
 
 // UserByEmail finds a user by email (normalised first). Errors: ErrNotFound.
@@ -94,7 +104,7 @@ func (tx *Tx) CreateUser(u *User) error {
 	if err := tx.countSignup(u.DateJoined); err != nil {
 		return err
 	}
-	return putJSON(tx.bucket(bucketUsers), u.ID[:], u)
+	return tx.putUser(u)
 }
 
 // countUser moves the user counters from old (nil: none) to new (nil: deleted).
@@ -132,7 +142,7 @@ func (tx *Tx) PutUser(u *User) error {
 	if err := tx.countUser(old, u); err != nil {
 		return err
 	}
-	return putJSON(tx.bucket(bucketUsers), u.ID[:], u)
+	return tx.putUser(u)
 }
 
 // ChangeEmail moves a user to a new email, index included.
@@ -158,7 +168,7 @@ func (tx *Tx) ChangeEmail(id uuid.UUID, email string, at time.Time) (*User, erro
 	}
 	u.Email = email
 	u.UpdatedAt = at
-	return u, putJSON(tx.bucket(bucketUsers), id[:], u)
+	return u, tx.putUser(u)
 }
 
 // DeleteUser removes a user with its email index entry, sessions, tokens,

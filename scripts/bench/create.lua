@@ -14,11 +14,18 @@ function request()
   return wrk.format("POST", "/api/v1/auth/addresses", { ["Cookie"] = cookies[i], ["Content-Type"] = "application/json" }, body)
 end
 
-local bad = 0
+-- Each wrk thread has its own Lua state: done() (main thread) sums the
+-- threads' counters.
+local threads = {}
+function setup(thread) threads[#threads + 1] = thread end
+
+bad = 0
 function response(status)
   if status ~= 201 then bad = bad + 1 end
 end
 
 function done(summary)
-  io.write(string.format("non-201 answers: %d\n", bad))
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("bad") end
+  io.write(string.format("non-201 answers: %d\n", n))
 end
