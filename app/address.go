@@ -118,7 +118,7 @@ func (s *Server) handleAddressList(w http.ResponseWriter, r *http.Request, _ htt
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, "Your addresses.", list)
+	writeJSON(w, http.StatusOK, "Your addresses.", addressList(list))
 }
 
 // listAddresses reads a user's addresses in one read transaction, primary first.
@@ -197,7 +197,7 @@ func (s *Server) handleAddressView(w http.ResponseWriter, r *http.Request, p htt
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, "Your address.", v)
+	writeJSON(w, http.StatusOK, "Your address.", &v)
 }
 
 // handleAddressChange serves PUT (partial=false) and PATCH (partial=true).

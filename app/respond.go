@@ -41,15 +41,30 @@ func writeBody(w http.ResponseWriter, status int, v any) {
 		buf.Reset()
 		buf.WriteString(`{"success":false,"code":"internal","message":"Something went wrong on our side. Please try again later."}` + "\n")
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	writeRaw(w, status, buf.Bytes())
 }
 
-// writeJSON answers with the success envelope.
+// writeRaw sends body, which is JSON, with its length.
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// writeJSON answers with the success envelope. Data that writes its own
+// JSON is framed here by hand, to the same bytes encoding/json would send.
 func writeJSON(w http.ResponseWriter, status int, message string, data any) {
+	if a, ok := data.(jsonAppender); ok {
+		b := make([]byte, 0, 2048)
+		b = append(b, `{"success":true,"message":`...)
+		b = appendJSONString(b, message)
+		b = append(b, `,"data":`...)
+		b = a.appendJSON(b)
+		writeRaw(w, status, append(b, "}\n"...))
+		return
+	}
 	writeBody(w, status, envelope{Success: true, Message: message, Data: data})
 }
 

@@ -1,0 +1,71 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// encodingJSON is what writeBody sends for v: the reference the
+// hand-written encoders must match byte for byte.
+func encodingJSON(t testing.TB, v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(true)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+var awkwardStrings = []string{
+	"", "plain", `quote " and \ backslash`, "<script>&amp;</script>", "tab\tnew\nline\r\x00\x01\x1f\x7f",
+	"ümlaut Straße 東京", "line\u2028sep\u2029para", "bad \xff utf8 \xc3", "emoji 😀", "\b\f",
+}
+
+func TestAddressJSONMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 11, 27, 10, 0, 0, 120000000, time.UTC)
+	var list addressList
+	for i, s := range awkwardStrings {
+		list = append(list, addressView{
+			ID: uuid.New(), Label: s, FirstName: s, LastName: "L", Company: s, StreetAddress: s, StreetAddress2: s,
+			City: s, Region: s, PostalCode: s, Country: "DE", Phone: s, IsPrimary: i == 0,
+			CreatedAt: at.Add(time.Duration(i) * time.Nanosecond), UpdatedAt: at.Add(time.Duration(i) * time.Second),
+		})
+	}
+	for _, c := range []struct {
+		name     string
+		data     any
+		jsonData any
+	}{
+		{"list", list, []addressView(list)},
+		{"empty list", addressList{}, []addressView{}},
+		{"one address", &list[1], list[1]},
+	} {
+		rec := httptest.NewRecorder()
+		writeJSON(rec, 200, "Your <addresses> & more.", c.data)
+		want := encodingJSON(t, envelope{Success: true, Message: "Your <addresses> & more.", Data: c.jsonData})
+		if got := rec.Body.Bytes(); !bytes.Equal(got, want) {
+			t.Fatalf("%s:\n got %s\nwant %s", c.name, got, want)
+		}
+		if rec.Header().Get("Content-Length") == "" {
+			t.Fatalf("%s: no Content-Length", c.name)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range awkwardStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := encodingJSON(t, s)
+		if got := appendJSONString(nil, s); !bytes.Equal(append(got, '\n'), want) {
+			t.Fatalf("%q: got %s, want %s", s, got, want)
+		}
+	})
+}
