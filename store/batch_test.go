@@ -99,4 +99,37 @@ func BenchmarkBatchCreateUser(b *testing.B) {
 			}
 		}
 	})
+	st := db.WriteStats()
+	b.ReportMetric(float64(st.GroupedWrites)/float64(max(st.GroupCommits, 1)), "writes/commit")
+}
+
+// TestBatchGathersReturningWriters: writers that send their next write as
+// soon as the last is committed share commits, instead of splitting into
+// cohorts that take turns (16 writers: groups of about 8 without
+// gathering, about 16 with it).
+func TestBatchGathersReturningWriters(t *testing.T) {
+	db := mustOpen(t)
+	const writers, each = 16, 30
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				email := fmt.Sprintf("w%d-%d@example.test", w, i)
+				if err := db.Batch(func(tx *store.Tx) error {
+					return tx.CreateUser(&store.User{ID: store.NewID(), Email: email, DateJoined: time.Now()})
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := db.WriteStats()
+	if st.GroupedWrites != writers*each {
+		t.Fatalf("grouped writes: got %d, want %d", st.GroupedWrites, writers*each)
+	}
+	if mean := float64(st.GroupedWrites) / float64(st.GroupCommits); mean < 11 {
+		t.Fatalf("mean group: %.1f writes in %d commits, want at least 11 of 16", mean, st.GroupCommits)
+	}
 }

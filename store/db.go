@@ -76,7 +76,8 @@ type batchCall struct {
 const maxGroup = 256
 
 // maxGather bounds how long the committer waits for the writers of its
-// last commit to come back (see commitGroups).
+// last commit to come back (see commitGroups): about two commits' fsyncs
+// on a VM's disk.
 const maxGather = 2 * time.Millisecond
 
 // Options tune Open.
@@ -193,26 +194,27 @@ func (db *DB) Batch(fn func(*Tx) error) error {
 
 // commitGroups runs queued calls in shared commits until the queue is empty.
 //
-// Writers answered by one commit tend to send their next write at once;
-// started without them, the next commit would carry only the writers that
-// queued meanwhile, and the load would split into two cohorts taking turns,
-// each waiting out the other's fsync. So when fewer calls are queued than
-// the last commit carried, the committer waits for that many, at most as
-// long as the last commit took (so a wait costs no more than one commit)
-// and never more than maxGather. A lone writer coming back fills the group
-// it is waited for, so it does not wait.
+// A commit's time is mostly its two fsyncs, whatever it carries, so the
+// committer gathers: writers answered by one commit tend to send their
+// next write at once, and started without them the next commit would carry
+// only the writers that queued meanwhile; the load would split into
+// cohorts taking turns, each waiting out the others' fsyncs. So after a
+// commit the committer waits until the queue holds the calls already
+// queued plus as many as the last commit carried, or maxGather has passed.
+// A lone writer coming back completes the group it is waited for, so it
+// does not wait; a write waits at most maxGather for company.
 func (db *DB) commitGroups() {
 	g := &db.group
-	last, lastDur := 0, time.Duration(0)
+	last := 0 // calls in the last commit
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for gathered := false; ; {
 		g.mu.Lock()
 		n := min(len(g.queue), maxGroup)
-		if n < last && !gathered {
-			g.want = last
+		if last > 0 && n < maxGroup && !gathered {
+			g.want = min(n+last, maxGroup)
 			g.mu.Unlock()
-			timer.Reset(min(lastDur, maxGather))
+			timer.Reset(maxGather)
 			select {
 			case <-g.filled:
 				timer.Stop()
@@ -237,9 +239,8 @@ func (db *DB) commitGroups() {
 		calls := g.queue[:n:n]
 		g.queue = g.queue[n:]
 		g.mu.Unlock()
-		start := time.Now()
 		db.commitGroup(calls)
-		last, lastDur = n, time.Since(start)
+		last = n
 	}
 }
 
