@@ -42,6 +42,7 @@ type Config struct {
 	PasswordHash       Argon2Params
 	ShutdownTimeout    time.Duration
 	SweepInterval      time.Duration // how often expired tokens, sessions and old sent mail are pruned
+	StoreRelease       time.Duration // how often mapped store pages are given back; 0 = never
 	MailRetention      time.Duration // how long sent mail stays in the outbox
 	// SecurityNotices are the notices mailed to account owners (all by default).
 	SecurityNotices map[string]bool
@@ -93,6 +94,7 @@ var settings = []setting{
 	{"MARBELLE_SECURITY_NOTICES", "security-notices", "all", "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted"},
 	{"MARBELLE_SWEEP_INTERVAL", "sweep-interval", "5m", "how often expired tokens and sessions and old sent mail are pruned"},
 	{"MARBELLE_MAIL_RETENTION", "mail-retention", "720h", "how long sent mail is kept in the outbox"},
+	{"MARBELLE_STORE_RELEASE_INTERVAL", "store-release-interval", "1s", "how often the store file's pages mapped by reads are given back to the page cache (off: never)"},
 }
 
 // ConfigError lists every missing or invalid setting at once.
@@ -297,6 +299,11 @@ func parseConfig(raw map[string]string) (Config, error) {
 	}
 	if c.MailRetention, err = time.ParseDuration(value("MARBELLE_MAIL_RETENTION")); err != nil || c.MailRetention <= 0 {
 		bad("MARBELLE_MAIL_RETENTION", "must be a positive duration such as 720h")
+	}
+	if v := value("MARBELLE_STORE_RELEASE_INTERVAL"); v != "off" {
+		if c.StoreRelease, err = time.ParseDuration(v); err != nil || c.StoreRelease < 100*time.Millisecond {
+			bad("MARBELLE_STORE_RELEASE_INTERVAL", "must be off or a duration of at least 100ms, such as 1s")
+		}
 	}
 
 	if c.SecurityNotices, err = parseNotices(value("MARBELLE_SECURITY_NOTICES")); err != nil {

@@ -91,6 +91,8 @@ func TestConfigProductionRefusals(t *testing.T) {
 		{"min length below 8", "MARBELLE_PASSWORD_MIN_LENGTH", "6"},
 		{"bad ttl", "MARBELLE_TOKEN_TTL", "verify=forever"},
 		{"unknown limit", "MARBELLE_RATE_LIMITS", "logins=5/1m"},
+		{"store release too often", "MARBELLE_STORE_RELEASE_INTERVAL", "10ms"},
+		{"store release not a duration", "MARBELLE_STORE_RELEASE_INTERVAL", "never"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,6 +106,19 @@ func TestConfigProductionRefusals(t *testing.T) {
 				t.Fatalf("error leaks the SMTP password: %v", err)
 			}
 		})
+	}
+}
+
+func TestConfigStoreReleaseInterval(t *testing.T) {
+	for value, want := range map[string]time.Duration{"": time.Second, "off": 0, "250ms": 250 * time.Millisecond} {
+		env := validProduction()
+		if value != "" {
+			env["MARBELLE_STORE_RELEASE_INTERVAL"] = value
+		}
+		cfg, err := LoadConfig(nil, envOf(env), &bytes.Buffer{})
+		if err != nil || cfg.StoreRelease != want {
+			t.Fatalf("%q: got %v, %v; want %v", value, cfg.StoreRelease, err, want)
+		}
 	}
 }
 

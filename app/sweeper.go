@@ -39,3 +39,23 @@ func (s *Server) sweep(ctx context.Context) store.SweepResult {
 	}
 	return res
 }
+
+// runStoreRelease gives back, every cfg.StoreRelease, the store file's
+// pages that reads have mapped into the process (store.ReleaseMappedPages):
+// they stay in the kernel's page cache, but the server's resident set stops
+// growing with every page a write ever read, so it is the memory the
+// server itself holds, as with a store read through pread(2).
+func (s *Server) runStoreRelease(ctx context.Context) {
+	t := time.NewTicker(s.cfg.StoreRelease)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.db.ReleaseMappedPages(); err != nil {
+				s.log.WarnContext(ctx, "releasing the store's mapped pages failed", "err", err)
+			}
+		}
+	}
+}
