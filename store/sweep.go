@@ -27,7 +27,7 @@ type SweepOptions struct {
 const (
 	DefaultTokenGrace     = 7 * 24 * time.Hour
 	DefaultMailRetention  = 30 * 24 * time.Hour
-	DefaultSweepBatchSize = 250
+	DefaultSweepBatchSize = 100
 )
 
 // SweepResult says what one Sweep removed and how.
