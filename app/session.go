@@ -16,9 +16,20 @@ import (
 	"github.com/marbelle/marbelle/store"
 )
 
-// touchEvery bounds how often a session's last-seen time is written, so
-// that reads stay reads.
-const touchEvery = time.Minute
+// A session's last-seen time is written at most once per hundredth of its
+// idle timeout (so the idle end is off by at most 1 %), and never more often
+// than once a minute nor less often than every 15 minutes: reads stay reads,
+// and a customer's week-long idle timeout does not cost a write a minute.
+const (
+	minTouchInterval = time.Minute
+	maxTouchInterval = 15 * time.Minute
+)
+
+// touchInterval is how stale a session's last-seen time may get before a
+// request writes it again.
+func (s *Server) touchInterval(staff bool) time.Duration {
+	return min(max(s.idleTimeout(staff)/100, minTouchInterval), maxTouchInterval)
+}
 
 // newSecret returns 32 random bytes, base64url without padding (43 chars):
 // the form of session secrets and mailed tokens.
@@ -105,7 +116,7 @@ func (s *Server) authenticate(r *http.Request) (*auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	if now.Sub(a.Session.LastSeenAt) >= touchEvery {
+	if now.Sub(a.Session.LastSeenAt) >= s.touchInterval(a.Session.Staff) {
 		s.touchSession(a.Session.Hash, now, now.Add(s.idleTimeout(a.Session.Staff)))
 	}
 	return &a, nil
