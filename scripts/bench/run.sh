@@ -88,9 +88,11 @@ for c in 16 64; do
 done
 
 echo "== login flood (c=64) with /healthz and profile probes"
-wrk -t1 -c2 -d"${DURATION}s" --latency "$URL/healthz" > "$WORK/probe-health.txt" &
+# Probes pace themselves (probe.lua: a request every 10 ms per connection):
+# they measure latency during the flood without adding a load of their own.
+wrk -t1 -c2 -d"${DURATION}s" --latency -s $S/probe.lua "$URL" -- /healthz > "$WORK/probe-health.txt" &
 P1=$!
-wrk -t1 -c2 -d"${DURATION}s" --latency -s $S/cookies.lua "$URL" -- /api/v1/auth/profile "$WORK/seed/readers.txt" > "$WORK/probe-profile.txt" &
+wrk -t1 -c2 -d"${DURATION}s" --latency -s $S/probe.lua "$URL" -- /api/v1/auth/profile "$WORK/seed/readers.txt" > "$WORK/probe-profile.txt" &
 P2=$!
 read -r RPS[login64] P99[login64] < <(wrk_run login 64 -s $S/login.lua "$URL" -- "$WORK/seed/logins.txt")
 wait $P1 $P2
