@@ -12,16 +12,13 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
@@ -342,59 +339,6 @@ func secRetryAfter(t testing.TB, r *response) int {
 		t.Fatalf("Retry-After: got %q, want an integer ≥ 1", v)
 	}
 	return n
-}
-
-// secStartServer builds a server the way newTestServer does, for configs
-// the harness cannot make: a production config (no mail sink), an https
-// base URL, or a web UI. Development configs get the sink and delivery loop.
-func secStartServer(t *testing.T, cfg Config, uiHandler http.Handler) *testServer {
-	t.Helper()
-	logBuf := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db, err := OpenStore(cfg.DataDir, false)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	clock := &testClock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
-	hs := httptest.NewUnstartedServer(nil)
-	base := "http://" + hs.Listener.Addr().String()
-	opts := Options{Now: clock.Now, BaseURL: base, HashWait: 10 * time.Second, UI: uiHandler}
-	var sink *mail.Sink
-	var sinkLn net.Listener
-	if !cfg.Production() {
-		if sinkLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			t.Fatalf("sink listen: %v", err)
-		}
-		sink = mail.NewSink(1000, log)
-		go sink.Serve(sinkLn)
-		opts.Sink = sink
-	}
-	srv, err := New(cfg, db, log, opts)
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	hs.Config.Handler = srv.Handler()
-	hs.Start()
-	stop := func() {}
-	if sink != nil {
-		sender, err := mail.NewSMTPSender("smtp://"+sinkLn.Addr().String(), "localhost", nil)
-		if err != nil {
-			t.Fatalf("sender: %v", err)
-		}
-		d := mail.NewDeliverer(srv.MailQueue(), sender, log, mail.DeliveryOptions{Now: clock.Now, Interval: 50 * time.Millisecond, BaseBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
-		srv.SetMailWaker(d.Notify)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { d.Run(ctx); close(done) }()
-		stop = func() { cancel(); <-done; sink.Close() }
-	}
-	ts := &testServer{t: t, srv: srv, http: hs, db: db, sink: sink, clock: clock, URL: base, logBuf: logBuf}
-	t.Cleanup(func() {
-		hs.Close()
-		stop()
-		db.Close()
-	})
-	return ts
 }
 
 // secHTTPSConfig is the test config behind a proxy at https://shop.example.
@@ -1059,7 +1003,7 @@ func TestSEC22LinksNeverComeFromRequestHost(t *testing.T) {
 }
 
 func TestSEC23LinkPagesSpendNothingAndSendNoReferrer(t *testing.T) {
-	ts := secStartServer(t, testConfig(t), ui.Handler(ui.Config{SiteName: "Marbelle", DevMail: true}))
+	ts := startTestServer(t, testConfig(t), ui.Handler(ui.Config{SiteName: "Marbelle", DevMail: true}))
 	c := ts.client()
 	page := func(path string) {
 		t.Helper()
@@ -1418,7 +1362,7 @@ func TestSEC29CookieAttributes(t *testing.T) {
 	}
 
 	// Behind https: the __Host- name and Secure.
-	hs := secStartServer(t, secHTTPSConfig(t), nil)
+	hs := startTestServer(t, secHTTPSConfig(t), nil)
 	hs.mustUser(email, testPassword)
 	r = secLogin(t, hs.client(), email, testPassword, secHost("shop.example")).want(t, 200, "")
 	cookies = secSetCookies(t, r)
@@ -1942,7 +1886,7 @@ func TestSEC47CORSOnlyForListedOrigins(t *testing.T) {
 func TestSEC48SecurityHeadersOnEveryAnswer(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.RateLimits = defaultRateLimits()
-	ts := secStartServer(t, cfg, ui.Handler(ui.Config{SiteName: "Marbelle", DevMail: true}))
+	ts := startTestServer(t, cfg, ui.Handler(ui.Config{SiteName: "Marbelle", DevMail: true}))
 	c := ts.client()
 	answers := map[string]*response{
 		"/ (UI)":     c.do("GET", "/", nil),
@@ -1995,7 +1939,7 @@ func TestSEC48SecurityHeadersOnEveryAnswer(t *testing.T) {
 	}
 
 	// Behind https: HSTS for at least a year, with subdomains.
-	hs := secStartServer(t, secHTTPSConfig(t), nil)
+	hs := startTestServer(t, secHTTPSConfig(t), nil)
 	hc := hs.client()
 	for _, r := range []*response{
 		hc.secSend(t, "GET", "/healthz", nil, secHost("shop.example")),
@@ -2373,7 +2317,7 @@ func TestSEC55ProductionRefusesUnsafeConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("production config: %v", err)
 	}
-	ts := secStartServer(t, cfg, nil)
+	ts := startTestServer(t, cfg, nil)
 	c := ts.client()
 	c.secSend(t, "GET", "/healthz", nil, secHost("shop.example")).want(t, 200, "")
 	for _, req := range [][2]string{{"GET", "/api/v1/dev/mail"}, {"GET", "/api/v1/dev/mail/x"}, {"DELETE", "/api/v1/dev/mail"}, {"GET", "/metrics"}} {

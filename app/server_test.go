@@ -91,6 +91,15 @@ func newTestServer(t testing.TB, change func(*Config)) *testServer {
 	if change != nil {
 		change(&cfg)
 	}
+	return startTestServer(t, cfg, nil)
+}
+
+// startTestServer starts a server on cfg as it is, for configs the harness
+// cannot make from the test config (production: no mail sink; an https
+// base URL), optionally with a web UI. Development configs get the mail
+// sink and a fast delivery loop.
+func startTestServer(t testing.TB, cfg Config, uiHandler http.Handler) *testServer {
+	t.Helper()
 	logBuf := &syncBuffer{}
 	level := slog.LevelDebug
 	if _, bench := t.(*testing.B); bench {
@@ -101,39 +110,43 @@ func newTestServer(t testing.TB, change func(*Config)) *testServer {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	sinkLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("sink listen: %v", err)
-	}
-	sink := mail.NewSink(1000, log)
-	go sink.Serve(sinkLn)
-
 	clock := &testClock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
 	hs := httptest.NewUnstartedServer(nil)
 	base := "http://" + hs.Listener.Addr().String()
-	srv, err := New(cfg, db, log, Options{Now: clock.Now, BaseURL: base, Sink: sink, HashWait: 10 * time.Second})
+	opts := Options{Now: clock.Now, BaseURL: base, HashWait: 10 * time.Second, UI: uiHandler}
+	var sink *mail.Sink
+	var sinkLn net.Listener
+	if !cfg.Production() {
+		if sinkLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatalf("sink listen: %v", err)
+		}
+		sink = mail.NewSink(1000, log)
+		go sink.Serve(sinkLn)
+		opts.Sink = sink
+	}
+	srv, err := New(cfg, db, log, opts)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
 	hs.Config.Handler = srv.Handler()
 	hs.Start()
-
-	sender, err := mail.NewSMTPSender("smtp://"+sinkLn.Addr().String(), "localhost", nil)
-	if err != nil {
-		t.Fatalf("sender: %v", err)
+	stop := func() {}
+	if sink != nil {
+		sender, err := mail.NewSMTPSender("smtp://"+sinkLn.Addr().String(), "localhost", nil)
+		if err != nil {
+			t.Fatalf("sender: %v", err)
+		}
+		d := mail.NewDeliverer(srv.MailQueue(), sender, log, mail.DeliveryOptions{Now: clock.Now, Interval: 50 * time.Millisecond, BaseBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		srv.SetMailWaker(d.Notify)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { d.Run(ctx); close(done) }()
+		stop = func() { cancel(); <-done; sink.Close() }
 	}
-	d := mail.NewDeliverer(srv.MailQueue(), sender, log, mail.DeliveryOptions{Now: clock.Now, Interval: 50 * time.Millisecond, BaseBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
-	srv.SetMailWaker(d.Notify)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-
 	ts := &testServer{t: t, srv: srv, http: hs, db: db, sink: sink, clock: clock, URL: base, logBuf: logBuf}
 	t.Cleanup(func() {
 		hs.Close()
-		cancel()
-		<-done
-		sink.Close()
+		stop()
 		db.Close()
 	})
 	return ts
