@@ -58,7 +58,24 @@ type recordReader struct {
 	bad  bool
 }
 
-func newRecordReader(b []byte) *recordReader { return &recordReader{rest: b, all: string(b)} }
+// isJSON reports whether a stored value is in the JSON form earlier builds
+// wrote, rather than the binary one.
+func isJSON(b []byte) bool { return len(b) > 0 && b[0] == '{' }
+
+// start sets r to read b, which must begin with the version byte. A reader
+// is a local value, so that decoding allocates only the copy and slices.
+func (r *recordReader) start(b []byte, version byte) {
+	*r = recordReader{rest: b, all: string(b)}
+	r.version(version)
+}
+
+// finish reports bad unless the whole value was read without fault.
+func (r *recordReader) finish(bad error) error {
+	if !r.done() {
+		return bad
+	}
+	return nil
+}
 
 func (r *recordReader) skip(n int) {
 	r.rest = r.rest[n:]
@@ -163,20 +180,17 @@ var (
 )
 
 func decodeAddress(b []byte, a *Address) error {
-	if len(b) > 0 && b[0] == '{' {
+	if isJSON(b) {
 		return json.Unmarshal(b, a)
 	}
-	r := newRecordReader(b)
-	r.version(addressCodecV1)
+	var r recordReader
+	r.start(b, addressCodecV1)
 	a.ID, a.UserID = r.id(), r.id()
 	for _, dst := range [...]*string{&a.Label, &a.FirstName, &a.LastName, &a.Company, &a.StreetAddress, &a.StreetAddress2, &a.City, &a.Region, &a.PostalCode, &a.Country, &a.Phone} {
 		*dst = r.str()
 	}
 	a.CreatedAt, a.UpdatedAt = r.time(), r.time()
-	if !r.done() {
-		return errBadAddress
-	}
-	return nil
+	return r.finish(errBadAddress)
 }
 
 // User flags, one bit each.
@@ -225,11 +239,11 @@ func encodeUser(u *User) []byte {
 }
 
 func decodeUser(b []byte, u *User) error {
-	if len(b) > 0 && b[0] == '{' {
+	if isJSON(b) {
 		return json.Unmarshal(b, u)
 	}
-	r := newRecordReader(b)
-	r.version(userCodecV1)
+	var r recordReader
+	r.start(b, userCodecV1)
 	u.ID = r.id()
 	for _, dst := range [...]*string{&u.Email, &u.FirstName, &u.LastName, &u.Phone, &u.CompanyName, &u.PasswordHash} {
 		*dst = r.str()
@@ -242,21 +256,17 @@ func decodeUser(b []byte, u *User) error {
 	u.DateJoined, u.LastLoginAt, u.UpdatedAt = r.time(), r.time(), r.time()
 	u.PrimaryAddressID = r.id()
 	u.AddressCount = int(min(r.uint(), MaxAddresses+1)) // #nosec G115 -- bounded
-	devices := r.uint()
-	if devices > MaxKnownDevices {
-		return errBadUser
-	}
 	u.KnownDevices = nil
-	if devices > 0 {
+	switch devices := r.uint(); {
+	case devices > MaxKnownDevices:
+		r.bad = true
+	case devices > 0:
 		u.KnownDevices = make([]string, devices)
 		for i := range u.KnownDevices {
 			u.KnownDevices[i] = r.str()
 		}
 	}
-	if !r.done() {
-		return errBadUser
-	}
-	return nil
+	return r.finish(errBadUser)
 }
 
 func encodeSession(s *Session) []byte {
@@ -280,18 +290,15 @@ func encodeSession(s *Session) []byte {
 }
 
 func decodeSession(b []byte, s *Session) error {
-	if len(b) > 0 && b[0] == '{' {
+	if isJSON(b) {
 		return json.Unmarshal(b, s)
 	}
-	r := newRecordReader(b)
-	r.version(sessionCodecV1)
+	var r recordReader
+	r.start(b, sessionCodecV1)
 	s.ID, s.UserID = r.id(), r.id()
 	s.Staff = r.uint()&1 != 0
 	s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.IdleUntil = r.time(), r.time(), r.time(), r.time()
 	s.IP, s.UserAgent = r.str(), r.str()
 	s.Hash = r.bytes()
-	if !r.done() {
-		return errBadSession
-	}
-	return nil
+	return r.finish(errBadSession)
 }
