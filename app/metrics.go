@@ -235,28 +235,19 @@ func (m *metrics) write(w *bufio.Writer, storeBytes int64, st store.WriteStats) 
 	sample(pruned, `kind="sessions"`, m.prunedSessions.Load())
 	sample(pruned, `kind="tokens"`, m.prunedTokens.Load())
 
-	const size = "marbelle_store_size_bytes"
-	head(size, "gauge", "Size of the store file in bytes.")
-	fmt.Fprintf(w, "%s %d\n", size, storeBytes)
-
-	const commits = "marbelle_store_group_commits_total"
-	head(commits, "counter", "Shared write transactions committed (and fsynced) by the group committer.")
-	sample(commits, "", st.GroupCommits)
-	const grouped = "marbelle_store_grouped_writes_total"
-	head(grouped, "counter", "Writes carried by those commits; divided by the commits, the mean group size.")
-	sample(grouped, "", st.GroupedWrites)
-	const commitSecs = "marbelle_store_group_commit_seconds_total"
-	head(commitSecs, "counter", "Time spent in those commits, work and fsyncs.")
-	fmt.Fprintf(w, "%s %s\n", commitSecs, formatFloat(st.GroupCommitDur.Seconds()))
-	const pages = "marbelle_store_pages_written_total"
-	head(pages, "counter", "Pages written by all commits.")
-	sample(pages, "", st.PagesWritten)
-	const free = "marbelle_store_free_pages"
-	head(free, "gauge", "Free pages in the store file, reused before the file grows.")
-	sample(free, "", st.FreePages)
-	const freelist = "marbelle_store_freelist_bytes"
-	head(freelist, "gauge", "Size of the freelist, written with every commit.")
-	sample(freelist, "", st.FreelistBytes)
+	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
+	for _, g := range []struct{ name, typ, help, value string }{
+		{"marbelle_store_size_bytes", "gauge", "Size of the store file in bytes.", strconv.FormatInt(storeBytes, 10)},
+		{"marbelle_store_group_commits_total", "counter", "Shared write transactions committed (and fsynced) by the group committer.", u(st.GroupCommits)},
+		{"marbelle_store_grouped_writes_total", "counter", "Writes carried by those commits; divided by the commits, the mean group size.", u(st.GroupedWrites)},
+		{"marbelle_store_group_commit_seconds_total", "counter", "Time spent in those commits, work and fsyncs.", formatFloat(st.GroupCommitDur.Seconds())},
+		{"marbelle_store_pages_written_total", "counter", "Pages written by all commits.", u(st.PagesWritten)},
+		{"marbelle_store_free_pages", "gauge", "Free pages in the store file, reused before the file grows.", u(st.FreePages)},
+		{"marbelle_store_freelist_bytes", "gauge", "Size of the freelist, written with every commit.", u(st.FreelistBytes)},
+	} {
+		head(g.name, g.typ, g.help)
+		fmt.Fprintf(w, "%s %s\n", g.name, g.value)
+	}
 
 	const build = "marbelle_build_info"
 	head(build, "gauge", "Always 1; the version of this binary is a label.")

@@ -122,6 +122,12 @@ func serveLocal(s *Server, method, path string) int {
 
 func TestMetricsCountRequestsByRoutePatternMethodAndStatus(t *testing.T) {
 	ts := newTestServer(t, nil)
+	// One write through the group committer, for the store's series.
+	if err := ts.db.Batch(func(tx *store.Tx) error {
+		return tx.CreateUser(&store.User{ID: store.NewID(), Email: "metrics@example.test", DateJoined: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	id := store.NewID().String()
 	requests := []struct {
 		method, path string
@@ -180,6 +186,25 @@ func TestMetricsCountRequestsByRoutePatternMethodAndStatus(t *testing.T) {
 	}
 	if got["marbelle_store_size_bytes"] != float64(ts.db.Size()) || ts.db.Size() == 0 {
 		t.Fatalf("marbelle_store_size_bytes: got %v, want %d", got["marbelle_store_size_bytes"], ts.db.Size())
+	}
+	// The store's write activity is the store's own count.
+	st := ts.db.WriteStats()
+	if st.GroupCommits == 0 {
+		t.Fatal("no group commit counted for the test's user")
+	}
+	for name, want := range map[string]uint64{
+		"marbelle_store_group_commits_total":  st.GroupCommits,
+		"marbelle_store_grouped_writes_total": st.GroupedWrites,
+		"marbelle_store_pages_written_total":  st.PagesWritten,
+	} {
+		if got[name] != float64(want) {
+			t.Fatalf("%s: got %v, want %d", name, got[name], want)
+		}
+	}
+	for _, name := range []string{"marbelle_store_group_commit_seconds_total", "marbelle_store_free_pages", "marbelle_store_freelist_bytes"} {
+		if _, ok := got[name]; !ok {
+			t.Fatalf("%s missing", name)
+		}
 	}
 	for _, le := range []string{"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10"} {
 		if _, ok := got[`marbelle_http_request_duration_seconds_bucket{le="`+le+`"}`]; !ok {
