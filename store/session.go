@@ -42,10 +42,16 @@ func (tx *Tx) CreateSession(secret string, s *Session) error {
 }
 
 func (tx *Tx) putSession(s *Session) error {
-	if err := tx.bucket(bucketSessions).Put(s.Hash, encodeSession(s)); err != nil {
+	if err := tx.putSessionRecord(s); err != nil {
 		return err
 	}
-	if err := tx.bucket(bucketSessionsByUser).Put(join(s.UserID[:], s.ID[:]), s.Hash); err != nil {
+	return tx.bucket(bucketSessionsByUser).Put(join(s.UserID[:], s.ID[:]), s.Hash)
+}
+
+// putSessionRecord writes s and its by-expiry entry (a touch changes no
+// more: the by-user entry maps ids to the hash).
+func (tx *Tx) putSessionRecord(s *Session) error {
+	if err := tx.bucket(bucketSessions).Put(s.Hash, encodeSession(s)); err != nil {
 		return err
 	}
 	return tx.bucket(bucketSessionsByExpiry).Put(join(timeKey(s.EndsAt()), s.Hash), nil)
@@ -73,7 +79,7 @@ func (tx *Tx) TouchSession(hash []byte, seen, idleUntil time.Time) error {
 	}
 	s.LastSeenAt = seen
 	s.IdleUntil = idleUntil
-	return tx.putSession(&s)
+	return tx.putSessionRecord(&s)
 }
 
 // UserSessions lists a user's sessions, oldest first.
