@@ -15,7 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/marbelle/marbelle/app/internal/argon2"
 )
 
 // Argon2Params are argon2id's cost parameters.
@@ -77,13 +77,23 @@ const (
 
 var errHasherBusy = errors.New("password hasher busy")
 
+// hashMemoryIdle is how long a hashing slot's memory stays resident after
+// its last hash: a flood of logins reuses it, and a quiet server gives the
+// m KiB per slot back.
+const hashMemoryIdle = 10 * time.Second
+
 // Hasher computes argon2id hashes, at most `slots` at a time, so that a
-// flood of logins cannot take more than slots × m of memory.
+// flood of logins cannot take more than slots × m of memory. Each slot
+// owns its hash memory (argon2.Memory), reused from hash to hash.
 type Hasher struct {
 	params Argon2Params
-	slots  chan struct{}
+	free   chan *argon2.Memory // a slot's memory while no hash holds it
 	wait   time.Duration
 	dummy  string // verified against for unknown emails, so they cost one hash too
+	// idle gives the free slots' pages back hashMemoryIdle after the last
+	// hash ended; each release pushes it back.
+	idle        *time.Timer
+	idleRelease time.Duration
 }
 
 // NewHasher makes a hasher running at most slots hashes at once; a request
@@ -92,7 +102,16 @@ func NewHasher(p Argon2Params, slots int, wait time.Duration) (*Hasher, error) {
 	if slots < 1 {
 		slots = 1
 	}
-	h := &Hasher{params: p, slots: make(chan struct{}, slots), wait: wait}
+	h := &Hasher{params: p, free: make(chan *argon2.Memory, slots), wait: wait, idleRelease: hashMemoryIdle}
+	for range slots {
+		mem, err := argon2.NewMemory(p.Memory)
+		if err != nil {
+			return nil, err
+		}
+		h.free <- mem
+	}
+	h.idle = time.AfterFunc(time.Hour, h.releaseIdleMemory)
+	h.idle.Stop()
 	// The dummy needs the current parameters, not a real password: random
 	// salt and key cost the same to verify against, and computing a real
 	// hash at start-up would take m of memory and time for nothing.
@@ -106,45 +125,74 @@ func NewHasher(p Argon2Params, slots int, wait time.Duration) (*Hasher, error) {
 	return h, nil
 }
 
-func (h *Hasher) acquire(ctx context.Context) error {
+func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, error) {
 	t := time.NewTimer(h.wait)
 	defer t.Stop()
 	select {
-	case h.slots <- struct{}{}:
-		return nil
+	case mem := <-h.free:
+		return mem, nil
 	case <-t.C:
-		return errHasherBusy
+		return nil, errHasherBusy
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
-// release frees a slot. The hash that held it left m of dead memory:
-// collecting it first means the next hash reuses it instead of adding a
-// third block, so peak memory stays at slots × m (a collection of a heap
-// of a few large pointer-free blocks takes about a millisecond).
-func (h *Hasher) release() {
-	runtime.GC()
-	<-h.slots
+// release frees a slot. A hash that ran outside the slot's memory (a
+// system without mapped memory, or a stored hash costlier than the
+// current parameters) left its blocks on the heap: collecting them first
+// means the next such hash reuses them instead of adding more, so peak
+// memory stays at slots × m.
+func (h *Hasher) release(mem *argon2.Memory, onHeap bool) {
+	if onHeap {
+		runtime.GC()
+	}
+	h.free <- mem
+	h.idle.Reset(h.idleRelease)
 }
 
-func (h *Hasher) hashNow(password string) (string, error) {
+// releaseIdleMemory gives back the pages of every slot that is free now:
+// none has hashed for idleRelease, since each release resets the timer.
+func (h *Hasher) releaseIdleMemory() {
+	var idle []*argon2.Memory
+	for range cap(h.free) {
+		select {
+		case mem := <-h.free:
+			idle = append(idle, mem)
+		default:
+		}
+	}
+	for _, mem := range idle {
+		_ = mem.Release() // only ever fails on a mapping that is not there, and then has nothing to give
+		h.free <- mem
+	}
+}
+
+// idKey runs argon2id in mem when it is large enough; onHeap says it was not.
+func idKey(mem *argon2.Memory, password string, salt []byte, p Argon2Params, keyLen uint32) (key []byte, onHeap bool) {
+	onHeap = !mem.Holds(p.Memory, p.Threads) || !mem.Mapped()
+	return argon2.IDKey(mem, []byte(password), salt, p.Time, p.Memory, p.Threads, keyLen), onHeap
+}
+
+func (h *Hasher) hashNow(mem *argon2.Memory, password string) (string, bool, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
-		return "", err
+		return "", false, err
 	}
-	key := argon2.IDKey([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, keyLen)
+	key, onHeap := idKey(mem, password, salt, h.params, keyLen)
 	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.params.Memory, h.params.Time, h.params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.params.Memory, h.params.Time, h.params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), onHeap, nil
 }
 
 // Hash returns the PHC string of password. Errors: errHasherBusy, ctx's.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
-	if err := h.acquire(ctx); err != nil {
+	mem, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
-	return h.hashNow(password)
+	encoded, onHeap, err := h.hashNow(mem, password)
+	h.release(mem, onHeap)
+	return encoded, err
 }
 
 // Verify checks password against encoded (an empty or foreign hash costs a
@@ -152,19 +200,22 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // Django would (verifyDjango), in a slot all the same. rehash is true when
 // encoded is weaker than the current parameters or is a Django hash.
 func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, rehash bool, err error) {
-	if err := h.acquire(ctx); err != nil {
+	mem, err := h.acquire(ctx)
+	if err != nil {
 		return false, false, err
 	}
-	defer h.release()
 	// Before decodePHC, which would also take Django's "argon2$argon2id$…".
+	// Django's hashers allocate their own memory.
 	if ok, recognised := verifyDjango(encoded, password); recognised {
+		h.release(mem, true)
 		return ok, ok, nil
 	}
 	p, salt, want, perr := decodePHC(encoded)
 	if perr != nil {
 		p, salt, want, _ = decodePHC(h.dummy)
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want))) // #nosec G115 -- decodePHC bounds len(want) to 16..128
+	got, onHeap := idKey(mem, password, salt, p, uint32(len(want))) // #nosec G115 -- decodePHC bounds len(want) to 16..128
+	h.release(mem, onHeap)
 	ok = subtle.ConstantTimeCompare(got, want) == 1 && perr == nil
 	return ok, ok && !p.AtLeast(h.params), nil
 }

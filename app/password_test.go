@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/marbelle/marbelle/app/internal/argon2"
 )
 
 var cheap = Argon2Params{Memory: 256, Time: 1, Threads: 1}
@@ -47,7 +49,7 @@ func TestHasherRoundTripAndRehash(t *testing.T) {
 // then reports busy (answered 503 with Retry-After).
 func TestHasherBusy(t *testing.T) {
 	h, _ := NewHasher(cheap, 1, 20*time.Millisecond)
-	h.slots <- struct{}{} // the only slot is taken
+	mem := <-h.free // the only slot is taken
 	_, err := h.Hash(context.Background(), "anything at all here")
 	if !errors.Is(err, errHasherBusy) {
 		t.Fatalf("got %v, want errHasherBusy", err)
@@ -56,7 +58,7 @@ func TestHasherBusy(t *testing.T) {
 	if e.Status() != 503 || e.RetryAfter <= 0 {
 		t.Fatalf("busy answer: got %d retry %v, want 503 with Retry-After", e.Status(), e.RetryAfter)
 	}
-	<-h.slots
+	h.free <- mem
 	if _, err := h.Hash(context.Background(), "anything at all here"); err != nil {
 		t.Fatalf("after release: %v", err)
 	}
@@ -112,5 +114,60 @@ func TestPasswordPolicy(t *testing.T) {
 		if (len(msgs) == 0) != c.ok {
 			t.Fatalf("%q: got %v, want ok=%v", c.pw, msgs, c.ok)
 		}
+	}
+}
+
+// TestHasherGivesIdleMemoryBack: a slot's memory stays resident between
+// hashes and is given back once no hash has run for idleRelease; hashing
+// afterwards is still right.
+func TestHasherGivesIdleMemoryBack(t *testing.T) {
+	h, err := NewHasher(Argon2Params{Memory: 2048, Time: 1, Threads: 1}, 2, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// resident takes every slot (so no hash or release runs meanwhile) and
+	// sums what their memory holds.
+	resident := func() (total int, mapped bool) {
+		var taken []*argon2.Memory
+		for range cap(h.free) {
+			mem := <-h.free
+			n, err := mem.Resident()
+			if err != nil {
+				t.Fatal(err)
+			}
+			total, mapped = total+n, mem.Mapped()
+			taken = append(taken, mem)
+		}
+		for _, mem := range taken {
+			h.free <- mem
+		}
+		return total, mapped
+	}
+	ctx := context.Background()
+	h.idleRelease = time.Hour
+	enc, err := h.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, mapped := resident()
+	if !mapped {
+		t.Skip("hash memory is not kept on this system")
+	}
+	if n < 2000*1024 {
+		t.Fatalf("after a hash: %d bytes resident, want the slot's 2 MiB", n)
+	}
+	h.idleRelease = 20 * time.Millisecond
+	if ok, _, err := h.Verify(ctx, enc, "correct horse battery staple"); !ok || err != nil {
+		t.Fatalf("verify: ok=%v err=%v", ok, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n, _ = resident(); n > 0 && time.Now().Before(deadline); n, _ = resident() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n > 0 {
+		t.Fatalf("%d bytes still resident 5 s after the last hash, want 0", n)
+	}
+	if ok, _, err := h.Verify(ctx, enc, "correct horse battery staple"); !ok || err != nil {
+		t.Fatalf("verify in released memory: ok=%v err=%v", ok, err)
 	}
 }

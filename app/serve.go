@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/marbelle/marbelle/app/internal/argon2"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -255,9 +256,10 @@ func (noSender) Send(context.Context, string, []string, []byte) error {
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // setMemoryLimit gives the garbage collector a soft limit of what the
-// hashing slots need (each argon2 hash allocates m KiB) plus room for the
-// rest, so that a login flood does not let dead 64 MiB blocks pile up to
-// twice the live heap. An operator's GOMEMLIMIT wins.
+// heap needs plus room for the rest, so that a login flood does not let
+// dead 64 MiB blocks pile up to twice the live heap. Where hash memory is
+// kept outside the heap (argon2.KeepsMemory) the heap needs no room for
+// it. An operator's GOMEMLIMIT wins.
 func setMemoryLimit(cfg Config, slots int, log *slog.Logger) {
 	if debug.SetMemoryLimit(-1) != math.MaxInt64 {
 		return // GOMEMLIMIT is set
@@ -265,7 +267,11 @@ func setMemoryLimit(cfg Config, slots int, log *slog.Logger) {
 	if slots == 0 {
 		slots = runtime.NumCPU()
 	}
-	limit := max(int64(slots)*int64(cfg.PasswordHash.Memory)*1024+32<<20, 96<<20)
+	var hashHeap int64
+	if !argon2.KeepsMemory() {
+		hashHeap = int64(slots) * int64(cfg.PasswordHash.Memory) * 1024
+	}
+	limit := max(hashHeap+32<<20, 96<<20)
 	debug.SetMemoryLimit(limit)
 	log.Debug("memory limit", "bytes", limit)
 }
