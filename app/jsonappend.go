@@ -15,6 +15,9 @@ import (
 // rest of such a request.
 type jsonAppender interface {
 	appendJSON(b []byte) []byte
+	// jsonSize is about the length appendJSON adds (exact unless strings
+	// need escaping), so that an answer is built in one allocation.
+	jsonSize() int
 }
 
 // appendJSONString appends s as encoding/json writes a string with
@@ -121,8 +124,26 @@ func (v *addressView) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// addressJSONFrame is what an address's JSON adds to its strings: keys,
+// quotes, the id, is_primary and two timestamps of at most 30 characters.
+const addressJSONFrame = 316
+
+func (v *addressView) jsonSize() int {
+	return addressJSONFrame + len(v.Label) + len(v.FirstName) + len(v.LastName) + len(v.Company) +
+		len(v.StreetAddress) + len(v.StreetAddress2) + len(v.City) + len(v.Region) + len(v.PostalCode) +
+		len(v.Country) + len(v.Phone)
+}
+
 // addressList is the list answer (never null: nil is written as []).
 type addressList []addressView
+
+func (l addressList) jsonSize() int {
+	n := 1 + len(l) // brackets and commas
+	for i := range l {
+		n += l[i].jsonSize()
+	}
+	return n
+}
 
 func (l addressList) appendJSON(b []byte) []byte {
 	b = append(b, '[')

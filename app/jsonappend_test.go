@@ -69,3 +69,22 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+// jsonSize is what appendJSON writes when no string needs escaping and
+// the timestamps carry all nine digits (an answer then takes one
+// allocation), and an upper bound with fewer digits.
+func TestAddressJSONSize(t *testing.T) {
+	full := time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
+	v := addressView{ID: uuid.New(), Label: "Home", FirstName: "Ada", LastName: "Lovelace", Company: "Analytical",
+		StreetAddress: "Hauptstr. 1", StreetAddress2: "Hof", City: "Berlin", Region: "BE", PostalCode: "10115",
+		Country: "DE", Phone: "+4930123456", CreatedAt: full, UpdatedAt: full}
+	if got, want := len(v.appendJSON(nil)), v.jsonSize(); got != want {
+		t.Fatalf("one address: %d bytes, jsonSize %d", got, want)
+	}
+	list := addressList{v, v, v}
+	list[1].CreatedAt, list[2].IsPrimary = full.Truncate(time.Second), true
+	// true is a byte shorter than false, a whole second ten shorter.
+	if got, want := len(list.appendJSON(nil)), list.jsonSize(); got != want-11 {
+		t.Fatalf("list: %d bytes, jsonSize %d", got, want)
+	}
+}

@@ -57,7 +57,8 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 // JSON is framed here by hand, to the same bytes encoding/json would send.
 func writeJSON(w http.ResponseWriter, status int, message string, data any) {
 	if a, ok := data.(jsonAppender); ok {
-		b := make([]byte, 0, 2048)
+		const frame = len(`{"success":true,"message":"","data":}` + "\n")
+		b := make([]byte, 0, frame+len(message)+a.jsonSize())
 		b = append(b, `{"success":true,"message":`...)
 		b = appendJSONString(b, message)
 		b = append(b, `,"data":`...)

@@ -45,11 +45,11 @@ func (tx *Tx) Addresses(userID uuid.UUID) ([]Address, uuid.UUID, error) {
 	out := make([]Address, 0, u.AddressCount)
 	c := tx.bucket(bucketAddresses).Cursor()
 	for k, v := c.Seek(userID[:]); k != nil && bytes.HasPrefix(k, userID[:]); k, v = c.Next() {
-		var a Address
-		if err := decodeAddress(v, &a); err != nil {
+		// Decoded in place: a local would escape, one allocation each.
+		out = append(out, Address{})
+		if err := decodeAddress(v, &out[len(out)-1]); err != nil {
 			return nil, uuid.Nil, err
 		}
-		out = append(out, a)
 	}
 	primary := u.PrimaryAddressID
 	slices.SortStableFunc(out, func(a, b Address) int {
