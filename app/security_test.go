@@ -1938,6 +1938,18 @@ func TestSEC48SecurityHeadersOnEveryAnswer(t *testing.T) {
 		}
 	}
 
+	// Pages carry the UI's policy and the document-only headers; JSON
+	// answers a policy that allows nothing, without those.
+	for what, r := range answers {
+		h, page := r.Header, what == "/ (UI)"
+		if csp := h.Get("Content-Security-Policy"); page != (csp == pageCSP) || !page && csp != jsonCSP {
+			t.Fatalf("%s: CSP %q", what, csp)
+		}
+		if page != (h.Get("Permissions-Policy") != "") || page != (h.Get("Cross-Origin-Opener-Policy") == "same-origin") {
+			t.Fatalf("%s: Permissions-Policy %q, Cross-Origin-Opener-Policy %q; want them on pages only", what, h.Get("Permissions-Policy"), h.Get("Cross-Origin-Opener-Policy"))
+		}
+	}
+
 	// Behind https: HSTS for at least a year, with subdomains.
 	hs := startTestServer(t, secHTTPSConfig(t), nil)
 	hc := hs.client()
