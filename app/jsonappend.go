@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/marbelle/marbelle/store"
 )
 
 // jsonAppender is a value that writes its own JSON, byte for byte what
@@ -134,24 +136,32 @@ func (v *addressView) jsonSize() int {
 		len(v.Country) + len(v.Phone)
 }
 
-// addressList is the list answer (never null: nil is written as []).
-type addressList []addressView
+// addressList is the list answer: a user's addresses, primary first, and
+// which is the primary (none is written as [], never null). Each address
+// is turned into its view on the stack as it is written, not copied into
+// a slice of views first.
+type addressList struct {
+	items   []store.Address
+	primary uuid.UUID
+}
 
 func (l addressList) jsonSize() int {
-	n := 1 + len(l) // brackets and commas
-	for i := range l {
-		n += l[i].jsonSize()
+	n := 1 + len(l.items) // brackets and commas
+	for i := range l.items {
+		v := addressViewOf(&l.items[i], false)
+		n += v.jsonSize()
 	}
 	return n
 }
 
 func (l addressList) appendJSON(b []byte) []byte {
 	b = append(b, '[')
-	for i := range l {
+	for i := range l.items {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = l[i].appendJSON(b)
+		v := addressViewOf(&l.items[i], l.items[i].ID == l.primary)
+		b = v.appendJSON(b)
 	}
 	return append(b, ']')
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/marbelle/marbelle/store"
 )
 
 // encodingJSON is what writeBody sends for v: the reference the
@@ -30,21 +32,24 @@ var awkwardStrings = []string{
 func TestAddressJSONMatchesEncodingJSON(t *testing.T) {
 	at := time.Date(2026, 11, 27, 10, 0, 0, 120000000, time.UTC)
 	var list addressList
+	var views []addressView
 	for i, s := range awkwardStrings {
-		list = append(list, addressView{
+		list.items = append(list.items, store.Address{
 			ID: uuid.New(), Label: s, FirstName: s, LastName: "L", Company: s, StreetAddress: s, StreetAddress2: s,
-			City: s, Region: s, PostalCode: s, Country: "DE", Phone: s, IsPrimary: i == 0,
+			City: s, Region: s, PostalCode: s, Country: "DE", Phone: s,
 			CreatedAt: at.Add(time.Duration(i) * time.Nanosecond), UpdatedAt: at.Add(time.Duration(i) * time.Second),
 		})
+		views = append(views, addressViewOf(&list.items[i], i == 0))
 	}
+	list.primary = list.items[0].ID
 	for _, c := range []struct {
 		name     string
 		data     any
 		jsonData any
 	}{
-		{"list", list, []addressView(list)},
+		{"list", list, views},
 		{"empty list", addressList{}, []addressView{}},
-		{"one address", &list[1], list[1]},
+		{"one address", &views[1], views[1]},
 	} {
 		rec := httptest.NewRecorder()
 		writeJSON(rec, 200, "Your <addresses> & more.", c.data)
@@ -81,8 +86,12 @@ func TestAddressJSONSize(t *testing.T) {
 	if got, want := len(v.appendJSON(nil)), v.jsonSize(); got != want {
 		t.Fatalf("one address: %d bytes, jsonSize %d", got, want)
 	}
-	list := addressList{v, v, v}
-	list[1].CreatedAt, list[2].IsPrimary = full.Truncate(time.Second), true
+	a := store.Address{ID: v.ID, Label: v.Label, FirstName: v.FirstName, LastName: v.LastName, Company: v.Company,
+		StreetAddress: v.StreetAddress, StreetAddress2: v.StreetAddress2, City: v.City, Region: v.Region,
+		PostalCode: v.PostalCode, Country: v.Country, Phone: v.Phone, CreatedAt: full, UpdatedAt: full}
+	list := addressList{items: []store.Address{a, a, a}}
+	list.items[1].CreatedAt, list.items[2].ID = full.Truncate(time.Second), uuid.New()
+	list.primary = list.items[2].ID
 	// true is a byte shorter than false, a whole second ten shorter.
 	if got, want := len(list.appendJSON(nil)), list.jsonSize(); got != want-11 {
 		t.Fatalf("list: %d bytes, jsonSize %d", got, want)

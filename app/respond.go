@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -57,16 +58,25 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 // JSON is framed here by hand, to the same bytes encoding/json would send.
 func writeJSON(w http.ResponseWriter, status int, message string, data any) {
 	if a, ok := data.(jsonAppender); ok {
-		const frame = len(`{"success":true,"message":"","data":}` + "\n")
-		b := make([]byte, 0, frame+len(message)+a.jsonSize())
-		b = append(b, `{"success":true,"message":`...)
-		b = appendJSONString(b, message)
-		b = append(b, `,"data":`...)
-		b = a.appendJSON(b)
-		writeRaw(w, status, append(b, "}\n"...))
+		writeJSONWith(w, nil, status, message, a)
 		return
 	}
 	writeBody(w, status, envelope{Success: true, Message: message, Data: data})
+}
+
+// writeJSONWith answers a in the success envelope, built in buf's room
+// (grown to fit when it is short), and returns the buffer for reuse: the
+// body is copied out before writeJSONWith returns.
+func writeJSONWith(w http.ResponseWriter, buf []byte, status int, message string, a jsonAppender) []byte {
+	const frame = len(`{"success":true,"message":"","data":}` + "\n")
+	b := slices.Grow(buf[:0], frame+len(message)+a.jsonSize())
+	b = append(b, `{"success":true,"message":`...)
+	b = appendJSONString(b, message)
+	b = append(b, `,"data":`...)
+	b = a.appendJSON(b)
+	b = append(b, "}\n"...)
+	writeRaw(w, status, b)
+	return b
 }
 
 // writeError answers err in the failure envelope: the one place where codes

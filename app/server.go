@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/hkdf"
@@ -39,6 +40,7 @@ type Server struct {
 	handler       http.Handler
 	ui            http.Handler
 	touchSlots    chan struct{} // bounds the background session touches
+	lists         sync.Pool     // *listScratch, reused by address-list answers
 
 	metrics *metrics
 }

@@ -38,21 +38,28 @@ func addressKey(userID, id uuid.UUID) []byte { return join(userID[:], id[:]) }
 // from one range scan, with the primary's id (uuid.Nil when none).
 // Errors: ErrNotFound (no such user).
 func (tx *Tx) Addresses(userID uuid.UUID) ([]Address, uuid.UUID, error) {
+	return tx.AppendAddresses(nil, userID)
+}
+
+// AppendAddresses is Addresses appending to dst, so that a caller can
+// reuse one slice from request to request.
+func (tx *Tx) AppendAddresses(dst []Address, userID uuid.UUID) ([]Address, uuid.UUID, error) {
 	u, err := tx.User(userID)
 	if err != nil {
-		return nil, uuid.Nil, err
+		return dst, uuid.Nil, err
 	}
-	out := make([]Address, 0, u.AddressCount)
+	out := slices.Grow(dst, u.AddressCount)
+	start := len(out)
 	c := tx.bucket(bucketAddresses).Cursor()
 	for k, v := c.Seek(userID[:]); k != nil && bytes.HasPrefix(k, userID[:]); k, v = c.Next() {
 		// Decoded in place: a local would escape, one allocation each.
 		out = append(out, Address{})
 		if err := decodeAddress(v, &out[len(out)-1]); err != nil {
-			return nil, uuid.Nil, err
+			return dst, uuid.Nil, err
 		}
 	}
 	primary := u.PrimaryAddressID
-	slices.SortStableFunc(out, func(a, b Address) int {
+	slices.SortStableFunc(out[start:], func(a, b Address) int {
 		switch {
 		case a.ID == primary:
 			return -1
