@@ -120,9 +120,14 @@ func NewHasher(p Argon2Params, slots int, wait time.Duration) (*Hasher, error) {
 		return nil, err
 	}
 	rand.Read(key)
-	b64 := base64.RawStdEncoding
-	h.dummy = fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
+	h.dummy = encodePHC(p, salt, key)
 	return h, nil
+}
+
+// encodePHC is the PHC string of an argon2id key (decodePHC reads it).
+func encodePHC(p Argon2Params, salt, key []byte) string {
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, error) {
@@ -170,7 +175,7 @@ func (h *Hasher) releaseIdleMemory() {
 
 // idKey runs argon2id in mem when it is large enough; onHeap says it was not.
 func idKey(mem *argon2.Memory, password string, salt []byte, p Argon2Params, keyLen uint32) (key []byte, onHeap bool) {
-	onHeap = !mem.Holds(p.Memory, p.Threads) || !mem.Mapped()
+	onHeap = !mem.Holds(p.Memory, p.Threads)
 	return argon2.IDKey(mem, []byte(password), salt, p.Time, p.Memory, p.Threads, keyLen), onHeap
 }
 
@@ -180,8 +185,7 @@ func (h *Hasher) hashNow(mem *argon2.Memory, password string) (string, bool, err
 		return "", false, err
 	}
 	key, onHeap := idKey(mem, password, salt, h.params, keyLen)
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.params.Memory, h.params.Time, h.params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), onHeap, nil
+	return encodePHC(h.params, salt, key), onHeap, nil
 }
 
 // Hash returns the PHC string of password. Errors: errHasherBusy, ctx's.

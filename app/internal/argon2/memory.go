@@ -3,10 +3,10 @@ package argon2
 // Memory is the block memory of one hash at a time, kept between hashes
 // so that each does not allocate (and zero) its own. Where the operating
 // system allows (memory_linux.go) it is mapped outside the Go heap, so it
-// neither counts towards the collector's pacing nor needs collecting.
+// neither counts towards the collector's pacing nor needs collecting;
+// elsewhere it holds no blocks.
 type Memory struct {
-	blocks []block
-	mapped bool
+	blocks []block // the mapping; empty where memory is not kept
 }
 
 // Holds reports whether a hash of memory KiB and threads lanes runs in m
@@ -14,9 +14,6 @@ type Memory struct {
 func (m *Memory) Holds(memory uint32, threads uint8) bool {
 	return m != nil && uint64(len(m.blocks)) >= uint64(roundMemory(memory, uint32(threads)))
 }
-
-// Mapped reports whether m lies outside the Go heap.
-func (m *Memory) Mapped() bool { return m != nil && m.mapped }
 
 // blocksFor returns memory blocks, from m when it holds them.
 func (m *Memory) blocksFor(memory uint32) []block {

@@ -19,7 +19,7 @@ func NewMemory(kib uint32) (*Memory, error) {
 		return nil, fmt.Errorf("argon2: map %d KiB: %w", kib, err)
 	}
 	// A block is 1 KiB of uint64s and the mapping is page-aligned.
-	m := &Memory{blocks: unsafe.Slice((*block)(unsafe.Pointer(&data[0])), kib), mapped: true} // #nosec G103 -- reinterprets the mapping as blocks; bounds are the mapping's
+	m := &Memory{blocks: unsafe.Slice((*block)(unsafe.Pointer(&data[0])), kib)} // #nosec G103 -- reinterprets the mapping as blocks; bounds are the mapping's
 	runtime.AddCleanup(m, func(data []byte) { _ = syscall.Munmap(data) }, data)
 	return m, nil
 }
@@ -27,7 +27,7 @@ func NewMemory(kib uint32) (*Memory, error) {
 // Release gives m's pages back to the system (they read as zeros after);
 // the next hash faults in what it touches. It must not run during a hash.
 func (m *Memory) Release() error {
-	if m == nil || !m.mapped {
+	if m == nil || len(m.blocks) == 0 {
 		return nil
 	}
 	data := unsafe.Slice((*byte)(unsafe.Pointer(&m.blocks[0])), len(m.blocks)*blockLength*8) // #nosec G103 -- the bytes of m's own mapping
@@ -36,7 +36,7 @@ func (m *Memory) Release() error {
 
 // Resident is how many bytes of m's mapping are in memory now (mincore).
 func (m *Memory) Resident() (int, error) {
-	if m == nil || !m.mapped {
+	if m == nil || len(m.blocks) == 0 {
 		return 0, nil
 	}
 	size := len(m.blocks) * blockLength * 8
