@@ -2,7 +2,6 @@ package app
 
 import (
 	"encoding/hex"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -165,33 +164,4 @@ func (l addressList) appendJSON(b []byte) []byte {
 		b = v.appendJSON(b)
 	}
 	return append(b, ']')
-}
-
-// profileJSONFrame is what a profile's JSON adds to its strings: keys,
-// quotes, the id, the two flags and a timestamp of at most 30 characters.
-const profileJSONFrame = 203
-
-// appendJSON writes the profile: read on every page of the web UI, and
-// answered by login and every profile change.
-func (p *profile) appendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = appendJSONUUID(b, p.ID)
-	for _, f := range [...]struct{ key, value string }{
-		{`,"email":`, p.Email}, {`,"first_name":`, p.FirstName}, {`,"last_name":`, p.LastName},
-		{`,"phone":`, p.Phone}, {`,"company_name":`, p.CompanyName},
-	} {
-		b = append(b, f.key...)
-		b = appendJSONString(b, f.value)
-	}
-	b = append(b, `,"email_verified":`...)
-	b = strconv.AppendBool(b, p.EmailVerified)
-	b = append(b, `,"is_staff":`...)
-	b = strconv.AppendBool(b, p.IsStaff)
-	b = append(b, `,"date_joined":`...)
-	b = appendJSONTime(b, p.DateJoined)
-	return append(b, '}')
-}
-
-func (p *profile) jsonSize() int {
-	return profileJSONFrame + len(p.Email) + len(p.FirstName) + len(p.LastName) + len(p.Phone) + len(p.CompanyName)
 }

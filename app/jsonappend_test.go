@@ -42,9 +42,6 @@ func TestAddressJSONMatchesEncodingJSON(t *testing.T) {
 		views = append(views, addressViewOf(&list.items[i], i == 0))
 	}
 	list.primary = list.items[0].ID
-	customer := profile{ID: uuid.New(), Email: "a&b@example.test", FirstName: awkwardStrings[2], LastName: awkwardStrings[5],
-		Phone: "+49 <30>", CompanyName: awkwardStrings[7], EmailVerified: true, DateJoined: at}
-	staff := profile{ID: uuid.New(), Email: "s@example.test", FirstName: awkwardStrings[4], IsStaff: true, DateJoined: at.Add(time.Nanosecond)}
 	for _, c := range []struct {
 		name     string
 		data     any
@@ -53,8 +50,6 @@ func TestAddressJSONMatchesEncodingJSON(t *testing.T) {
 		{"list", list, views},
 		{"empty list", addressList{}, []addressView{}},
 		{"one address", &views[1], views[1]},
-		{"profile", &customer, customer},
-		{"staff profile", &staff, staff},
 	} {
 		rec := httptest.NewRecorder()
 		writeJSON(rec, 200, "Your <addresses> & more.", c.data)
@@ -97,11 +92,6 @@ func TestAddressJSONSize(t *testing.T) {
 	list := addressList{items: []store.Address{a, a, a}}
 	list.items[1].CreatedAt, list.items[2].ID = full.Truncate(time.Second), uuid.New()
 	list.primary = list.items[2].ID
-	p := profile{ID: v.ID, Email: "ada@example.test", FirstName: "Ada", LastName: "Lovelace", Phone: "+4930123456",
-		CompanyName: "Analytical", DateJoined: full}
-	if got, want := len(p.appendJSON(nil)), p.jsonSize(); got != want {
-		t.Fatalf("profile: %d bytes, jsonSize %d", got, want)
-	}
 	// true is a byte shorter than false, a whole second ten shorter.
 	if got, want := len(list.appendJSON(nil)), list.jsonSize(); got != want-11 {
 		t.Fatalf("list: %d bytes, jsonSize %d", got, want)
