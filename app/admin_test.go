@@ -123,7 +123,18 @@ func TestSEC35DeactivationEndsSessionsAndStaffCannotLockThemselvesOut(t *testing
 	}
 	user.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
 	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "user@example.test", "password": testPassword}).want(t, 401, CodeUnauthenticated)
-	admin.do("PATCH", "/api/v1/admin/users/"+id, map[string]any{"is_active": true}).want(t, 200, "")
+	// The answer is the contract's admin user: the profile and is_active
+	// (true again here) with last_login_at, not the profile alone.
+	var back map[string]any
+	admin.do("PATCH", "/api/v1/admin/users/"+id, map[string]any{"is_active": true}).want(t, 200, "").data(t, &back)
+	for _, k := range []string{"id", "email", "first_name", "last_name", "phone", "company_name", "email_verified", "is_staff", "date_joined", "is_active", "last_login_at"} {
+		if _, ok := back[k]; !ok {
+			t.Fatalf("after reactivation: no %q in %v", k, back)
+		}
+	}
+	if back["is_active"] != true {
+		t.Fatalf("after reactivation: is_active %v", back["is_active"])
+	}
 	user = ts.login("user@example.test", testPassword)
 	admin.do("POST", "/api/v1/admin/users/"+id+"/revoke-sessions", nil).want(t, 200, "")
 	user.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
