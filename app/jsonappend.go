@@ -14,7 +14,8 @@ import (
 // encoding/json (with HTML escaping) writes for it. The address views use
 // it: they are the bulk of the busiest answers, and reflection, time and
 // uuid marshalers and the re-compaction of their output cost more than the
-// rest of such a request.
+// rest of such a request. A struct that embeds an appender inherits its
+// methods and would be written as the appender alone: none may embed one.
 type jsonAppender interface {
 	appendJSON(b []byte) []byte
 	// jsonSize is about the length appendJSON adds (exact unless strings
