@@ -7,9 +7,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,17 +58,15 @@ func buildBinary(t testing.TB, tags string) string {
 		buildDir = dir
 	}
 	bin := filepath.Join(buildDir, "marbelle")
-	args := []string{"build", "-o", bin}
 	if tags != "" {
 		bin += "-" + tags
-		args = []string{"build", "-tags", tags, "-o", bin}
 	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		goCmd = "/usr/local/go/bin/go"
 	}
 	start := time.Now()
-	out, err := exec.Command(goCmd, append(args, ".")...).CombinedOutput()
+	out, err := exec.Command(goCmd, "build", "-tags", tags, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		buildErrs[tags] = fmt.Errorf("%v: %s", err, out)
 		t.Fatalf("go build (tags %q): %v\n%s", tags, err, out)
@@ -129,8 +124,6 @@ type child struct {
 	state  *os.ProcessState
 }
 
-var childServingRE = regexp.MustCompile(`serving on (http://\S+)`)
-
 // startChild starts `bin serve` and returns once it printed its URL.
 func startChild(t testing.TB, bin, dataDir string, extra map[string]string) *child {
 	t.Helper()
@@ -150,7 +143,7 @@ func startChild(t testing.TB, bin, dataDir string, extra map[string]string) *chi
 		sc := bufio.NewScanner(stdout)
 		sent := false
 		for sc.Scan() {
-			if m := childServingRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
+			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
 				urls <- m[1]
 				sent = true
 			}
@@ -252,34 +245,15 @@ func (c *child) procStatus(field string) int64 {
 	return 0
 }
 
-// runBinary runs bin with args (a store command such as check) on dataDir
-// and returns its exit status and output.
-func runBinary(t testing.TB, bin, dataDir string, stdin string, args ...string) (int, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = childEnv(dataDir, nil)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, out.String()
-	case errors.As(err, &ee):
-		return ee.ExitCode(), out.String()
-	}
-	t.Fatalf("%s %v: %v", bin, args, err)
-	return 0, ""
-}
-
 // mustCheck runs `marbelle check --data-dir DIR` on a stopped store and
 // fails the test unless it exits 0.
 func mustCheck(t testing.TB, bin, dataDir string) {
 	t.Helper()
-	if code, out := runBinary(t, bin, dataDir, "", "check", "--data-dir", dataDir); code != 0 {
-		t.Fatalf("marbelle check: got exit %d, want 0:\n%s", code, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "check", "--data-dir", dataDir)
+	cmd.Env = childEnv(dataDir, nil)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("marbelle check: got %v, want exit 0:\n%s", err, out)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"net"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +22,7 @@ import (
 	"github.com/marbelle/marbelle/store"
 )
 
-var faultTokenRE = regexp.MustCompile(`/verify-email\?token=([A-Za-z0-9_-]{43})`)
+var faultTokenRE = crashTokenRE["verify-email"]
 
 // devTokens returns the verification tokens mailed to addr that the dev
 // sink holds, newest first.

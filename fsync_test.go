@@ -2,10 +2,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,7 +45,7 @@ func TestR02AcknowledgedMeansFsynced(t *testing.T) {
 	url := ""
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
-		if m := childServingRE.FindStringSubmatch(sc.Text()); m != nil {
+		if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
 			url = m[1]
 			break
 		}
@@ -60,43 +58,28 @@ func TestR02AcknowledgedMeansFsynced(t *testing.T) {
 		}
 	}()
 
-	post := func(path, cookie string, body any) (int, []byte) {
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", url+path, bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
-		res, err := http.DefaultClient.Do(req)
+	c := newCrashDriver(url, 0).client()
+	post := func(path string, body any) int {
+		st, _, err := c.post(url+path, body)
 		if err != nil {
 			t.Fatalf("POST %s: %v", path, err)
 		}
-		defer res.Body.Close()
-		var out bytes.Buffer
-		out.ReadFrom(res.Body)
-		if sc := res.Header.Get("Set-Cookie"); sc != "" {
-			return res.StatusCode, []byte(strings.SplitN(sc, ";", 2)[0])
-		}
-		return res.StatusCode, out.Bytes()
+		return st
 	}
-	const pw = "tangerine walrus umbrella 42"
-	post("/api/v1/auth/register", "", map[string]string{"email": "r02@example.test", "password": pw, "first_name": "Ann", "last_name": "Lee"})
+	const email = "r02@example.test"
+	post("/api/v1/auth/register", registerJSON(email, crashPassword))
 	token := ""
 	for i := 0; i < 100 && token == ""; i++ {
-		res, err := http.Get(url + "/api/v1/dev/mail")
-		if err == nil {
-			var b bytes.Buffer
-			b.ReadFrom(res.Body)
-			res.Body.Close()
-			if m := regexp.MustCompile(`verify-email\?token=([A-Za-z0-9_-]{43})`).FindSubmatch(b.Bytes()); m != nil {
+		if _, data, err := c.do(context.Background(), "GET", url+"/api/v1/dev/mail", nil); err == nil {
+			if m := crashTokenRE["verify-email"].FindSubmatch(data); m != nil {
 				token = string(m[1])
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	post("/api/v1/auth/verify-email", "", map[string]string{"token": token})
-	_, cookie := post("/api/v1/auth/login", "", map[string]string{"email": "r02@example.test", "password": pw})
-	status, _ := post("/api/v1/auth/addresses", string(cookie), map[string]string{"label": "Home", "first_name": "Ann", "last_name": "Lee", "street_address": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"})
+	post("/api/v1/auth/verify-email", map[string]string{"token": token})
+	post("/api/v1/auth/login", map[string]string{"email": email, "password": crashPassword})
+	status := post("/api/v1/auth/addresses", map[string]string{"label": "Home", "first_name": "Ann", "last_name": "Lee", "street_address": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"})
 	if status != 201 {
 		t.Fatalf("create: got %d, want 201", status)
 	}

@@ -190,7 +190,7 @@ func TestSlowClientsDoNotStarveOthers(t *testing.T) {
 	var worstHeader, worstBody time.Duration
 	var headers, bodies int
 	for r := range results {
-		if r.closed < 0 || r.closed == 0 {
+		if r.closed <= 0 {
 			t.Fatalf("slow client (slow body %v): not closed by the server within its limit: %q", r.slowBody, r.answer)
 		}
 		if r.slowBody {

@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,29 +130,12 @@ func TestOutboxRelayDownThen451Then550ThenRetried(t *testing.T) {
 	}
 	defer stop()
 
-	jar, _ := cookiejar.New(nil)
-	cl := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	cl := (&testServer{t: t, URL: base}).client()
+	cl.http.Timeout = 10 * time.Second
 	call := func(method, path string, body any) (int, json.RawMessage) {
 		t.Helper()
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, base+path, rd)
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		res, err := cl.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer res.Body.Close()
-		var env struct {
-			Data json.RawMessage `json:"data"`
-		}
-		json.NewDecoder(res.Body).Decode(&env)
-		return res.StatusCode, env.Data
+		r := cl.do(method, path, body)
+		return r.Status, r.Env.Data
 	}
 	if st, _ := call("POST", "/api/v1/auth/login", map[string]string{"email": staffEmail, "password": staffPassword}); st != 200 {
 		t.Fatalf("staff login: got %d, want 200", st)
@@ -293,11 +273,10 @@ func TestOutboxRelayDownThen451Then550ThenRetried(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("the relay received %d mails, want 2 (each once)", len(got))
 	}
-	tokenRE := regexp.MustCompile(`/verify-email\?token=([A-Za-z0-9_-]{43})`)
 	var tokens []string
 	for _, m := range got {
 		plain := strings.ReplaceAll(strings.ReplaceAll(string(m), "=\r\n", ""), "=3D", "=")
-		match := tokenRE.FindStringSubmatch(plain)
+		match := tokenRE["verify-email"].FindStringSubmatch(plain)
 		if match == nil {
 			t.Fatalf("delivered mail has no verification link: %s", m)
 		}
