@@ -33,10 +33,13 @@ type adminUser struct {
 	profile
 	IsActive    bool       `json:"is_active"`
 	LastLoginAt *time.Time `json:"last_login_at"`
+	// IsFrozen: the owner undid an email change; staff restore the account
+	// with POST /admin/users/{id}/restore.
+	IsFrozen bool `json:"is_frozen"`
 }
 
 func adminUserOf(u *store.User) adminUser {
-	au := adminUser{profile: *profileOf(u), IsActive: u.Active}
+	au := adminUser{profile: *profileOf(u), IsActive: u.Active, IsFrozen: u.Frozen}
 	if !u.LastLoginAt.IsZero() {
 		t := u.LastLoginAt.UTC()
 		au.LastLoginAt = &t
@@ -179,7 +182,10 @@ func actorDetail(a *auth, more map[string]string) map[string]string {
 
 // adminUpdateUser applies staff changes. Deactivating ends the user's
 // sessions at once; so does granting or removing staff (their sessions'
-// lifetimes follow the role). Staff cannot demote or deactivate themselves.
+// lifetimes follow the role). Staff cannot demote or deactivate themselves,
+// and nobody can remove the last active staff account (store.ErrLastStaff,
+// checked in the same transaction). A staff member changed by another is
+// told by mail. A request that changes nothing writes nothing.
 func (s *Server) adminUpdateUser(ctx context.Context, a *auth, rawID string, in adminUserUpdate) (*adminUser, error) {
 	id, err := uuid.Parse(rawID)
 	if err != nil {
@@ -203,14 +209,17 @@ func (s *Server) adminUpdateUser(ctx context.Context, a *auth, rawID string, in 
 		if err != nil {
 			return err
 		}
+		wasStaff := u.Staff
+		var changes []string
 		endSessions := false
 		if in.IsActive != nil && *in.IsActive != u.Active {
 			u.Active = *in.IsActive
 			endSessions = endSessions || !u.Active
-			event := "user_activated"
+			event, change := "user_activated", "account reactivated"
 			if !u.Active {
-				event = "user_deactivated"
+				event, change = "user_deactivated", "account deactivated"
 			}
+			changes = append(changes, change)
 			if err := t.audit(event, u, "", c, actorDetail(a, nil)); err != nil {
 				return err
 			}
@@ -218,30 +227,130 @@ func (s *Server) adminUpdateUser(ctx context.Context, a *auth, rawID string, in 
 		if in.IsStaff != nil && *in.IsStaff != u.Staff {
 			u.Staff = *in.IsStaff
 			endSessions = true
-			event := "staff_granted"
+			event, change := "staff_granted", "staff access granted"
 			if !u.Staff {
-				event = "staff_revoked"
+				event, change = "staff_revoked", "staff access removed"
 			}
+			changes = append(changes, change)
 			if err := t.audit(event, u, "", c, actorDetail(a, nil)); err != nil {
 				return err
 			}
 		}
 		if changed := apply(u); len(changed) > 0 {
+			changes = append(changes, "details edited: "+strings.Join(changed, ", "))
 			if err := t.audit("user_updated", u, "", c, actorDetail(a, map[string]string{"fields": strings.Join(changed, ",")})); err != nil {
 				return err
 			}
+		}
+		out = adminUserOf(u)
+		if len(changes) == 0 {
+			return nil
 		}
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
 			return err
 		}
+		out = adminUserOf(u)
 		if endSessions {
 			if _, err := t.DeleteUserSessions(u.ID, nil); err != nil {
 				return err
 			}
 		}
-		out = adminUserOf(u)
+		if wasStaff || u.Staff {
+			return t.tellStaffChanged(a, u, c, changes)
+		}
 		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// tellStaffChanged mails a staff member (or one who just stopped being
+// one) what another staff member changed on their account, so that a
+// misused staff account cannot quietly strip the others.
+func (t *txn) tellStaffChanged(a *auth, u *store.User, c client, changes []string) error {
+	if u.ID == a.User.ID {
+		return nil
+	}
+	return t.queueMail(mailpkg.KindStaffChanged, u.Email, u.ID, mailpkg.Data{
+		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(changes, "; "), Actor: a.User.Email, IP: c.IP, UserAgent: c.UserAgent,
+	})
+}
+
+// adminRestoreInput names, optionally, the address a frozen account is
+// restored to; without it the account keeps its current address.
+type adminRestoreInput struct {
+	Email string `json:"email"`
+}
+
+func (s *Server) handleAdminUserRestore(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+	var in adminRestoreInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	u, err := s.adminRestoreUser(r.Context(), a, p.ByName("id"), in)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "The account is restored. Its owner has been mailed a link to choose a new password.", u)
+}
+
+// adminRestoreUser unfreezes an account after staff have found out who its
+// owner is, optionally moving it to the address the owner proved to them.
+// The password is not trusted (whoever changed the email knew it): the
+// owner gets a reset link at the account's address, and login waits for it.
+func (s *Server) adminRestoreUser(ctx context.Context, a *auth, rawID string, in adminRestoreInput) (*adminUser, error) {
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return nil, errNotFound
+	}
+	email := ""
+	if strings.TrimSpace(in.Email) != "" {
+		var msg string
+		if email, msg = normalizeEmail(in.Email); msg != "" {
+			return nil, fieldError("email", msg)
+		}
+	}
+	token := newSecret()
+	ttl := s.cfg.TokenTTL.Reset
+	c := clientOf(ctx)
+	var out adminUser
+	err = s.update(ctx, func(t *txn) error {
+		u, err := t.User(id)
+		if err != nil {
+			return err
+		}
+		if !u.Frozen {
+			return errorf(CodeValidation, "This account is not locked.")
+		}
+		detail := map[string]string{}
+		if email != "" && email != u.Email {
+			from := u.Email
+			switch u, err = t.ChangeEmail(id, email, t.now); {
+			case errors.Is(err, store.ErrEmailTaken):
+				return fieldError("email", "This address belongs to another account.")
+			case err != nil:
+				return err
+			}
+			detail["email"] = from + " -> " + u.Email
+		}
+		u.Frozen, u.MustResetPassword = false, true
+		u.UpdatedAt = t.now
+		if err := t.PutUser(u); err != nil {
+			return err
+		}
+		if err := t.IssueToken(token, &store.Token{Kind: store.TokenPasswordReset, UserID: u.ID, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
+			return err
+		}
+		if err := t.queueMail(mailpkg.KindAccountRestored, u.Email, u.ID, mailpkg.Data{FirstName: nameFor(u), Email: u.Email, Link: s.link("/reset-password", token), TTL: humanDuration(ttl), IP: c.IP, UserAgent: c.UserAgent}); err != nil {
+			return err
+		}
+		out = adminUserOf(u)
+		return t.audit("account_restored", u, "", c, actorDetail(a, detail))
 	})
 	if err != nil {
 		return nil, err
@@ -312,6 +421,11 @@ func (s *Server) adminRevokeSessions(ctx context.Context, a *auth, rawID string)
 		}
 		if n, err = t.DeleteUserSessions(id, keep); err != nil {
 			return err
+		}
+		if u.Staff && n > 0 {
+			if err := t.tellStaffChanged(a, u, c, []string{"signed out of " + strconv.Itoa(n) + " sessions"}); err != nil {
+				return err
+			}
 		}
 		return t.audit("sessions_revoked", u, "", c, actorDetail(a, map[string]string{"count": strconv.Itoa(n)}))
 	})

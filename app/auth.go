@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -85,45 +86,89 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 	}
 	token := newSecret()
 	c := clientOf(ctx)
+	mailOK := s.mailAllowed(email)
 	return s.update(ctx, func(t *txn) error {
 		existing, err := t.UserByEmail(email)
 		switch {
 		case err == nil && existing.EmailVerified:
-			if err := t.queueMail(mailpkg.KindAlreadyRegistered, existing.Email, existing.ID, mailpkg.Data{FirstName: existing.FirstName, Email: existing.Email, IP: c.IP, UserAgent: c.UserAgent}); err != nil {
+			if !mailOK {
+				return t.audit("register_existing", existing, "", c, mailCapped)
+			}
+			if err := t.queueMail(mailpkg.KindAlreadyRegistered, existing.Email, existing.ID, mailpkg.Data{FirstName: nameFor(existing), Email: existing.Email, IP: c.IP, UserAgent: c.UserAgent}); err != nil {
 				return err
 			}
 			return t.audit("register_existing", existing, "", c, nil)
 		case err == nil:
-			if err := t.issueVerification(existing, token, hash); err != nil {
+			// A second registration of an unverified address: neither
+			// password has been proven by the mailbox, so the link sets
+			// none and verification asks for one (no hash on the token).
+			if err := t.issueVerification(existing, token, "", mailOK); err != nil {
 				return err
 			}
-			return t.audit("register_existing", existing, "", c, map[string]string{"verification": "resent"})
+			return t.audit("register_existing", existing, "", c, verificationDetail("resent", mailOK))
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
+		// The password stays on the verification token until the mailbox
+		// proves it: an unverified user record holds none.
 		u := &store.User{
 			ID: store.NewID(), Email: email, FirstName: first, LastName: last, Phone: phone, CompanyName: company,
-			PasswordHash: hash, Active: true, DateJoined: t.now, UpdatedAt: t.now,
+			Active: true, DateJoined: t.now, UpdatedAt: t.now,
 		}
 		if err := t.CreateUser(u); err != nil {
 			return err
 		}
-		if err := t.issueVerification(u, token, hash); err != nil {
+		if err := t.issueVerification(u, token, hash, mailOK); err != nil {
 			return err
 		}
-		return t.audit("register", u, "", c, nil)
+		return t.audit("register", u, "", c, verificationDetail("", mailOK))
 	})
 }
 
+// mailCapped is the audit detail of a mail not sent because its recipient
+// had all the mail the limit allows (MARBELLE_RATE_LIMITS mail_recipient).
+var mailCapped = map[string]string{"sent": "no", "reason": "recipient_limit"}
+
+// verificationDetail is the audit detail of a verification mail.
+func verificationDetail(what string, sent bool) map[string]string {
+	d := map[string]string{}
+	if what != "" {
+		d["verification"] = what
+	}
+	if !sent {
+		maps.Copy(d, mailCapped)
+	}
+	if len(d) == 0 {
+		return nil
+	}
+	return d
+}
+
+// mailAllowed takes one mail from the budget of recipient, an address
+// anyone may name: over it the flow answers the same and sends nothing,
+// so no inbox can be flooded from the shop's domain. Taken before the
+// transaction (whose closure may run twice), whether or not the address
+// has an account, so that the limit tells nothing either.
+func (s *Server) mailAllowed(recipient string) bool {
+	ok, _ := s.limits.mailRecipient.Allow(recipient, s.now())
+	return ok
+}
+
 // issueVerification stores a verification token for u (voiding older ones)
-// and queues its mail, in this transaction. passwordHash, when set, is the
-// password of the registration that asked for it, set when it is verified.
-func (t *txn) issueVerification(u *store.User, token, passwordHash string) error {
+// and, when send, queues its mail, in this transaction. passwordHash, when
+// set, is the password of the one registration the link stands for, set
+// when it is verified; "" makes verification ask for a password. The mail
+// goes to an address nobody has proven yet, so it carries no name: a
+// registrant's text never reaches someone else's inbox in the shop's mail.
+func (t *txn) issueVerification(u *store.User, token, passwordHash string, send bool) error {
 	ttl := t.s.cfg.TokenTTL.Verify
 	if err := t.IssueToken(token, &store.Token{Kind: store.TokenVerifyEmail, UserID: u.ID, PasswordHash: passwordHash, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
 		return err
 	}
-	return t.queueMail(mailpkg.KindVerifyEmail, u.Email, u.ID, mailpkg.Data{FirstName: u.FirstName, Email: u.Email, Link: t.s.link("/verify-email", token), TTL: humanDuration(ttl)})
+	if !send {
+		return nil
+	}
+	return t.queueMail(mailpkg.KindVerifyEmail, u.Email, u.ID, mailpkg.Data{Email: u.Email, Link: t.s.link("/verify-email", token), TTL: humanDuration(ttl)})
 }
 
 // --- verify and resend ---
@@ -138,39 +183,62 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request, _ htt
 		writeError(w, r, s.log, err)
 		return
 	}
-	p, err := s.verifyEmail(r.Context(), in.Token)
+	v, err := s.verifyEmail(r.Context(), in.Token)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, "Your email address is verified. You can log in now.", p)
+	msg := "Your email address is verified. You can log in now."
+	if v.PasswordRequired {
+		msg = "Your email address is verified. Please choose a password to finish."
+	}
+	writeJSON(w, http.StatusOK, msg, v)
 }
 
-// verifyEmail spends a verification token and activates its account.
-func (s *Server) verifyEmail(ctx context.Context, token string) (*profile, error) {
-	var p *profile
+// verified is the answer of a verification: the profile and, when no
+// password could be trusted, the token to choose one with.
+type verified struct {
+	*profile
+	PasswordRequired bool   `json:"password_required,omitempty"`
+	SetPasswordToken string `json:"set_password_token,omitempty"`
+}
+
+// verifyEmail spends a verification token and activates its account with
+// the password the token carries. A token without one (the address was
+// registered more than once) sets none: the answer carries a reset token
+// instead, so only the mailbox owner chooses the password. An account
+// already verified, deactivated or frozen is not verified again.
+func (s *Server) verifyEmail(ctx context.Context, token string) (*verified, error) {
+	var v *verified
 	c := clientOf(ctx)
+	setPassword := newSecret()
 	err := s.update(ctx, func(t *txn) error {
 		tok, err := t.SpendToken(store.TokenVerifyEmail, strings.TrimSpace(token), t.now)
 		if err != nil {
 			return err
 		}
 		u, err := t.User(tok.UserID)
-		if err != nil {
+		if err != nil || u.EmailVerified || !u.Active || u.Frozen {
 			return store.ErrTokenInvalid
 		}
 		u.EmailVerified = true
-		if tok.PasswordHash != "" {
-			u.PasswordHash = tok.PasswordHash
-		}
+		u.PasswordHash = tok.PasswordHash
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
 			return err
 		}
-		p = profileOf(u)
+		v = &verified{profile: profileOf(u)}
+		if tok.PasswordHash == "" {
+			ttl := s.cfg.TokenTTL.Reset
+			if err := t.IssueToken(setPassword, &store.Token{Kind: store.TokenPasswordReset, UserID: u.ID, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
+				return err
+			}
+			v.PasswordRequired, v.SetPasswordToken = true, setPassword
+			return t.audit("email_verified", u, "", c, map[string]string{"password": "required"})
+		}
 		return t.audit("email_verified", u, "", c, nil)
 	})
-	return p, err
+	return v, err
 }
 
 type emailInput struct {
@@ -199,6 +267,7 @@ func (s *Server) resendVerification(ctx context.Context, raw string) error {
 	}
 	token := newSecret()
 	c := clientOf(ctx)
+	mailOK := s.mailAllowed(email)
 	return s.update(ctx, func(t *txn) error {
 		u, err := t.UserByEmail(email)
 		if errors.Is(err, store.ErrNotFound) {
@@ -207,10 +276,19 @@ func (s *Server) resendVerification(ctx context.Context, raw string) error {
 		if err != nil {
 			return err
 		}
-		if u.EmailVerified || !u.Active {
+		if u.EmailVerified || !u.Active || u.Frozen {
 			return t.audit("verification_resend_requested", u, "", c, map[string]string{"sent": "no"})
 		}
-		if err := t.issueVerification(u, token, ""); err != nil {
+		if !mailOK {
+			return t.audit("verification_resend_requested", u, "", c, mailCapped)
+		}
+		// The new link stands for the same registration as the last one:
+		// its password, or none if there was more than one.
+		hash, err := t.PendingRegistration(u.ID)
+		if err != nil {
+			return err
+		}
+		if err := t.issueVerification(u, token, hash, true); err != nil {
 			return err
 		}
 		return t.audit("verification_resend_requested", u, "", c, map[string]string{"sent": "yes"})
@@ -266,10 +344,23 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 		return nil, nil, rateLimited(retry)
 	}
 	var u *store.User
+	var hash string // the password to check: an unverified account's is on its pending registration
 	err := s.db.View(func(tx *store.Tx) error {
 		var err error
-		u, err = tx.UserByEmail(email)
-		return err
+		if u, err = tx.UserByEmail(email); err != nil {
+			return err
+		}
+		hash = u.PasswordHash
+		if !u.EmailVerified {
+			pending, err := tx.PendingRegistration(u.ID)
+			if err != nil {
+				return err
+			}
+			if pending != "" {
+				hash = pending
+			}
+		}
+		return nil
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, err
@@ -278,7 +369,7 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 	if u == nil {
 		err = s.hasher.VerifyDummy(ctx, in.Password)
 	} else {
-		ok, rehash, err = s.hasher.Verify(ctx, u.PasswordHash, in.Password)
+		ok, rehash, err = s.hasher.Verify(ctx, hash, in.Password)
 	}
 	if err != nil {
 		s.limits.loginFailures.Refund(email)
@@ -295,6 +386,9 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 	s.limits.loginFailures.Refund(email)
 	if !u.EmailVerified {
 		return nil, nil, &Error{Code: CodeEmailNotVerified, Message: "Please verify your email address first. We can send you a new link."}
+	}
+	if u.Frozen {
+		return nil, nil, errAccountFrozen
 	}
 	if u.MustResetPassword {
 		return nil, nil, &Error{Code: CodePasswordResetRequired, Message: "For your security, please reset your password before you log in. We will mail you a link."}
@@ -314,7 +408,7 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 		}
 		if newHash != "" && cur.PasswordHash == u.PasswordHash {
 			cur.PasswordHash = newHash
-		} else if cur.PasswordHash != u.PasswordHash || !cur.Active {
+		} else if cur.PasswordHash != u.PasswordHash || !cur.Active || cur.Frozen {
 			return errBadCredentials // changed meanwhile
 		}
 		cur.LastLoginAt = t.now
@@ -401,6 +495,7 @@ func (s *Server) requestPasswordReset(ctx context.Context, raw string) error {
 	token := newSecret()
 	c := clientOf(ctx)
 	ttl := s.cfg.TokenTTL.Reset
+	mailOK := s.mailAllowed(email)
 	return s.update(ctx, func(t *txn) error {
 		u, err := t.UserByEmail(email)
 		if errors.Is(err, store.ErrNotFound) {
@@ -409,13 +504,16 @@ func (s *Server) requestPasswordReset(ctx context.Context, raw string) error {
 		if err != nil {
 			return err
 		}
-		if !u.Active {
+		if !u.Active || u.Frozen {
 			return t.audit("password_reset_requested", u, "", c, map[string]string{"sent": "no"})
+		}
+		if !mailOK {
+			return t.audit("password_reset_requested", u, "", c, mailCapped)
 		}
 		if err := t.IssueToken(token, &store.Token{Kind: store.TokenPasswordReset, UserID: u.ID, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
 			return err
 		}
-		if err := t.queueMail(mailpkg.KindPasswordReset, u.Email, u.ID, mailpkg.Data{FirstName: u.FirstName, Email: u.Email, Link: s.link("/reset-password", token), TTL: humanDuration(ttl), IP: c.IP, UserAgent: c.UserAgent}); err != nil {
+		if err := t.queueMail(mailpkg.KindPasswordReset, u.Email, u.ID, mailpkg.Data{FirstName: nameFor(u), Email: u.Email, Link: s.link("/reset-password", token), TTL: humanDuration(ttl), IP: c.IP, UserAgent: c.UserAgent}); err != nil {
 			return err
 		}
 		return t.audit("password_reset_requested", u, "", c, map[string]string{"sent": "yes"})
@@ -451,7 +549,9 @@ func (s *Server) confirmPasswordReset(ctx context.Context, in resetConfirmInput)
 		if err != nil {
 			return err
 		}
-		u, err = tx.User(tok.UserID)
+		if u, err = tx.User(tok.UserID); err == nil && (!u.Active || u.Frozen) {
+			err = store.ErrTokenInvalid
+		}
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -474,7 +574,7 @@ func (s *Server) confirmPasswordReset(ctx context.Context, in resetConfirmInput)
 			return err
 		}
 		u, err := t.User(tok.UserID)
-		if err != nil {
+		if err != nil || !u.Active || u.Frozen {
 			return store.ErrTokenInvalid
 		}
 		u.PasswordHash = hash

@@ -44,6 +44,7 @@ type Config struct {
 	SweepInterval      time.Duration // how often expired tokens, sessions and old sent mail are pruned
 	StoreRelease       time.Duration // how often mapped store pages are given back; 0 = never
 	MailRetention      time.Duration // how long sent mail stays in the outbox
+	AuditRetention     time.Duration // how long audit events are kept
 	// SecurityNotices are the notices mailed to account owners (all by default).
 	SecurityNotices map[string]bool
 }
@@ -94,6 +95,7 @@ var settings = []setting{
 	{"MARBELLE_SECURITY_NOTICES", "security-notices", "all", "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted"},
 	{"MARBELLE_SWEEP_INTERVAL", "sweep-interval", "5m", "how often expired tokens and sessions and old sent mail are pruned"},
 	{"MARBELLE_MAIL_RETENTION", "mail-retention", "720h", "how long sent mail is kept in the outbox"},
+	{"MARBELLE_AUDIT_RETENTION", "audit-retention", "400d", "how long audit events are kept (a Go duration, or days such as 400d)"},
 	{"MARBELLE_STORE_RELEASE_INTERVAL", "store-release-interval", "1s", "how often the store file's pages mapped by reads are given back to the page cache (off: never)"},
 }
 
@@ -300,6 +302,9 @@ func parseConfig(raw map[string]string) (Config, error) {
 	if c.MailRetention, err = time.ParseDuration(value("MARBELLE_MAIL_RETENTION")); err != nil || c.MailRetention <= 0 {
 		bad("MARBELLE_MAIL_RETENTION", "must be a positive duration such as 720h")
 	}
+	if c.AuditRetention, err = parseDays(value("MARBELLE_AUDIT_RETENTION")); err != nil || c.AuditRetention < 24*time.Hour {
+		bad("MARBELLE_AUDIT_RETENTION", "must be at least a day, such as 400d or 9600h")
+	}
 	if v := value("MARBELLE_STORE_RELEASE_INTERVAL"); v != "off" {
 		if c.StoreRelease, err = time.ParseDuration(v); err != nil || c.StoreRelease < 100*time.Millisecond {
 			bad("MARBELLE_STORE_RELEASE_INTERVAL", "must be off or a duration of at least 100ms, such as 1s")
@@ -349,6 +354,19 @@ func orDefault(raw map[string]string, name string) string {
 		}
 	}
 	return ""
+}
+
+// parseDays reads a Go duration or a whole number of days ("400d").
+func parseDays(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 100*365 {
+			return 0, fmt.Errorf("%q: want a number of days, e.g. 400d", v)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
 
 // splitList splits a comma-separated value, trimming items and dropping empty ones.

@@ -19,14 +19,17 @@ const (
 	// CodePasswordResetRequired: right password, but the owner said "This
 	// wasn't me" since; login waits for a reset (added to the contract).
 	CodePasswordResetRequired = "password_reset_required"
-	CodeForbidden             = "forbidden"
-	CodeNotFound              = "not_found"
-	CodeMethodNotAllowed      = "method_not_allowed"
-	CodeTooLarge              = "payload_too_large"
-	CodeUnsupportedMedia      = "unsupported_media_type"
-	CodeRateLimited           = "rate_limited"
-	CodeUnavailable           = "unavailable" // the password hasher's queue is full
-	CodeInternal              = "internal"
+	// CodeAccountFrozen: right password, but the owner undid an email
+	// change; staff must restore the account (added to the contract).
+	CodeAccountFrozen    = "account_frozen"
+	CodeForbidden        = "forbidden"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeTooLarge         = "payload_too_large"
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeRateLimited      = "rate_limited"
+	CodeUnavailable      = "unavailable" // the password hasher's queue is full
+	CodeInternal         = "internal"
 )
 
 var codeStatus = map[string]int{
@@ -35,6 +38,7 @@ var codeStatus = map[string]int{
 	CodeUnauthenticated:       http.StatusUnauthorized,
 	CodeEmailNotVerified:      http.StatusForbidden,
 	CodePasswordResetRequired: http.StatusForbidden,
+	CodeAccountFrozen:         http.StatusForbidden,
 	CodeForbidden:             http.StatusForbidden,
 	CodeNotFound:              http.StatusNotFound,
 	CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
@@ -92,6 +96,7 @@ var (
 	errInvalidToken    = &Error{Code: CodeInvalidToken, Message: "This link is invalid or has expired. Please request a new one."}
 	errNotFound        = &Error{Code: CodeNotFound, Message: "Not found."}
 	errForbidden       = &Error{Code: CodeForbidden, Message: "You are not allowed to do this."}
+	errAccountFrozen   = &Error{Code: CodeAccountFrozen, Message: "This account is locked for your protection after a \"This wasn't me\" report. Please contact the shop to restore it."}
 )
 
 func rateLimited(retry time.Duration) *Error {
@@ -113,6 +118,8 @@ func asError(err error) (*Error, bool) {
 		return errInvalidToken, true
 	case errors.Is(err, store.ErrNotFound):
 		return errNotFound, true
+	case errors.Is(err, store.ErrLastStaff):
+		return &Error{Code: CodeValidation, Message: "This is the last active staff account: make another account staff first."}, true
 	case errors.Is(err, errHasherBusy):
 		return &Error{Code: CodeUnavailable, Message: "The server is busy. Please try again in a moment.", RetryAfter: time.Second}, true
 	}

@@ -309,8 +309,21 @@ func TestImportDjangoFixture(t *testing.T) {
 	if h := storedHash(t, "grace@example.com"); !strings.HasPrefix(h, "pbkdf2_sha256$") {
 		t.Fatalf("an unverified login must not rehash yet: got %.20q…", h)
 	}
+	// Her imported password was never proven by her mailbox either (the
+	// Django version let anyone register any address): verification asks
+	// her to choose one (issue 14, item 1).
 	cl.do("POST", "/api/v1/auth/resend-verification", map[string]string{"email": "grace@example.com"}).want(t, 200, "")
-	cl.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": ts.waitToken("grace@example.com", "verify-email", 1)}).want(t, 200, "")
+	var v struct {
+		PasswordRequired bool   `json:"password_required"`
+		SetPasswordToken string `json:"set_password_token"`
+	}
+	cl.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": ts.waitToken("grace@example.com", "verify-email", 1)}).want(t, 200, "").data(t, &v)
+	if !v.PasswordRequired {
+		t.Fatalf("verifying an imported unverified account: %+v, want password_required", v)
+	}
+	cl.do("POST", "/api/v1/auth/login", map[string]string{"email": "grace@example.com", "password": grace}).want(t, 401, CodeUnauthenticated)
+	grace = "violet harbour chose 77"
+	cl.do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": v.SetPasswordToken, "password": grace}).want(t, 200, "")
 	ts.login("grace@example.com", grace)
 	if h := storedHash(t, "grace@example.com"); !strings.HasPrefix(h, "$argon2id$") {
 		t.Fatalf("grace after login: got %.20q…, want argon2id", h)

@@ -94,6 +94,11 @@ func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInp
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
+	// Nothing to change: no write, no audit event, no fsync, however often
+	// it is sent. a.User was read for this request.
+	if preview := *a.User; len(apply(&preview)) == 0 {
+		return profileOf(a.User), nil
+	}
 	var p *profile
 	c := clientOf(ctx)
 	err := s.update(ctx, func(t *txn) error {
@@ -101,7 +106,10 @@ func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInp
 		if err != nil {
 			return errUnauthenticated
 		}
-		apply(u)
+		if len(apply(u)) == 0 {
+			p = profileOf(u) // changed to the same values meanwhile
+			return nil
+		}
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
 			return err
@@ -237,14 +245,18 @@ func (s *Server) requestEmailChange(ctx context.Context, a *auth, in emailChange
 	token := newSecret()
 	c := clientOf(ctx)
 	ttl := s.cfg.TokenTTL.EmailChange
+	mailOK := s.mailAllowed(newEmail)
 	return s.update(ctx, func(t *txn) error {
 		u, err := t.User(a.User.ID)
 		if err != nil {
 			return errUnauthenticated
 		}
+		if !mailOK {
+			return t.audit("email_change_requested", u, "", c, map[string]string{"new_email": newEmail, "sent": "no", "reason": "recipient_limit"})
+		}
 		owner, err := t.UserByEmail(newEmail)
 		if err == nil {
-			if err := t.queueMail(mailpkg.KindEmailTaken, owner.Email, owner.ID, mailpkg.Data{FirstName: owner.FirstName, Email: owner.Email, NewEmail: owner.Email}); err != nil {
+			if err := t.queueMail(mailpkg.KindEmailTaken, owner.Email, owner.ID, mailpkg.Data{FirstName: nameFor(owner), Email: owner.Email, NewEmail: owner.Email}); err != nil {
 				return err
 			}
 			return t.audit("email_change_requested", u, "", c, map[string]string{"new_email": newEmail, "sent": "owner_notice"})
@@ -255,7 +267,7 @@ func (s *Server) requestEmailChange(ctx context.Context, a *auth, in emailChange
 		if err := t.IssueToken(token, &store.Token{Kind: store.TokenEmailChange, UserID: u.ID, NewEmail: newEmail, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
 			return err
 		}
-		if err := t.queueMail(mailpkg.KindEmailChangeConfirm, newEmail, u.ID, mailpkg.Data{FirstName: u.FirstName, Email: u.Email, NewEmail: newEmail, Link: s.link("/confirm-email-change", token), TTL: humanDuration(ttl)}); err != nil {
+		if err := t.queueMail(mailpkg.KindEmailChangeConfirm, newEmail, u.ID, mailpkg.Data{Email: u.Email, NewEmail: newEmail, Link: s.link("/confirm-email-change", token), TTL: humanDuration(ttl)}); err != nil {
 			return err
 		}
 		return t.audit("email_change_requested", u, "", c, map[string]string{"new_email": newEmail, "sent": "confirmation"})
@@ -288,18 +300,17 @@ func (s *Server) confirmEmailChange(ctx context.Context, token string) (*profile
 			return err
 		}
 		old, err := t.User(tok.UserID)
-		if err != nil {
+		if err != nil || !old.Active || old.Frozen {
 			return store.ErrTokenInvalid
 		}
 		oldEmail := old.Email
+		// ChangeEmail bumps the security stamp: links mailed to the old
+		// address (a reset, say) stop working.
 		u, err := t.ChangeEmail(tok.UserID, tok.NewEmail, t.now)
 		if errors.Is(err, store.ErrEmailTaken) {
 			return store.ErrTokenInvalid // taken meanwhile; the whole transaction rolls back
 		}
 		if err != nil {
-			return err
-		}
-		if err := t.VoidTokens(u.ID, store.TokenPasswordReset, t.now); err != nil {
 			return err
 		}
 		if err := t.queueNotice("email_changed", mailpkg.KindEmailChanged, u, oldEmail, oldEmail, c, mailpkg.Data{NewEmail: u.Email}); err != nil {

@@ -19,6 +19,12 @@ type Rate struct {
 type RateLimits struct {
 	Off                                                bool
 	Login, Register, Token, LoginFailures, EmailChange Rate
+	// UserWrites bounds a signed-in user's state-changing requests, so one
+	// session cannot grow the store and the audit log without end.
+	UserWrites Rate
+	// MailRecipient bounds the mail anyone can have sent to one address
+	// (verification, resend, reset, "already registered", email change).
+	MailRecipient Rate
 }
 
 func defaultRateLimits() RateLimits {
@@ -28,6 +34,8 @@ func defaultRateLimits() RateLimits {
 		Token:         Rate{3, time.Minute},
 		LoginFailures: Rate{10, 15 * time.Minute},
 		EmailChange:   Rate{5, time.Hour},
+		UserWrites:    Rate{120, time.Minute},
+		MailRecipient: Rate{5, time.Hour},
 	}
 }
 
@@ -41,12 +49,13 @@ func parseRateLimits(v string) (RateLimits, error) {
 	targets := map[string]*Rate{
 		"login": &rl.Login, "register": &rl.Register, "token": &rl.Token,
 		"login_failures": &rl.LoginFailures, "email_change": &rl.EmailChange,
+		"user_writes": &rl.UserWrites, "mail_recipient": &rl.MailRecipient,
 	}
 	for _, item := range splitList(v) {
 		name, val, ok := strings.Cut(item, "=")
 		target := targets[strings.TrimSpace(name)]
 		if !ok || target == nil {
-			return rl, fmt.Errorf("unknown limit %q (known: login, register, token, login_failures, email_change)", item)
+			return rl, fmt.Errorf("unknown limit %q (known: login, register, token, login_failures, email_change, user_writes, mail_recipient)", item)
 		}
 		n, per, ok := strings.Cut(strings.TrimSpace(val), "/")
 		count, err := strconv.Atoi(n)

@@ -56,6 +56,7 @@ func (s *Server) routes() *httprouter.Router {
 	r.PATCH(admin+"/users/:id", s.requireStaff(s.handleAdminUserUpdate))
 	r.DELETE(admin+"/users/:id", s.requireStaff(s.handleAdminUserDelete))
 	r.POST(admin+"/users/:id/revoke-sessions", s.requireStaff(s.handleAdminRevokeSessions))
+	r.POST(admin+"/users/:id/restore", s.requireStaff(s.handleAdminUserRestore))
 	r.GET(admin+"/audit", s.requireStaff(s.handleAdminAudit))
 	r.GET(admin+"/outbox", s.requireStaff(s.handleAdminOutbox))
 	r.POST(admin+"/outbox/:id/retry", s.requireStaff(s.handleAdminOutboxRetry))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,6 +36,39 @@ func uaFamily(ua string) string {
 	return browser + "/" + os
 }
 
+// browserLabel is what mail says of the device a request came from: the
+// browser and system family only, never the raw header, which the sender
+// chooses freely and could fill with a phishing text.
+func browserLabel(ua string) string {
+	if strings.TrimSpace(ua) == "" {
+		return ""
+	}
+	names := map[string]string{
+		"edge": "Edge", "opera": "Opera", "firefox": "Firefox", "chrome": "Chrome", "safari": "Safari",
+		"curl": "curl", "go": "a Go program", "android": "Android", "ios": "iOS", "windows": "Windows",
+		"macos": "macOS", "linux": "Linux",
+	}
+	browser, os, _ := strings.Cut(uaFamily(ua), "/")
+	b, known := names[browser]
+	if !known {
+		b = "An unknown browser"
+	}
+	if o, ok := names[os]; ok {
+		return b + " on " + o
+	}
+	return b
+}
+
+// nameFor is the first name to greet u with in mail: none while the
+// address is unproven, since anyone may register anyone's address with a
+// "name" that reads like a message from the shop.
+func nameFor(u *store.User) string {
+	if u == nil || !u.EmailVerified {
+		return ""
+	}
+	return u.FirstName
+}
+
 // deviceFingerprint names a device by its ip and browser family without
 // storing either in the clear.
 func deviceFingerprint(c client) string {
@@ -51,7 +83,7 @@ func (t *txn) queueNotice(notice string, kind mailpkg.Kind, u *store.User, to, o
 	if !t.s.cfg.SecurityNotices[notice] {
 		return nil
 	}
-	d.FirstName, d.Email, d.IP, d.UserAgent = u.FirstName, to, c.IP, c.UserAgent
+	d.FirstName, d.Email, d.IP, d.UserAgent = nameFor(u), to, c.IP, c.UserAgent
 	if notice != "account_deleted" {
 		raw := newSecret()
 		if err := t.IssueToken(raw, &store.Token{Kind: store.TokenUndo, UserID: u.ID, Action: notice, OldEmail: oldEmail, CreatedAt: t.now, ExpiresAt: t.now.Add(undoTTL)}); err != nil {
@@ -80,11 +112,15 @@ func (s *Server) handleSecurityUndo(w http.ResponseWriter, r *http.Request, _ ht
 	writeJSON(w, http.StatusOK, msg, nil)
 }
 
-// undo answers a "This wasn't me" link: every session of the account ends,
-// an email change is reverted to the old address, and the password must be
-// reset before the next login (whoever acted knew it). The link works
-// once and voids every verify, reset and email-change link; it mails no
-// notice of its own.
+// undo answers a "This wasn't me" link: every session of the account ends
+// and every verify, reset and email-change link dies (the security stamp
+// moves). After a password change or reset the password must be reset
+// before the next login (whoever acted knew it). After an email change the
+// server cannot tell the owner from an intruder: the old mailbox may be
+// the one that was lost, so the undo does not hand the account back to it.
+// The account is frozen instead, both addresses are told, and staff
+// restore it (docs/security.md). The link works once; other undo links
+// stay, so an intruder's own undo cannot void the owner's.
 func (s *Server) undo(ctx context.Context, token string) (string, error) {
 	c := clientOf(ctx)
 	msg := "Every device has been signed out. Please reset your password before you log in again."
@@ -98,20 +134,14 @@ func (s *Server) undo(ctx context.Context, token string) (string, error) {
 			return store.ErrTokenInvalid
 		}
 		detail := map[string]string{"action": tok.Action}
-		if tok.Action == "email_changed" && tok.OldEmail != "" && tok.OldEmail != u.Email {
-			switch u2, err := t.ChangeEmail(u.ID, tok.OldEmail, t.now); {
-			case errors.Is(err, store.ErrEmailTaken):
-				detail["email_reverted"] = "no: the old address belongs to another account now"
-				msg = "Every device has been signed out, but the old address is now used by another account; please contact the shop. Reset your password before you log in again."
-			case err != nil:
-				return err
-			default:
-				detail["email_reverted"] = u.Email + " -> " + u2.Email
-				u = u2
-				msg = "Your email address is back to " + u.Email + " and every device has been signed out. Please reset your password before you log in again."
-			}
+		frozen := tok.Action == "email_changed"
+		if frozen {
+			u.Frozen = true
+			msg = "The account is locked and every device has been signed out. We have written to both addresses; please contact the shop to restore it."
+		} else {
+			u.MustResetPassword = true
 		}
-		u.MustResetPassword = true
+		u.RevokeTokens()
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
 			return err
@@ -121,17 +151,29 @@ func (s *Server) undo(ctx context.Context, token string) (string, error) {
 			return err
 		}
 		detail["sessions_ended"] = strconv.Itoa(n)
-		// Links mailed while someone else held the account die with it.
-		// Other undo links stay: an intruder's own undo must not void the
-		// owner's.
-		for _, kind := range []store.TokenKind{store.TokenPasswordReset, store.TokenVerifyEmail, store.TokenEmailChange} {
-			if err := t.VoidTokens(u.ID, kind, t.now); err != nil {
+		if frozen {
+			if err := t.tellFrozen(u, tok.OldEmail); err != nil {
 				return err
 			}
+			detail["frozen"] = "yes"
 		}
 		return t.audit("security_undo", u, "", c, detail)
 	})
 	return msg, err
+}
+
+// tellFrozen mails the account's address and, when it differs, the address
+// it was changed from, that the account is frozen until staff restore it.
+func (t *txn) tellFrozen(u *store.User, oldEmail string) error {
+	d := mailpkg.Data{FirstName: nameFor(u), Email: u.Email}
+	if err := t.queueMail(mailpkg.KindAccountFrozen, u.Email, u.ID, d); err != nil {
+		return err
+	}
+	if oldEmail == "" || oldEmail == u.Email {
+		return nil
+	}
+	d.Email = oldEmail
+	return t.queueMail(mailpkg.KindAccountFrozen, oldEmail, u.ID, d)
 }
 
 // activityEvent is one row of the security activity page.

@@ -102,8 +102,12 @@ func TestNoticesOncePerEventWithUndo(t *testing.T) {
 // TestUndoRevertsEmailChangeAndEndsSessions: the link on the old address's
 // notice takes the account back, ends every session, works once, and mails
 // nothing of its own.
-func TestUndoRevertsEmailChangeAndEndsSessions(t *testing.T) {
+func TestIssue14UndoOfEmailChangeFreezesAccount(t *testing.T) {
+	// Item 4: the owner moved away from an address (say it was lost), the
+	// old mailbox's "This wasn't me" must not hand the account back to it.
+	// The undo freezes the account, tells both addresses, and staff restore.
 	ts := newTestServer(t, nil)
+	admin := ts.staff("staff@example.test")
 	ts.mustUser("victim@example.test", testPassword)
 	attacker := ts.login("victim@example.test", testPassword)
 	attacker.do("POST", "/api/v1/auth/email-change/request", map[string]string{"new_email": "attacker@example.test", "password": testPassword}).want(t, 200, "")
@@ -112,23 +116,50 @@ func TestUndoRevertsEmailChangeAndEndsSessions(t *testing.T) {
 	ts.settle()
 	notice := ts.mailsTo("victim@example.test")[0]
 	undo := undoToken(t, notice)
-	before := len(ts.sink.List())
+	// A reset link mailed to the new address before the undo must die with it.
+	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "attacker@example.test"}).want(t, 200, "")
+	early := ts.waitToken("attacker@example.test", "reset-password", 2)
 
 	r := ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": undo}).want(t, 200, "")
-	if !strings.Contains(r.Env.Message, "victim@example.test") {
+	if !strings.Contains(r.Env.Message, "contact the shop") {
 		t.Fatalf("undo message: %q", r.Env.Message)
 	}
 	attacker.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
 	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": undo}).want(t, 400, CodeInvalidToken)
-	// The attacker's address no longer logs in; the owner must reset first.
-	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "attacker@example.test", "password": testPassword}).want(t, 401, CodeUnauthenticated)
-	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "victim@example.test", "password": testPassword}).want(t, 403, CodePasswordResetRequired)
-	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "victim@example.test"}).want(t, 200, "")
+	// Frozen: the account keeps the address it had, the right password is
+	// refused with a message to contact the shop, the old address has no
+	// account, and no link (early or new) works.
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "attacker@example.test", "password": testPassword}).want(t, 403, CodeAccountFrozen)
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "victim@example.test", "password": testPassword}).want(t, 401, CodeUnauthenticated)
+	ts.client().do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": early, "password": "quiet harbour lantern 9"}).want(t, 400, CodeInvalidToken)
+	before := len(ts.mailsTo("attacker@example.test"))
+	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "attacker@example.test"}).want(t, 200, "")
 	ts.settle()
-	if n := len(ts.sink.List()) - before; n != 1 {
-		t.Fatalf("mails after the undo: got %d, want only the reset link (no notice for the owner's own undo)", n)
+	for _, addr := range []string{"victim@example.test", "attacker@example.test"} {
+		if m := ts.waitMail(addr, 1)[0]; !strings.Contains(m.Subject, "locked") {
+			t.Fatalf("newest mail to %s: %q, want the account-locked notice", addr, m.Subject)
+		}
 	}
-	rt := ts.waitToken("victim@example.test", "reset-password", 3)
+	if n := len(ts.mailsTo("attacker@example.test")); n != before {
+		t.Fatalf("a frozen account got a reset mail: %d mails, want %d", n, before)
+	}
+
+	// Staff restore it to the address the owner proved to them; the owner
+	// chooses a new password from the mailed link; the audit names staff.
+	id := ts.userID("attacker@example.test")
+	var u adminUser
+	admin.do("GET", "/api/v1/admin/users/"+id, nil).want(t, 200, "").data(t, &u)
+	if !u.IsFrozen {
+		t.Fatalf("admin view: is_frozen false, want true")
+	}
+	victimMails := len(ts.mailsTo("victim@example.test"))
+	admin.do("POST", "/api/v1/admin/users/"+id+"/restore", map[string]string{"email": "victim@example.test"}).want(t, 200, "").data(t, &u)
+	if u.IsFrozen || u.Email != "victim@example.test" {
+		t.Fatalf("after restore: %+v", u)
+	}
+	admin.do("POST", "/api/v1/admin/users/"+id+"/restore", map[string]string{}).want(t, 400, CodeValidation)
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "victim@example.test", "password": testPassword}).want(t, 403, CodePasswordResetRequired)
+	rt := ts.waitToken("victim@example.test", "reset-password", victimMails+1)
 	ts.client().do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": rt, "password": "quiet harbour lantern 9"}).want(t, 200, "")
 	ts.login("victim@example.test", "quiet harbour lantern 9")
 
@@ -138,12 +169,12 @@ func TestUndoRevertsEmailChangeAndEndsSessions(t *testing.T) {
 		events, _ = tx.AuditEvents(u.ID, 100)
 		return nil
 	})
-	found := false
+	seen := map[string]bool{}
 	for _, e := range events {
-		found = found || (e.Event == "security_undo" && e.Detail["action"] == "email_changed")
+		seen[e.Event] = seen[e.Event] || (e.Event == "security_undo" && e.Detail["frozen"] == "yes") || (e.Event == "account_restored" && e.Detail["actor_email"] == "staff@example.test")
 	}
-	if !found {
-		t.Fatalf("audit lacks security_undo: %+v", events)
+	if !seen["security_undo"] || !seen["account_restored"] {
+		t.Fatalf("audit lacks the freeze or the restore: %+v", events)
 	}
 	ts.checkStore()
 }
@@ -256,15 +287,28 @@ func TestExportHoldsExactlyTheCustomersData(t *testing.T) {
 
 // TestPreRegistrationCannotChooseTheOwnersPassword: someone who registers
 // an address first cannot sign in once its owner registers and verifies:
-// verifying sets the password of the registration whose link was used.
+// after two registrations verification sets neither password and asks the
+// mailbox owner to choose one.
 func TestPreRegistrationCannotChooseTheOwnersPassword(t *testing.T) {
 	ts := newTestServer(t, nil)
 	ts.client().do("POST", "/api/v1/auth/register", registerBody("owner@example.test", "attacker chose this 99")).want(t, 201, "")
 	ts.client().do("POST", "/api/v1/auth/register", registerBody("owner@example.test", testPassword)).want(t, 201, "")
 	tok := ts.waitToken("owner@example.test", "verify-email", 2)
-	ts.client().do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).want(t, 200, "")
-	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "owner@example.test", "password": "attacker chose this 99"}).want(t, 401, CodeUnauthenticated)
-	ts.login("owner@example.test", testPassword)
+	var v struct {
+		Email            string `json:"email"`
+		PasswordRequired bool   `json:"password_required"`
+		SetPasswordToken string `json:"set_password_token"`
+	}
+	ts.client().do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).want(t, 200, "").data(t, &v)
+	if !v.PasswordRequired || len(v.SetPasswordToken) < 43 || v.Email != "owner@example.test" {
+		t.Fatalf("verify answer: %+v, want password_required with a set_password_token", v)
+	}
+	for _, pw := range []string{"attacker chose this 99", testPassword} {
+		ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "owner@example.test", "password": pw}).want(t, 401, CodeUnauthenticated)
+	}
+	ts.client().do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": v.SetPasswordToken, "password": "lantern meadow quiet 42"}).want(t, 200, "")
+	ts.client().do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": v.SetPasswordToken, "password": "lantern meadow quiet 43"}).want(t, 400, CodeInvalidToken)
+	ts.login("owner@example.test", "lantern meadow quiet 42")
 }
 
 // TestCurrentPasswordGuessesAreLimited: a stolen session cannot guess the

@@ -1191,9 +1191,12 @@ func TestSEC25IntruderCannotVoidTheOldAddressUndo(t *testing.T) {
 			"the account stays on the intruder's address, and a reset link mailed there gives the intruder the account")
 	}
 	r.want(t, 200, "")
-	if u := secUser(t, ts, victim); u.Email != victim {
-		t.Fatalf("after the owner's undo: email %s, want %s", u.Email, victim)
+	// The owner's undo freezes the account until staff restore it to the
+	// owner's address (issue 14, item 4): the intruder keeps nothing.
+	if u := secUser(t, ts, intruder); !u.Frozen {
+		t.Fatalf("after the owner's undo: frozen %v, want true", u.Frozen)
 	}
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": intruder, "password": "quiet harbour lantern 9"}).want(t, 403, CodeAccountFrozen)
 }
 
 func TestSEC26TokensOfDeletedUsersRejectedCleanly(t *testing.T) {

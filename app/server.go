@@ -47,6 +47,7 @@ type Server struct {
 
 type limiters struct {
 	login, register, token, loginFailures, emailChange *Limiter
+	userWrites, mailRecipient                          *Limiter
 }
 
 // limiterKeys bounds each limiter's memory (about 100 bytes a key).
@@ -120,6 +121,8 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 		token:         NewLimiter(rl.Token, limiterKeys, rl.Off),
 		loginFailures: NewLimiter(rl.LoginFailures, limiterKeys, rl.Off),
 		emailChange:   NewLimiter(rl.EmailChange, limiterKeys, rl.Off),
+		userWrites:    NewLimiter(rl.UserWrites, limiterKeys, rl.Off),
+		mailRecipient: NewLimiter(rl.MailRecipient, limiterKeys, rl.Off),
 	}
 	router := s.routes()
 	cop, err := s.withCrossOriginProtection(router)

@@ -104,7 +104,7 @@ func (s *Server) authenticate(r *http.Request) (*auth, error) {
 		if err != nil {
 			return err
 		}
-		if !u.Active || !u.EmailVerified {
+		if !u.Active || !u.EmailVerified || u.Frozen {
 			return store.ErrNotFound
 		}
 		a = auth{User: u, Session: sess}
@@ -160,7 +160,9 @@ func (s *Server) absoluteTimeout(staff bool) time.Duration {
 type authedHandle func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth)
 
 // requireUser runs h with the request's session, or answers 401. Every
-// authenticated answer is marked not to be cached.
+// authenticated answer is marked not to be cached. State-changing requests
+// count against the user's write limit, so that one session cannot grow
+// the store (and its audit log) without end.
 func (s *Server) requireUser(h authedHandle) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -169,8 +171,19 @@ func (s *Server) requireUser(h authedHandle) httprouter.Handle {
 			writeError(w, r, s.log, err)
 			return
 		}
+		if unsafeMethod(r.Method) {
+			if ok, retry := s.limits.userWrites.Allow(a.User.ID.String(), s.now()); !ok {
+				writeError(w, r, s.log, rateLimited(retry))
+				return
+			}
+		}
 		h(w, r, p, a)
 	}
+}
+
+// unsafeMethod reports whether a request with this method may change state.
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
 }
 
 // newSession creates a session for u (inside the caller's transaction) and

@@ -26,9 +26,9 @@ func (s *Server) runSweeper(ctx context.Context) {
 
 // sweep runs one sweep and logs what it pruned (counts only).
 func (s *Server) sweep(ctx context.Context) store.SweepResult {
-	res, err := s.db.Sweep(s.now(), store.SweepOptions{MailRetention: s.cfg.MailRetention, Done: ctx.Done()})
+	res, err := s.db.Sweep(s.now(), store.SweepOptions{MailRetention: s.cfg.MailRetention, AuditRetention: s.cfg.AuditRetention, Done: ctx.Done()})
 	s.metrics.countSweep(res)
-	args := []any{"tokens", res.Tokens, "sessions", res.Sessions, "mail", res.Mails, "transactions", res.Transactions, "longest_tx_ms", res.LongestTx.Milliseconds()}
+	args := []any{"tokens", res.Tokens, "sessions", res.Sessions, "mail", res.Mails, "audit", res.Audit, "transactions", res.Transactions, "longest_tx_ms", res.LongestTx.Milliseconds()}
 	switch {
 	case err != nil:
 		s.log.ErrorContext(ctx, "sweep failed", append(args, "err", err)...)

@@ -76,6 +76,7 @@ func (t *txn) queueMail(kind mailpkg.Kind, to string, userID uuid.UUID, d mailpk
 	s := t.s
 	d.SiteName = s.cfg.SiteName
 	d.BaseURL = s.baseURL
+	d.UserAgent = browserLabel(d.UserAgent)
 	msg, err := s.composer.Compose(kind, s.cfg.MailFrom, to, d)
 	if err != nil {
 		return fmt.Errorf("compose %s: %w", kind, err)

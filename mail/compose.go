@@ -16,16 +16,19 @@ import (
 type Kind string
 
 const (
-	KindVerifyEmail        Kind = "verify_email"         // link to verify a new account (Link)
-	KindAlreadyRegistered  Kind = "already_registered"   // someone tried to register with your address; suggests a password reset
-	KindPasswordReset      Kind = "password_reset"       // reset link (Link), valid for TTL
-	KindPasswordChanged    Kind = "password_changed"     // notice: your password was changed
-	KindPasswordResetDone  Kind = "password_reset_done"  // notice: your password was reset
-	KindEmailChangeConfirm Kind = "email_change_confirm" // to the NEW address, with a confirm link (Link)
-	KindEmailChanged       Kind = "email_changed"        // notice to the OLD address: the account email is now NewEmail
-	KindEmailTaken         Kind = "email_taken"          // to the owner of an address someone tried to move their account to
-	KindNewDevice          Kind = "new_device"           // notice: a sign-in from a device not seen before
-	KindAccountDeleted     Kind = "account_deleted"      // notice: the account and its data were deleted
+	KindVerifyEmail        Kind = "verify_email"          // link to verify a new account (Link)
+	KindAlreadyRegistered  Kind = "already_registered"    // someone tried to register with your address; suggests a password reset
+	KindPasswordReset      Kind = "password_reset"        // reset link (Link), valid for TTL
+	KindPasswordChanged    Kind = "password_changed"      // notice: your password was changed
+	KindPasswordResetDone  Kind = "password_reset_done"   // notice: your password was reset
+	KindEmailChangeConfirm Kind = "email_change_confirm"  // to the NEW address, with a confirm link (Link)
+	KindEmailChanged       Kind = "email_changed"         // notice to the OLD address: the account email is now NewEmail
+	KindEmailTaken         Kind = "email_taken"           // to the owner of an address someone tried to move their account to
+	KindNewDevice          Kind = "new_device"            // notice: a sign-in from a device not seen before
+	KindAccountDeleted     Kind = "account_deleted"       // notice: the account and its data were deleted
+	KindAccountFrozen      Kind = "account_frozen"        // notice to both addresses: an email change was undone, staff must restore the account
+	KindAccountRestored    Kind = "account_restored"      // staff restored a frozen account: choose a new password (Link)
+	KindStaffChanged       Kind = "staff_account_changed" // notice to a staff member: another staff member changed their account (Changes, Actor)
 )
 
 // kindSpec says which Data fields a kind cannot do without; checking them in
@@ -34,6 +37,7 @@ type kindSpec struct {
 	kind                   Kind
 	needLink, needNewEmail bool
 	needBaseURL            bool // the mail points at BaseURL+"/forgot-password"
+	needChanges            bool
 }
 
 func kindSpecs() []kindSpec {
@@ -48,6 +52,9 @@ func kindSpecs() []kindSpec {
 		{kind: KindEmailTaken},
 		{kind: KindNewDevice, needBaseURL: true},
 		{kind: KindAccountDeleted},
+		{kind: KindAccountFrozen},
+		{kind: KindAccountRestored, needLink: true},
+		{kind: KindStaffChanged, needChanges: true},
 	}
 }
 
@@ -66,6 +73,10 @@ type Data struct {
 	// single-use token); UndoTTL its lifetime in words.
 	UndoLink string
 	UndoTTL  string
+	// Changes says in words what staff changed (staff_account_changed),
+	// and Actor which staff member did it.
+	Changes string
+	Actor   string
 }
 
 // templateData is what the templates see: Data plus values derived here so
@@ -184,6 +195,8 @@ func prepare(spec kindSpec, to string, d Data) (templateData, error) {
 	d.Link = strings.TrimSpace(d.Link)
 	d.UndoLink = strings.TrimSpace(d.UndoLink)
 	d.UndoTTL = oneLine(d.UndoTTL, 50)
+	d.Changes = oneLine(d.Changes, 300)
+	d.Actor = oneLine(d.Actor, 254)
 
 	if d.SiteName == "" {
 		return templateData{}, errors.New("mail: Data.SiteName is empty")
@@ -193,6 +206,9 @@ func prepare(spec kindSpec, to string, d Data) (templateData, error) {
 	}
 	if spec.needNewEmail && d.NewEmail == "" {
 		return templateData{}, fmt.Errorf("mail: %s needs Data.NewEmail", spec.kind)
+	}
+	if spec.needChanges && d.Changes == "" {
+		return templateData{}, fmt.Errorf("mail: %s needs Data.Changes", spec.kind)
 	}
 	if spec.needBaseURL && d.BaseURL == "" {
 		return templateData{}, fmt.Errorf("mail: %s needs Data.BaseURL", spec.kind)

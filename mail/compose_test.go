@@ -29,6 +29,10 @@ func sampleData(kind Kind) Data {
 		d.Link, d.TTL = d.BaseURL+"/reset-password?token="+testToken, "1 hour"
 	case KindEmailChangeConfirm:
 		d.Link = d.BaseURL + "/confirm-email?token=" + testToken
+	case KindAccountRestored:
+		d.Link, d.TTL = d.BaseURL+"/reset-password?token="+testToken, "1 hour"
+	case KindStaffChanged:
+		d.Changes, d.Actor = "staff access removed", "alice@example.com"
 	}
 	return d
 }
@@ -72,6 +76,9 @@ func TestComposeEveryKind(t *testing.T) {
 		{KindEmailTaken, false, true, false},
 		{KindNewDevice, false, true, false},
 		{KindAccountDeleted, false, false, false},
+		{KindAccountFrozen, false, false, false},
+		{KindAccountRestored, true, false, false},
+		{KindStaffChanged, false, false, false},
 	}
 	if len(cases) != len(kindSpecs()) {
 		t.Fatalf("got %d test cases, want one per kind (%d)", len(cases), len(kindSpecs()))

@@ -63,6 +63,17 @@ func (tx *Tx) Check() []string {
 	if st := tx.Stats(); st.Users != len(users) || st.Verified != verified {
 		fault("counters say %d users, %d verified; the store holds %d, %d", st.Users, st.Verified, len(users), verified)
 	}
+	if tx.bucket(bucketMeta).Get(keyActiveStaffCount) != nil {
+		staff := 0
+		for _, u := range users {
+			if u.Staff && u.Active {
+				staff++
+			}
+		}
+		if n := tx.counter(keyActiveStaffCount); n != staff {
+			fault("active staff counter says %d; the store holds %d", n, staff)
+		}
+	}
 
 	// Sessions and their two indexes.
 	tx.bucket(bucketSessions).ForEach(func(k, v []byte) error {

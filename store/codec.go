@@ -20,6 +20,8 @@ import (
 const (
 	addressCodecV1 = 0xA1
 	userCodecV1    = 0xB1
+	// userCodecV2 appends the security stamp to V1's fields.
+	userCodecV2    = 0xB2
 	sessionCodecV1 = 0xC1
 )
 
@@ -199,6 +201,7 @@ const (
 	userActive
 	userStaff
 	userMustResetPassword
+	userFrozen
 )
 
 func encodeUser(u *User) []byte {
@@ -207,7 +210,7 @@ func encodeUser(u *User) []byte {
 		n += 2 + len(d)
 	}
 	w := make(recordWriter, 0, n)
-	w = append(w, userCodecV1)
+	w = append(w, userCodecV2)
 	w.id(u.ID)
 	for _, s := range [...]string{u.Email, u.FirstName, u.LastName, u.Phone, u.CompanyName, u.PasswordHash} {
 		w.str(s)
@@ -225,6 +228,9 @@ func encodeUser(u *User) []byte {
 	if u.MustResetPassword {
 		flags |= userMustResetPassword
 	}
+	if u.Frozen {
+		flags |= userFrozen
+	}
 	w.uint(flags)
 	w.time(u.DateJoined)
 	w.time(u.LastLoginAt)
@@ -235,6 +241,7 @@ func encodeUser(u *User) []byte {
 	for _, d := range u.KnownDevices {
 		w.str(d)
 	}
+	w.uint(u.SecurityStamp)
 	return w
 }
 
@@ -243,7 +250,12 @@ func decodeUser(b []byte, u *User) error {
 		return json.Unmarshal(b, u)
 	}
 	var r recordReader
-	r.start(b, userCodecV1)
+	v2 := len(b) > 0 && b[0] == userCodecV2
+	if v2 {
+		r.start(b, userCodecV2)
+	} else {
+		r.start(b, userCodecV1)
+	}
 	u.ID = r.id()
 	for _, dst := range [...]*string{&u.Email, &u.FirstName, &u.LastName, &u.Phone, &u.CompanyName, &u.PasswordHash} {
 		*dst = r.str()
@@ -253,6 +265,7 @@ func decodeUser(b []byte, u *User) error {
 	u.Active = flags&userActive != 0
 	u.Staff = flags&userStaff != 0
 	u.MustResetPassword = flags&userMustResetPassword != 0
+	u.Frozen = flags&userFrozen != 0
 	u.DateJoined, u.LastLoginAt, u.UpdatedAt = r.time(), r.time(), r.time()
 	u.PrimaryAddressID = r.id()
 	u.AddressCount = int(min(r.uint(), MaxAddresses+1)) // #nosec G115 -- bounded
@@ -265,6 +278,10 @@ func decodeUser(b []byte, u *User) error {
 		for i := range u.KnownDevices {
 			u.KnownDevices[i] = r.str()
 		}
+	}
+	u.SecurityStamp = 0
+	if v2 {
+		u.SecurityStamp = r.uint()
 	}
 	return r.finish(errBadUser)
 }

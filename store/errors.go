@@ -5,6 +5,8 @@ import "errors"
 var (
 	// ErrNotFound: the record does not exist (or is not the caller's).
 	ErrNotFound = errors.New("store: not found")
+	// ErrLastStaff: the change would leave no active staff account.
+	ErrLastStaff = errors.New("store: the last active staff account cannot be removed")
 	// ErrEmailTaken: another user already has this email.
 	ErrEmailTaken = errors.New("store: email taken")
 	// ErrTokenInvalid: the token is unknown, of another kind, spent, voided,

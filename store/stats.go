@@ -9,6 +9,9 @@ import (
 var (
 	keyUserCount     = []byte("users")
 	keyVerifiedCount = []byte("verified")
+	// keyActiveStaffCount is absent in stores written before it existed;
+	// see countActiveStaff.
+	keyActiveStaffCount = []byte("active_staff")
 )
 
 // Stats are the counts the admin dashboard shows, kept up to date in the
@@ -27,7 +30,11 @@ func (tx *Tx) counter(key []byte) int {
 }
 
 func (tx *Tx) addCounter(key []byte, delta int) error {
-	n := max(tx.counter(key)+delta, 0)
+	return tx.setCounter(key, tx.counter(key)+delta)
+}
+
+func (tx *Tx) setCounter(key []byte, n int) error {
+	n = max(n, 0)
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(n))
 	return tx.bucket(bucketMeta).Put(key, b[:])

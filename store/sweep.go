@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"time"
 
@@ -16,6 +17,8 @@ type SweepOptions struct {
 	// MailRetention is how long sent mail is kept after it was sent.
 	// Default 30 days.
 	MailRetention time.Duration
+	// AuditRetention is how long audit events are kept. Default 400 days.
+	AuditRetention time.Duration
 	// BatchSize bounds the records one write transaction removes, so that
 	// no transaction holds the write lock long. Default 1000.
 	BatchSize int
@@ -27,23 +30,24 @@ type SweepOptions struct {
 const (
 	DefaultTokenGrace     = 7 * 24 * time.Hour
 	DefaultMailRetention  = 30 * 24 * time.Hour
+	DefaultAuditRetention = 400 * 24 * time.Hour
 	DefaultSweepBatchSize = 100
 )
 
 // SweepResult says what one Sweep removed and how.
 type SweepResult struct {
-	Tokens, Sessions, Mails int // records pruned, with their index entries
-	Transactions            int // write transactions committed
-	LargestBatch            int // most records removed by one transaction
-	LongestTx               time.Duration
+	Tokens, Sessions, Mails, Audit int // records pruned, with their index entries
+	Transactions                   int // write transactions committed
+	LargestBatch                   int // most records removed by one transaction
+	LongestTx                      time.Duration
 }
 
 // Pruned is the number of records removed.
-func (r SweepResult) Pruned() int { return r.Tokens + r.Sessions + r.Mails }
+func (r SweepResult) Pruned() int { return r.Tokens + r.Sessions + r.Mails + r.Audit }
 
 // sweepCutoffs are the exclusive upper bounds (time keys) of what is pruned.
 type sweepCutoffs struct {
-	tokens, sessions, mail []byte
+	tokens, sessions, mail, audit []byte
 }
 
 // Sweep prunes, through the by-time indexes, tokens that expired more than
@@ -62,6 +66,9 @@ func (db *DB) Sweep(now time.Time, opts SweepOptions) (SweepResult, error) {
 	if opts.MailRetention <= 0 {
 		opts.MailRetention = DefaultMailRetention
 	}
+	if opts.AuditRetention <= 0 {
+		opts.AuditRetention = DefaultAuditRetention
+	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultSweepBatchSize
 	}
@@ -69,6 +76,7 @@ func (db *DB) Sweep(now time.Time, opts SweepOptions) (SweepResult, error) {
 		tokens:   timeKey(now.Add(-opts.TokenGrace)),
 		sessions: timeKey(now),
 		mail:     timeKey(now.Add(-opts.MailRetention)),
+		audit:    idTimeKey(now.Add(-opts.AuditRetention)),
 	}
 	var res SweepResult
 	var more bool
@@ -95,6 +103,7 @@ func (db *DB) Sweep(now time.Time, opts SweepOptions) (SweepResult, error) {
 		res.Tokens += batch.Tokens
 		res.Sessions += batch.Sessions
 		res.Mails += batch.Mails
+		res.Audit += batch.Audit
 		res.Transactions++
 		res.LargestBatch = max(res.LargestBatch, batch.Pruned())
 		res.LongestTx = max(res.LongestTx, time.Since(start))
@@ -106,7 +115,7 @@ func (db *DB) Sweep(now time.Time, opts SweepOptions) (SweepResult, error) {
 func (tx *Tx) sweepDue(cut sweepCutoffs) bool {
 	for _, ix := range []struct {
 		bucket, cutoff []byte
-	}{{bucketTokensByExpiry, cut.tokens}, {bucketSessionsByExpiry, cut.sessions}, {bucketOutboxSent, cut.mail}} {
+	}{{bucketTokensByExpiry, cut.tokens}, {bucketSessionsByExpiry, cut.sessions}, {bucketOutboxSent, cut.mail}, {bucketAudit, cut.audit}} {
 		if k, _ := tx.bucket(ix.bucket).Cursor().First(); k != nil && bytes.Compare(k, ix.cutoff) < 0 {
 			return true
 		}
@@ -127,6 +136,7 @@ func (tx *Tx) sweepBatch(cut sweepCutoffs, limit int, r *SweepResult) (more bool
 		{bucketTokensByExpiry, cut.tokens, tx.pruneToken, &r.Tokens},
 		{bucketSessionsByExpiry, cut.sessions, tx.pruneSession, &r.Sessions},
 		{bucketOutboxSent, cut.mail, tx.pruneMail, &r.Mails},
+		{bucketAudit, cut.audit, tx.pruneAudit, &r.Audit},
 	}
 	budget := limit
 	for _, k := range kinds {
@@ -210,6 +220,29 @@ func (tx *Tx) pruneMail(key []byte) (bool, error) {
 		return false, err
 	}
 	return true, index.Delete(key)
+}
+
+// idTimeKey is the smallest UUIDv7 of the millisecond of t: audit event
+// ids below it were made before t, so the audit bucket is its own by-time
+// index.
+func idTimeKey(t time.Time) []byte {
+	ms := max(t.UnixMilli(), 0)
+	var k [16]byte
+	binary.BigEndian.PutUint64(k[:8], uint64(ms)<<16) // #nosec G115 -- not negative
+	return k[:]
+}
+
+// pruneAudit removes an audit event older than the retention with its
+// by-user entry.
+func (tx *Tx) pruneAudit(key []byte) (bool, error) {
+	audit := tx.bucket(bucketAudit)
+	var e Event
+	if err := json.Unmarshal(audit.Get(key), &e); err == nil && e.UserID != uuid.Nil {
+		if err := tx.bucket(bucketAuditByUser).Delete(join(e.UserID[:], key)); err != nil {
+			return false, err
+		}
+	}
+	return true, audit.Delete(key)
 }
 
 // indexSentMail (migration 1 → 2) gives every mail sent before outbox_sent

@@ -24,6 +24,10 @@ const (
 // exclusive reports whether a newer token of this kind voids the older.
 func (k TokenKind) exclusive() bool { return k != TokenUndo }
 
+// stamped reports whether a token of this kind dies with a change of its
+// user's security stamp. Undo links do not: they answer such a change.
+func (k TokenKind) stamped() bool { return k != TokenUndo }
+
 func (k TokenKind) String() string {
 	switch k {
 	case TokenVerifyEmail:
@@ -46,15 +50,19 @@ type Token struct {
 	NewEmail string    `json:"new_email,omitempty"` // email change only
 	Action   string    `json:"action,omitempty"`    // undo only: the event it undoes
 	OldEmail string    `json:"old_email,omitempty"` // undo of an email change: the address to return to
-	// PasswordHash binds a verification to the registration that asked for
-	// it: verifying sets this password, so whoever registered an address
-	// first cannot choose the password its owner will sign in with.
-	PasswordHash string    `json:"password_hash,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	ExpiresAt    time.Time `json:"expires_at"`
-	UsedAt       time.Time `json:"used_at,omitzero"`   // spent
-	VoidedAt     time.Time `json:"voided_at,omitzero"` // replaced by a newer token
-	Hash         []byte    `json:"hash"`
+	// PasswordHash binds a verification to the one registration that asked
+	// for it: verifying sets this password. It is empty once an address was
+	// registered more than once before verification: then nobody's choice
+	// is trusted and verification asks for a new password.
+	PasswordHash string `json:"password_hash,omitempty"`
+	// Stamp is the user's SecurityStamp when the token was issued; a token
+	// whose stamp is no longer the user's is void (see User.SecurityStamp).
+	Stamp     uint64    `json:"stamp,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	UsedAt    time.Time `json:"used_at,omitzero"`   // spent
+	VoidedAt  time.Time `json:"voided_at,omitzero"` // replaced by a newer token
+	Hash      []byte    `json:"hash"`
 }
 
 // Used reports whether the token can no longer be spent for a reason other
@@ -72,6 +80,11 @@ func (t *Token) Preview() string {
 // voids every unspent token of the same kind for the same user: a newer
 // token voids the older, in the same transaction.
 func (tx *Tx) IssueToken(raw string, t *Token) error {
+	u, err := tx.User(t.UserID)
+	if err != nil {
+		return err
+	}
+	t.Stamp = u.SecurityStamp
 	t.Hash = HashSecret(raw)
 	if t.Kind.exclusive() {
 		if err := tx.VoidTokens(t.UserID, t.Kind, t.CreatedAt); err != nil {
@@ -123,7 +136,9 @@ func (tx *Tx) VoidTokens(userID uuid.UUID, kind TokenKind, at time.Time) error {
 }
 
 // ValidToken returns the token for raw if it could be spent now, without
-// spending it. Errors: ErrTokenInvalid.
+// spending it: of kind, unspent, unexpired, its user alive and, but for
+// undo links, issued under the user's current security stamp.
+// Errors: ErrTokenInvalid.
 func (tx *Tx) ValidToken(kind TokenKind, raw string, now time.Time) (*Token, error) {
 	var t Token
 	if err := getJSON(tx.bucket(bucketTokens), HashSecret(raw), &t); err != nil {
@@ -132,10 +147,38 @@ func (tx *Tx) ValidToken(kind TokenKind, raw string, now time.Time) (*Token, err
 	if t.Kind != kind || t.Used() || !now.Before(t.ExpiresAt) {
 		return nil, ErrTokenInvalid
 	}
-	if tx.bucket(bucketUsers).Get(t.UserID[:]) == nil {
+	u, err := tx.User(t.UserID)
+	if err != nil || (kind.stamped() && t.Stamp != u.SecurityStamp) {
 		return nil, ErrTokenInvalid
 	}
 	return &t, nil
+}
+
+// PendingRegistration returns what the newest verification token of a
+// user carries: the password hash of the one registration it stands for,
+// or "" when the address was registered more than once (or no token is
+// left). Spent and voided tokens count: a resend voids the older link but
+// stands for the same registration.
+func (tx *Tx) PendingRegistration(userID uuid.UUID) (string, error) {
+	prefix := join(userID[:], []byte{byte(TokenVerifyEmail)})
+	tokens := tx.bucket(bucketTokens)
+	var newest *Token
+	c := tx.bucket(bucketTokensByUser).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		var t Token
+		if err := getJSON(tokens, k[len(prefix):], &t); err != nil {
+			return "", err
+		}
+		// On a tie the token without a password wins: never trust more
+		// than the newest registration allows.
+		if newest == nil || t.CreatedAt.After(newest.CreatedAt) || (t.CreatedAt.Equal(newest.CreatedAt) && t.PasswordHash == "") {
+			newest = &t
+		}
+	}
+	if newest == nil {
+		return "", nil
+	}
+	return newest.PasswordHash, nil
 }
 
 // SpendToken checks and spends the token for raw in one step: it must be of

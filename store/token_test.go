@@ -252,13 +252,15 @@ func TestTokenOfDeletedUserIsErrTokenInvalid(t *testing.T) {
 	}
 }
 
-func TestTokenOfMissingUserIsErrTokenInvalid(t *testing.T) {
-	// The token record exists but its user was never stored (or vanished
-	// without DeleteUser): the user check, not the missing record, rejects it.
+func TestTokenForMissingUserIsRefused(t *testing.T) {
+	// A token carries its user's security stamp, so it cannot be issued
+	// for a user that is not stored.
 	db := mustOpen(t)
-	raw := issue(t, db, store.NewID(), store.TokenVerifyEmail, t0)
-	if _, err := spend(db, store.TokenVerifyEmail, raw, t0.Add(time.Minute)); !errors.Is(err, store.ErrTokenInvalid) {
-		t.Fatalf("SpendToken(user missing): got %v, want ErrTokenInvalid", err)
+	err := db.Update(func(tx *store.Tx) error {
+		return tx.IssueToken("raw", &store.Token{Kind: store.TokenVerifyEmail, UserID: store.NewID(), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("IssueToken(user missing): got %v, want ErrNotFound", err)
 	}
 }
 

@@ -31,6 +31,14 @@ type User struct {
 	// MustResetPassword is set when the owner said "This wasn't me": the
 	// password is no longer trusted, so login waits for a reset.
 	MustResetPassword bool `json:"must_reset_password,omitempty"`
+	// Frozen is set when the owner said "This wasn't me" to an email change:
+	// the server cannot tell the owner from an intruder there, so the
+	// account waits for staff (login refused, no token works).
+	Frozen bool `json:"frozen,omitempty"`
+	// SecurityStamp is bumped by every change that a mailed token must not
+	// outlive (password, activation, staff, email, freeze, a second factor);
+	// a token carries the stamp it was issued under and dies with it.
+	SecurityStamp uint64 `json:"security_stamp,omitempty"`
 	// KnownDevices are fingerprints of the devices (ip + browser family)
 	// the user signed in from, newest first, at most MaxKnownDevices.
 	KnownDevices []string `json:"known_devices,omitempty"`
@@ -107,19 +115,30 @@ func (tx *Tx) CreateUser(u *User) error {
 	return tx.putUser(u)
 }
 
-// countUser moves the user counters from old (nil: none) to new (nil: deleted).
+// countUser moves the user counters from old (nil: none) to new (nil:
+// deleted). It refuses (ErrLastStaff) a change that would leave a store
+// that has active staff with none: checked here, inside the writing
+// transaction, so two staff removing each other at once cannot both win.
 func (tx *Tx) countUser(old, new *User) error {
-	delta := func(u *User) (users, verified int) {
+	delta := func(u *User) (users, verified, staff int) {
 		if u == nil {
-			return 0, 0
+			return 0, 0, 0
+		}
+		if u.Staff && u.Active {
+			staff = 1
 		}
 		if u.EmailVerified {
-			return 1, 1
+			return 1, 1, staff
 		}
-		return 1, 0
+		return 1, 0, staff
 	}
-	ou, ov := delta(old)
-	nu, nv := delta(new)
+	ou, ov, os := delta(old)
+	nu, nv, ns := delta(new)
+	if ns != os {
+		if err := tx.countActiveStaff(ns - os); err != nil {
+			return err
+		}
+	}
 	if nu != ou {
 		if err := tx.addCounter(keyUserCount, nu-ou); err != nil {
 			return err
@@ -131,14 +150,79 @@ func (tx *Tx) countUser(old, new *User) error {
 	return nil
 }
 
+// countActiveStaff moves the active-staff counter by delta. A store written
+// before the counter existed has no entry: it is counted from the records
+// (as they are before this change) the first time it is needed.
+func (tx *Tx) countActiveStaff(delta int) error {
+	n, err := tx.ActiveStaff()
+	if err != nil {
+		return err
+	}
+	if n > 0 && n+delta <= 0 {
+		return ErrLastStaff
+	}
+	return tx.setCounter(keyActiveStaffCount, n+delta)
+}
+
+// ActiveStaff returns the number of active staff accounts.
+func (tx *Tx) ActiveStaff() (int, error) {
+	if v := tx.bucket(bucketMeta).Get(keyActiveStaffCount); v != nil {
+		return tx.counter(keyActiveStaffCount), nil
+	}
+	return tx.countActiveStaffRecords()
+}
+
+// countActiveStaffRecords counts active staff by reading every user.
+func (tx *Tx) countActiveStaffRecords() (int, error) {
+	n := 0
+	err := tx.bucket(bucketUsers).ForEach(func(k, v []byte) error {
+		var u User
+		if err := decodeUser(v, &u); err != nil {
+			return fmt.Errorf("store: decode user %x: %w", k, err)
+		}
+		if u.Staff && u.Active {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// RevokeTokens makes every mailed token of u issued so far unusable (undo
+// links excepted) once u is written: for a security event that changes no
+// field PutUser watches.
+func (u *User) RevokeTokens() { u.SecurityStamp++ }
+
+// securityChanged reports whether a change from old to u is one that no
+// outstanding token may survive.
+func securityChanged(old, u *User) bool {
+	return old.PasswordHash != u.PasswordHash || old.Active != u.Active || old.Staff != u.Staff ||
+		old.EmailVerified != u.EmailVerified || old.MustResetPassword != u.MustResetPassword ||
+		old.Frozen != u.Frozen || old.Email != u.Email
+}
+
+// stampFrom carries the security stamp over from old and bumps it when the
+// change is security-relevant, so no flow has to remember to.
+func (u *User) stampFrom(old *User) {
+	if u.SecurityStamp < old.SecurityStamp {
+		u.SecurityStamp = old.SecurityStamp
+	}
+	if u.SecurityStamp == old.SecurityStamp && securityChanged(old, u) {
+		u.SecurityStamp++
+	}
+}
+
 // PutUser writes changes to an existing user other than its email (use
-// ChangeEmail for that). Errors: ErrNotFound.
+// ChangeEmail for that). A change to the password, activation, staff role,
+// verification or freeze voids the user's outstanding tokens (see
+// SecurityStamp). Errors: ErrNotFound, ErrLastStaff.
 func (tx *Tx) PutUser(u *User) error {
 	old, err := tx.User(u.ID)
 	if err != nil {
 		return err
 	}
 	u.Email = old.Email
+	u.stampFrom(old)
 	if err := tx.countUser(old, u); err != nil {
 		return err
 	}
@@ -168,12 +252,13 @@ func (tx *Tx) ChangeEmail(id uuid.UUID, email string, at time.Time) (*User, erro
 	}
 	u.Email = email
 	u.UpdatedAt = at
+	u.RevokeTokens() // links mailed to the old address die with it
 	return u, tx.putUser(u)
 }
 
 // DeleteUser removes a user with its email index entry, sessions, tokens,
 // addresses and outbox entries. Audit events stay (they are the history).
-// Errors: ErrNotFound.
+// Errors: ErrNotFound, ErrLastStaff.
 func (tx *Tx) DeleteUser(id uuid.UUID) error {
 	u, err := tx.User(id)
 	if err != nil {
