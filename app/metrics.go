@@ -36,6 +36,7 @@ type metrics struct {
 	mailQueued, mailSent, mailRetried, mailFailed atomic.Uint64
 	sweeperRuns                                   atomic.Uint64
 	prunedTokens, prunedSessions, prunedMail      atomic.Uint64
+	prunedAudit                                   atomic.Uint64
 }
 
 type requestLabels struct {
@@ -76,6 +77,7 @@ func (m *metrics) countSweep(r store.SweepResult) {
 	m.prunedTokens.Add(uint64(r.Tokens))     // #nosec G115 -- a count, never negative
 	m.prunedSessions.Add(uint64(r.Sessions)) // #nosec G115 -- a count, never negative
 	m.prunedMail.Add(uint64(r.Mails))        // #nosec G115 -- a count, never negative
+	m.prunedAudit.Add(uint64(r.Audit))       // #nosec G115 -- a count, never negative
 }
 
 // methodLabel is the method, or "other" for one the server never routes.
@@ -231,6 +233,7 @@ func (m *metrics) write(w *bufio.Writer, storeBytes int64, st store.WriteStats) 
 
 	const pruned = "marbelle_sweeper_pruned_total"
 	head(pruned, "counter", "Records removed by the sweeper, by kind.")
+	sample(pruned, `kind="audit"`, m.prunedAudit.Load())
 	sample(pruned, `kind="mail"`, m.prunedMail.Load())
 	sample(pruned, `kind="sessions"`, m.prunedSessions.Load())
 	sample(pruned, `kind="tokens"`, m.prunedTokens.Load())

@@ -154,3 +154,30 @@ func BenchmarkDecodeUserAndSession(b *testing.B) {
 		}
 	}
 }
+
+// TestUserCodecV1StillReads: a user written before the security stamp
+// existed reads with stamp 0, and is written back as V2.
+func TestUserCodecV1StillReads(t *testing.T) {
+	u := sampleUser()
+	u.SecurityStamp, u.Frozen = 7, true
+	v2 := encodeUser(&u)
+	if v2[0] != userCodecV2 {
+		t.Fatalf("version byte %x, want %x", v2[0], userCodecV2)
+	}
+	// V1 is V2 without the trailing stamp (one byte for 7) and without the
+	// frozen flag, which did not exist.
+	u1 := u
+	u1.Frozen = false
+	v1 := encodeUser(&u1)
+	v1 = append([]byte{userCodecV1}, v1[1:len(v1)-1]...)
+	var got User
+	if err := decodeUser(v1, &got); err != nil {
+		t.Fatalf("decode V1: %v", err)
+	}
+	if got.SecurityStamp != 0 || got.Email != u.Email || got.Frozen {
+		t.Fatalf("V1 decoded as %+v", got)
+	}
+	if err := decodeUser(v2, &got); err != nil || got.SecurityStamp != 7 || !got.Frozen {
+		t.Fatalf("V2 decoded as %+v, %v", got, err)
+	}
+}

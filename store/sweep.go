@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"time"
 
@@ -76,7 +75,7 @@ func (db *DB) Sweep(now time.Time, opts SweepOptions) (SweepResult, error) {
 		tokens:   timeKey(now.Add(-opts.TokenGrace)),
 		sessions: timeKey(now),
 		mail:     timeKey(now.Add(-opts.MailRetention)),
-		audit:    idTimeKey(now.Add(-opts.AuditRetention)),
+		audit:    timeKey(now.Add(-opts.AuditRetention)),
 	}
 	var res SweepResult
 	var more bool
@@ -115,12 +114,12 @@ func (db *DB) Sweep(now time.Time, opts SweepOptions) (SweepResult, error) {
 func (tx *Tx) sweepDue(cut sweepCutoffs) bool {
 	for _, ix := range []struct {
 		bucket, cutoff []byte
-	}{{bucketTokensByExpiry, cut.tokens}, {bucketSessionsByExpiry, cut.sessions}, {bucketOutboxSent, cut.mail}, {bucketAudit, cut.audit}} {
+	}{{bucketTokensByExpiry, cut.tokens}, {bucketSessionsByExpiry, cut.sessions}, {bucketOutboxSent, cut.mail}} {
 		if k, _ := tx.bucket(ix.bucket).Cursor().First(); k != nil && bytes.Compare(k, ix.cutoff) < 0 {
 			return true
 		}
 	}
-	return false
+	return len(auditKeysBefore(tx, cut.audit, 1)) > 0
 }
 
 // sweepBatch removes up to limit index entries below the cutoffs (tokens,
@@ -128,20 +127,24 @@ func (tx *Tx) sweepDue(cut sweepCutoffs) bool {
 // index entries, adds the records removed to r, and reports whether
 // entries below the cutoffs remain.
 func (tx *Tx) sweepBatch(cut sweepCutoffs, limit int, r *SweepResult) (more bool, err error) {
+	below := func(name []byte) func(cutoff []byte, limit int) [][]byte {
+		return func(cutoff []byte, limit int) [][]byte { return keysBelow(tx, name, cutoff, limit) }
+	}
 	kinds := []struct {
-		bucket, cutoff []byte
-		prune          func(key []byte) (bool, error)
-		count          *int
+		keys   func(cutoff []byte, limit int) [][]byte
+		cutoff []byte
+		prune  func(key []byte) (bool, error)
+		count  *int
 	}{
-		{bucketTokensByExpiry, cut.tokens, tx.pruneToken, &r.Tokens},
-		{bucketSessionsByExpiry, cut.sessions, tx.pruneSession, &r.Sessions},
-		{bucketOutboxSent, cut.mail, tx.pruneMail, &r.Mails},
-		{bucketAudit, cut.audit, tx.pruneAudit, &r.Audit},
+		{below(bucketTokensByExpiry), cut.tokens, tx.pruneToken, &r.Tokens},
+		{below(bucketSessionsByExpiry), cut.sessions, tx.pruneSession, &r.Sessions},
+		{below(bucketOutboxSent), cut.mail, tx.pruneMail, &r.Mails},
+		{func(cutoff []byte, limit int) [][]byte { return auditKeysBefore(tx, cutoff, limit) }, cut.audit, tx.pruneAudit, &r.Audit},
 	}
 	budget := limit
 	for _, k := range kinds {
 		// One key beyond the budget tells whether another batch is needed.
-		keys := keysBelow(tx, k.bucket, k.cutoff, budget+1)
+		keys := k.keys(k.cutoff, budget+1)
 		if len(keys) > budget {
 			more, keys = true, keys[:budget]
 		}
@@ -222,14 +225,24 @@ func (tx *Tx) pruneMail(key []byte) (bool, error) {
 	return true, index.Delete(key)
 }
 
-// idTimeKey is the smallest UUIDv7 of the millisecond of t: audit event
-// ids below it were made before t, so the audit bucket is its own by-time
-// index.
-func idTimeKey(t time.Time) []byte {
-	ms := max(t.UnixMilli(), 0)
-	var k [16]byte
-	binary.BigEndian.PutUint64(k[:8], uint64(ms)<<16) // #nosec G115 -- not negative
-	return k[:]
+// auditKeysBefore returns up to limit ids of the oldest audit events, as
+// long as their time is before cutoff (a timeKey). Event ids are UUIDv7,
+// so key order is the order events were written in, which is time order:
+// the audit bucket is its own by-time index and the scan stops at the
+// first event that is kept.
+func auditKeysBefore(tx *Tx, cutoff []byte, limit int) [][]byte {
+	var keys [][]byte
+	c := tx.bucket(bucketAudit).Cursor()
+	for k, v := c.First(); k != nil && len(keys) < limit; k, v = c.Next() {
+		var e struct {
+			At time.Time `json:"at"`
+		}
+		if json.Unmarshal(v, &e) == nil && bytes.Compare(timeKey(e.At), cutoff) >= 0 {
+			break
+		}
+		keys = append(keys, bytes.Clone(k))
+	}
+	return keys
 }
 
 // pruneAudit removes an audit event older than the retention with its

@@ -53,7 +53,8 @@ function filters(v, fields, submit, keep = {}) {
   return f;
 }
 
-const tags = (u) => [u.is_active ? "Active " : el("span", { class: "badge off" }, "Deactivated"),
+const tags = (u) => [u.is_frozen ? el("span", { class: "badge off" }, "Locked") : null,
+  u.is_active ? "Active " : el("span", { class: "badge off" }, "Deactivated"),
   u.email_verified ? null : el("span", { class: "badge warn" }, "Not verified"), u.is_staff ? el("span", { class: "badge" }, "Staff") : null];
 
 // --- dashboard ---
@@ -168,7 +169,8 @@ export async function userView(v) {
         fact("Name", `${u.first_name} ${u.last_name}`.trim() || "Not given"),
         fact("Phone", u.phone || "Not given"),
         fact("Company", u.company_name || "Not given"),
-        fact("Status", u.is_active ? "Active" : "Deactivated: cannot log in"),
+        fact("Status", u.is_frozen ? "Locked after a “This wasn't me” report on an email change: cannot log in until restored"
+          : u.is_active ? "Active" : "Deactivated: cannot log in"),
         fact("Role", u.is_staff ? "Staff" : "Customer"),
         fact("Customer since", when(u.date_joined, true)),
         fact("Last login", u.last_login_at ? when(u.last_login_at) : "Never"),
@@ -212,6 +214,22 @@ export async function userView(v) {
       b("act-sessions", "End all sessions", () => act("POST", "/revoke-sessions", undefined,
         (r) => (r.data?.revoked === 1 ? "1 session ended." : `${r.data?.revoked ?? 0} sessions ended.`))),
       b("act-delete", "Delete user…", () => confirmDelete(), "btn secondary danger-text"));
+    // A locked account: staff find out who the owner is (outside Marbelle),
+    // then restore it, to the address the owner proved if it differs. The
+    // owner is mailed a link to choose a new password.
+    const restore = u.is_frozen ? form({
+      id: "restore-form",
+      submit: "Restore account",
+      fields: [{ name: "email", label: "Restore to this address", type: "email", optional: true, autocomplete: "off", value: u.email,
+        hint: "The address the owner proved to you. The account moves there, and a link to choose a new password is mailed to it." }],
+      onSubmit: async (vals) => {
+        const r = await api("POST", path + "/restore", { email: vals.email.trim() });
+        if (r.status === 401) return v.signedOut();
+        if (!r.ok) return r;
+        say(true, r.message);
+        await load();
+      },
+    }) : null;
     const confirmDelete = () => {
       const yes = button("Delete user", async () => {
         const r = await api("DELETE", path);
@@ -237,6 +255,7 @@ export async function userView(v) {
       el("div", { class: "cols" },
         section("profile", "Profile", profile),
         section("actions-h", "Actions",
+          restore,
           el("p", { class: "muted" }, "Deactivating, or changing staff access, logs the user out everywhere at once."), acts,
           el("p", { class: "links" }, link("/admin/audit?user_id=" + encodeURIComponent(u.id), "This user's audit log")))),
       section("addresses", "Addresses",

@@ -300,6 +300,12 @@ async function verifyEmail(v) {
   }
   await tokenPost(v, "/auth/verify-email", { token: v.token }, (r, area) => {
     state.email = r.data?.email || state.email;
+    // The address was registered more than once before it was verified:
+    // no password chosen then is trusted, so the owner chooses one now.
+    if (r.data?.password_required && r.data?.set_password_token) {
+      area.replaceChildren(notice("ok", r.message), passwordForm(r.data.set_password_token, "Choose your password"));
+      return;
+    }
     area.replaceChildren(notice("ok", r.message),
       actions(state.user ? link("/account", "Go to your account", "btn") : link("/login", "Log in", "btn")));
   }, (r, area) => {
@@ -326,15 +332,20 @@ function forgotPassword(v) {
 
 function resetPassword(v) {
   v.heading("Choose a new password");
-  const again = () => link("/forgot-password", "Ask for a new link");
   if (!v.token) {
-    v.root.append(notice("error", noToken), actions(again()));
+    v.root.append(notice("error", noToken), actions(link("/forgot-password", "Ask for a new link")));
     return;
   }
-  const token = v.token;
+  v.root.append(passwordForm(v.token, "Save new password"));
+}
+
+// passwordForm sets a password with a reset token: the reset link's, or
+// the one a verification hands over when it could trust no password.
+function passwordForm(token, submit) {
+  const again = () => link("/forgot-password", "Ask for a new link");
   const f = form({
     id: "reset",
-    submit: "Save new password",
+    submit,
     fields: [{ name: "password", label: "New password", type: "password", autocomplete: "new-password", required: true,
       hint: "At least 8 characters. Use one you do not use anywhere else." }],
     onSubmit: async (vals) => {
@@ -342,13 +353,13 @@ function resetPassword(v) {
       if (r.code === "invalid_token") r.extra = el("p", {}, again());
       if (!r.ok) return r;
       state.user = null;
-      renderNav(v.path);
+      renderNav(location.pathname);
       f.closest("section").replaceWith(card(notice("ok", r.message),
         el("p", {}, "For your safety you have been logged out everywhere."),
         actions(link("/login", "Log in", "btn"))));
     },
   });
-  v.root.append(card(f));
+  return card(f);
 }
 
 async function confirmEmailChange(v) {
