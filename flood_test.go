@@ -1,0 +1,189 @@
+package main
+
+// Floods against the real binary (issue 14, items 7 and 8): a signed-in
+// client that repeats writes cannot grow the store without end, and
+// anyone naming one address cannot flood its inbox from the shop's domain.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/marbelle/marbelle/mail"
+)
+
+// floodClient sends JSON requests to a child, from a client IP of its
+// choice (the child trusts X-Forwarded-For from loopback), with a session
+// cookie jar.
+type floodClient struct {
+	http *http.Client
+	base string
+	ip   string
+}
+
+func newFloodClient(base, ip string) *floodClient {
+	jar, _ := cookiejar.New(nil)
+	return &floodClient{http: &http.Client{Jar: jar, Timeout: 10 * time.Second}, base: base, ip: ip}
+}
+
+func (c *floodClient) do(t *testing.T, method, path string, body any) (int, json.RawMessage) {
+	t.Helper()
+	var rd *strings.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = strings.NewReader(string(b))
+	} else {
+		rd = strings.NewReader("")
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, c.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("X-Forwarded-For", c.ip)
+	res, err := c.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	json.NewDecoder(res.Body).Decode(&env)
+	return res.StatusCode, env.Data
+}
+
+// devMails returns the mails the child's sink holds for addr.
+func (c *floodClient) devMails(t *testing.T, addr string) []mail.Captured {
+	t.Helper()
+	st, data := c.do(t, "GET", "/api/v1/dev/mail", nil)
+	if st != 200 {
+		t.Fatalf("dev mail: %d", st)
+	}
+	var list, out []mail.Captured
+	if err := json.Unmarshal(data, &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list {
+		if len(m.To) == 1 && m.To[0] == addr {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitDevMails waits (10 s at most) until addr has n mails in the sink.
+func (c *floodClient) waitDevMails(t *testing.T, addr string, n int) []mail.Captured {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if got := c.devMails(t, addr); len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestIssue14Item7And8FloodsAgainstTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	bin := buildBinary(t, "")
+	dir := t.TempDir()
+	// The shipped defaults but for the per-IP and per-account limits, which
+	// the flood steps around by changing its IP (X-Forwarded-For from a
+	// trusted loopback proxy), as a botnet would.
+	c := startChild(t, bin, dir, map[string]string{
+		"MARBELLE_RATE_LIMITS":     "login=1000/1m,register=1000/1m,token=1000/1m,login_failures=1000/1m",
+		"MARBELLE_TRUSTED_PROXIES": "127.0.0.1/32",
+	})
+	c.waitReady(10 * time.Second)
+	ip := 0
+	next := func() *floodClient { ip++; return newFloodClient(c.URL, fmt.Sprintf("198.51.100.%d", ip%250+1)) }
+
+	// Item 8: one address named by many clients gets at most five mails an
+	// hour, and every answer is the same 200.
+	const victim = "inbox@example.test"
+	for i := range 40 {
+		path, body := "/api/v1/auth/password-reset/request", any(map[string]string{"email": victim})
+		switch i % 3 {
+		case 1:
+			path, body = "/api/v1/auth/resend-verification", map[string]string{"email": victim}
+		case 2:
+			path, body = "/api/v1/auth/register", registerJSON(victim, crashPassword)
+		}
+		if st, _ := next().do(t, "POST", path, body); st != 200 && st != 201 {
+			t.Fatalf("flood request %d (%s): status %d, want the usual answer", i, path, st)
+		}
+	}
+	// Every request naming the address takes from its budget, mail or not
+	// (so the cap tells nothing about the account): here the first two
+	// named an address without an account.
+	next().waitDevMails(t, victim, 3)
+	time.Sleep(300 * time.Millisecond) // any mail over the cap would be queued by now
+	if got := next().devMails(t, victim); len(got) != 3 {
+		t.Fatalf("mails to one address after 40 requests: %d, want 3 (5 requests allowed, 2 of them before it had an account)", len(got))
+	}
+
+	// Item 7: a verified user's empty PATCHes write nothing; real writes
+	// stop at the per-user limit (120 a minute by default).
+	const user = "writer@example.test"
+	if st, _ := next().do(t, "POST", "/api/v1/auth/register", registerJSON(user, crashPassword)); st != 201 {
+		t.Fatalf("register: %d", st)
+	}
+	m := next().waitDevMails(t, user, 1)
+	match := crashTokenRE["verify-email"].FindStringSubmatch(m[0].Text)
+	if match == nil {
+		t.Fatalf("no verification link: %s", m[0].Text)
+	}
+	if st, _ := next().do(t, "POST", "/api/v1/auth/verify-email", map[string]string{"token": match[1]}); st != 200 {
+		t.Fatalf("verify: %d", st)
+	}
+	s := next()
+	if st, _ := s.do(t, "POST", "/api/v1/auth/login", map[string]string{"email": user, "password": crashPassword}); st != 200 {
+		t.Fatalf("login: %d", st)
+	}
+	storePath := filepath.Join(dir, "marbelle.db")
+	size := func() int64 {
+		fi, err := os.Stat(storePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	_, before := s.do(t, "GET", "/api/v1/auth/security/activity", nil)
+	sizeBefore := size()
+	for range 100 {
+		if st, _ := s.do(t, "PATCH", "/api/v1/auth/profile", map[string]any{}); st != 200 {
+			t.Fatalf("empty PATCH: %d", st)
+		}
+	}
+	_, after := s.do(t, "GET", "/api/v1/auth/security/activity", nil)
+	if string(before) != string(after) || size() != sizeBefore {
+		t.Fatalf("100 empty PATCHes changed the audit or the store (%d -> %d bytes)", sizeBefore, size())
+	}
+	limited := 0
+	for i := range 150 {
+		st, _ := s.do(t, "PATCH", "/api/v1/auth/profile", map[string]any{"first_name": fmt.Sprint("Name ", i)})
+		switch st {
+		case 200:
+		case 429:
+			limited++
+		default:
+			t.Fatalf("PATCH %d: %d", i, st)
+		}
+	}
+	// The 100 empty PATCHes took their share of the budget too.
+	if limited < 100 {
+		t.Fatalf("writes refused by the per-user limit: %d of 150 after 100 empty ones, want at least 100", limited)
+	}
+}
