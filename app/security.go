@@ -103,13 +103,13 @@ func (s *Server) handleSecurityUndo(w http.ResponseWriter, r *http.Request, _ ht
 		writeError(w, r, s.log, err)
 		return
 	}
-	msg, err := s.undo(r.Context(), in.Token)
+	res, err := s.undo(r.Context(), in.Token)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
 	s.clearSessionCookie(w)
-	writeJSON(w, http.StatusOK, msg, nil)
+	writeJSON(w, http.StatusOK, res.message, res)
 }
 
 // undo answers a "This wasn't me" link: every session of the account ends
@@ -121,9 +121,16 @@ func (s *Server) handleSecurityUndo(w http.ResponseWriter, r *http.Request, _ ht
 // The account is frozen instead, both addresses are told, and staff
 // restore it (docs/security.md). The link works once; other undo links
 // stay, so an intruder's own undo cannot void the owner's.
-func (s *Server) undo(ctx context.Context, token string) (string, error) {
+// undone is the answer of an undo: frozen says the account now waits for
+// staff (so the page offers no reset).
+type undone struct {
+	Frozen  bool `json:"frozen"`
+	message string
+}
+
+func (s *Server) undo(ctx context.Context, token string) (*undone, error) {
 	c := clientOf(ctx)
-	msg := "Every device has been signed out. Please reset your password before you log in again."
+	res := &undone{message: "Every device has been signed out. Please reset your password before you log in again."}
 	err := s.update(ctx, func(t *txn) error {
 		tok, err := t.SpendToken(store.TokenUndo, strings.TrimSpace(token), t.now)
 		if err != nil {
@@ -135,9 +142,10 @@ func (s *Server) undo(ctx context.Context, token string) (string, error) {
 		}
 		detail := map[string]string{"action": tok.Action}
 		frozen := tok.Action == "email_changed"
+		res.Frozen = frozen
 		if frozen {
 			u.Frozen = true
-			msg = "The account is locked and every device has been signed out. We have written to both addresses; please contact the shop to restore it."
+			res.message = "The account is locked and every device has been signed out. We have written to both addresses; please contact the shop to restore it."
 		} else {
 			u.MustResetPassword = true
 		}
@@ -159,7 +167,7 @@ func (s *Server) undo(ctx context.Context, token string) (string, error) {
 		}
 		return t.audit("security_undo", u, "", c, detail)
 	})
-	return msg, err
+	return res, err
 }
 
 // tellFrozen mails the account's address and, when it differs, the address

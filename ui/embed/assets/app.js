@@ -391,7 +391,7 @@ function undo(v) {
   }
   const token = v.token;
   const box = card(
-    el("p", {}, "If someone else changed your account, this link signs out every device, reverts an email change, and asks for a new password before the next sign-in."),
+    el("p", {}, "If someone else changed your account, this link signs out every device and asks for a new password before the next sign-in. After a change of the email address it locks the account until the shop restores it for you."),
     el("p", {}, "Nothing happens until you press the button. The link works once."),
     actions(button("Sign out everywhere and lock my account", async () => {
       v.root.querySelector("h1").focus(); // the button goes away
@@ -399,6 +399,9 @@ function undo(v) {
       await tokenPost(v, "/auth/security/undo", { token }, (r, area) => {
         state.user = null;
         renderNav(v.path);
+        // A locked account (after an email change) waits for the shop: a
+        // reset link would not be sent.
+        if (r.data?.frozen) return area.replaceChildren(notice("ok", r.message));
         area.replaceChildren(notice("ok", r.message),
           el("p", {}, "Choose a new password now: we mail you a link to do it."), actions(reset()));
       }, (r, area) => {
