@@ -1576,3 +1576,45 @@ func TestAccountScreenshot(t *testing.T) {
 	}
 	t.Logf("wrote %s (%d bytes)", out, len(png))
 }
+
+// TestIssue14BrowserVerifyAsksForPassword: an address registered twice
+// before it was verified trusts neither password; the verify page goes
+// straight on to "choose your password", and only that password works.
+func TestIssue14BrowserVerifyAsksForPassword(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	base := startServer(t)
+	const email = "twice@example.test"
+	jar, _ := cookiejar.New(nil)
+	c := &customer{t: t, base: base, email: email, http: &http.Client{Jar: jar, Timeout: stepTimeout}}
+	c.call("POST", "/api/v1/auth/register", map[string]string{"email": email, "password": "attacker chose this 99", "first_name": "Mallory", "last_name": "First"})
+	c.call("POST", "/api/v1/auth/register", map[string]string{"email": email, "password": password, "first_name": "Tia", "last_name": "Owner"})
+	// The newest link is the second mail's: wait until both are there.
+	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(25 * time.Millisecond) {
+		var list []struct {
+			To []string `json:"to"`
+		}
+		json.Unmarshal(c.call("GET", "/api/v1/dev/mail", nil).Data, &list)
+		n := 0
+		for _, m := range list {
+			if len(m.To) == 1 && m.To[0] == email {
+				n++
+			}
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("verification mails to %s: %d, want 2", email, n)
+		}
+	}
+	link := c.mailLink(email, "/verify-email?token=")
+
+	b := newBrowser(t, base)
+	b.openURL(link)
+	b.see("Please choose a password to finish.")
+	b.fill("#reset [name=password]", newPassword)
+	b.press("#reset", "Choose your password")
+	b.see("For your safety you have been logged out everywhere.")
+	b.loginFails(email, password)
+	b.login(email, newPassword)
+}
