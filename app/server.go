@@ -122,7 +122,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 		emailChange:   NewLimiter(rl.EmailChange, limiterKeys, rl.Off),
 	}
 	router := s.routes()
-	cop, err := s.withCrossOriginProtection(router)
+	cop, err := s.withCrossOriginProtection(s.withFormContentTypes(router))
 	if err != nil {
 		return nil, fmt.Errorf("app: trusted origins: %w", err)
 	}
