@@ -20,6 +20,7 @@ import (
 type Config struct {
 	Env                string // "development" or "production"
 	Addr               string
+	DevAllowPublic     bool // development may listen on a non-loopback address
 	DataDir            string
 	SecretKey          string // empty in development until the data dir supplies one
 	BaseURL            string // no trailing slash; empty in development means "from the listener"
@@ -70,7 +71,8 @@ type setting struct {
 
 var settings = []setting{
 	{"MARBELLE_ENV", "env", "development", "development or production"},
-	{"MARBELLE_ADDR", "addr", "127.0.0.1:8080", "listen address"},
+	{"MARBELLE_ADDR", "addr", "127.0.0.1:8080", "listen address (development: loopback only, unless MARBELLE_DEV_ALLOW_PUBLIC=true)"},
+	{"MARBELLE_DEV_ALLOW_PUBLIC", "dev-allow-public", "false", "true lets development listen on a non-loopback address, where anyone who reaches it reads the captured mail (production: ignored)"},
 	{"MARBELLE_DATA_DIR", "data-dir", "./data", "directory of the store file (and the development secret)"},
 	{"MARBELLE_SECRET_KEY", "secret-key", "", "at least 32 bytes of key material (production: required; development: generated into the data dir)"},
 	{"MARBELLE_BASE_URL", "base-url", "", "public URL of the site, used in mailed links (development: http:// + the listen address)"},
@@ -168,9 +170,21 @@ func parseConfig(raw map[string]string) (Config, error) {
 		return orDefault(raw, name)
 	}
 
+	switch v := strings.ToLower(value("MARBELLE_DEV_ALLOW_PUBLIC")); v {
+	case "true", "false":
+		c.DevAllowPublic = v == "true"
+	default:
+		bad("MARBELLE_DEV_ALLOW_PUBLIC", "must be true or false, not %q", v)
+	}
 	c.Addr = value("MARBELLE_ADDR")
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("MARBELLE_ADDR", "must be host:port, not %q", c.Addr)
+	} else if !prod && !c.DevAllowPublic && !loopbackAddr(c.Addr) {
+		// Development serves every captured mail, reset links included, at
+		// /api/v1/dev/mail with no login: only this machine may reach it.
+		bad("MARBELLE_ADDR", "%q is not a loopback address, and development mode shows every captured mail (reset links included) to anyone who reaches it: "+
+			"set MARBELLE_ENV=production with its settings, listen on 127.0.0.1 (e.g. MARBELLE_ADDR=127.0.0.1:8080), "+
+			"or set MARBELLE_DEV_ALLOW_PUBLIC=true if you know what you are doing", c.Addr)
 	}
 	c.DataDir = value("MARBELLE_DATA_DIR")
 	if c.DataDir == "" {
@@ -403,6 +417,22 @@ func parseOrigins(v string) ([]string, error) {
 		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
 	}
 	return out, nil
+}
+
+// loopbackAddr reports whether the listen address host:port takes
+// connections from this machine only. A host name other than localhost
+// counts as public: what it resolves to is not known here, and an empty
+// host is every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 func parsePrefix(v string) (netip.Prefix, error) {

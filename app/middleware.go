@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -243,4 +244,61 @@ func (s *Server) withCrossOriginProtection(next http.Handler) (http.Handler, err
 		writeError(w, r, s.log, &Error{Code: CodeForbidden, Message: "Cross-origin request refused."})
 	}))
 	return cop.Handler(next), nil
+}
+
+// withFormContentTypes refuses (415) an unsafe request under /api/ that
+// carries a Content-Type a plain HTML form can send, or a malformed one,
+// body or not. A legacy browser posts a cross-site form without Origin or
+// Sec-Fetch-Site, so CrossOriginProtection lets it pass, and a route that
+// reads no body (logout, revoke sessions, outbox retry) would act on it.
+// Such a form always sends a Content-Type; curl and other services that
+// send no body and no Content-Type still pass.
+func (s *Server) withFormContentTypes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		ct, sent := r.Header["Content-Type"]
+		if !sent || !strings.HasPrefix(r.URL.Path, "/api/") || takesFormBody(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// Two Content-Type headers are malformed: which one a reader
+		// believes is up to the reader.
+		if len(ct) != 1 || formMediaType(ct[0]) {
+			writeError(w, r, s.log, &Error{Code: CodeUnsupportedMedia, Message: "Send a JSON body (Content-Type: application/json), or no body and no Content-Type."})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// formMediaType reports whether the Content-Type value v is one a plain
+// HTML form (or a fetch without preflight) can send, or is not a media
+// type at all.
+func formMediaType(v string) bool {
+	mt, _, err := mime.ParseMediaType(v) // lower-cased, parameters and blanks dropped
+	if err != nil {
+		return true
+	}
+	switch mt {
+	case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
+		return true
+	}
+	return false
+}
+
+// takesFormBody is the allow-list of API routes that may take a form body
+// on an unsafe method. A route belongs here only when it authenticates by
+// a header that a cross-site form cannot send (an API key), never by the
+// session cookie.
+func takesFormBody(path string) bool {
+	switch strings.TrimSuffix(path, "/") {
+	case "/api/v1/introspect": // RFC 7662 token introspection posts application/x-www-form-urlencoded
+		return true
+	}
+	return false
 }

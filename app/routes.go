@@ -72,10 +72,11 @@ func (s *Server) routes() *httprouter.Router {
 	return r
 }
 
-// limitByIP applies a per-client-IP limit to a route.
+// limitByIP applies a per-client-IP limit to a route (an IPv6 client's
+// /64: see limiterKey).
 func (s *Server) limitByIP(l *Limiter, name string, h httprouter.Handle) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-		if ok, retry := l.Allow(name+"|"+clientOf(r.Context()).IP, s.now()); !ok {
+		if ok, retry := l.Allow(name+"|"+limiterKey(clientOf(r.Context()).IP), s.now()); !ok {
 			writeError(w, r, s.log, rateLimited(retry))
 			return
 		}

@@ -115,6 +115,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 	}
 	defer ln.Close()
 	baseURL := "http://" + ln.Addr().String()
+	if !cfg.Production() && !loopbackAddr(cfg.Addr) { // only with MARBELLE_DEV_ALLOW_PUBLIC=true
+		log.Warn("development mode on a non-loopback address: anyone who reaches it can read the captured mail", "addr", ln.Addr().String())
+	}
 
 	var wg sync.WaitGroup
 	var sink *mail.Sink

@@ -125,7 +125,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 		mailRecipient: NewLimiter(rl.MailRecipient, limiterKeys, rl.Off),
 	}
 	router := s.routes()
-	cop, err := s.withCrossOriginProtection(router)
+	cop, err := s.withCrossOriginProtection(s.withFormContentTypes(router))
 	if err != nil {
 		return nil, fmt.Errorf("app: trusted origins: %w", err)
 	}
