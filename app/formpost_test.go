@@ -20,6 +20,7 @@ var formContentTypes = []string{
 	"Application/X-WWW-Form-Urlencoded ; charset=UTF-8",
 	"  MULTIPART/FORM-DATA;boundary=x  ",
 	"text/plain;charset=utf-8",
+	"text/ping", // <a ping>
 	// malformed
 	"",
 	"text/plain, application/json",

@@ -287,6 +287,8 @@ func formMediaType(v string) bool {
 	switch mt {
 	case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
 		return true
+	case "text/ping": // <a ping> posts it cross-site, and old browsers send no Origin with it
+		return true
 	}
 	return false
 }
