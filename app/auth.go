@@ -321,6 +321,43 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httproute
 // login checks a password and opens a new session. Unknown emails, wrong
 // passwords and deactivated accounts fail alike, each after one hash.
 func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cookie, error) {
+	if err := in.check(); err != nil {
+		return nil, nil, err
+	}
+	email := store.NormalizeEmail(in.Email)
+	// Every attempt takes a slot of the per-account failure budget before
+	// the hash, so parallel guesses cannot all get through; a right
+	// password gives it back.
+	if ok, retry := s.limits.loginFailures.Allow(email, s.now()); !ok {
+		return nil, nil, rateLimited(retry)
+	}
+	u, rehash, err := s.checkLoginPassword(ctx, email, in.Password)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := loginRefusal(u); err != nil {
+		return nil, nil, err
+	}
+	newHash := ""
+	if rehash {
+		if newHash, err = s.hasher.Hash(ctx, in.Password); err != nil {
+			newHash = "" // keep the old hash; the next login tries again
+		}
+	}
+	secret := newSecret()
+	u, sess, err := s.openSession(ctx, u, newHash, secret)
+	if err != nil {
+		return nil, nil, err
+	}
+	cookie, err := s.sessionCookie(secret, s.absoluteTimeout(sess.Staff))
+	if err != nil {
+		return nil, nil, err
+	}
+	return profileOf(u), cookie, nil
+}
+
+// check refuses a login body that cannot be anyone's.
+func (in loginInput) check() error {
 	errs := fieldErrors{}
 	if strings.TrimSpace(in.Email) == "" {
 		errs.add("email", "Enter your email address.")
@@ -332,20 +369,17 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 	if in.Password == "" {
 		errs.add("password", "Enter your password.")
 	}
-	if err := errs.err(); err != nil {
-		return nil, nil, err
-	}
-	email := store.NormalizeEmail(in.Email)
-	c := clientOf(ctx)
-	// Every attempt takes a slot of the per-account failure budget before
-	// the hash, so parallel guesses cannot all get through; a right
-	// password gives it back.
-	if ok, retry := s.limits.loginFailures.Allow(email, s.now()); !ok {
-		return nil, nil, rateLimited(retry)
-	}
-	var u *store.User
-	var hash string // the password to check: an unverified account's is on its pending registration
-	err := s.db.View(func(tx *store.Tx) error {
+	return errs.err()
+}
+
+// checkLoginPassword verifies password for email with exactly one hash
+// whatever the account's state (a dummy one for an unknown email), audits a
+// failure and answers it errBadCredentials, and gives the failure budget
+// back for a right password. The password of an unverified account is the
+// one its pending registration carries.
+func (s *Server) checkLoginPassword(ctx context.Context, email, password string) (u *store.User, rehash bool, err error) {
+	var hash string
+	err = s.db.View(func(tx *store.Tx) error {
 		var err error
 		if u, err = tx.UserByEmail(email); err != nil {
 			return err
@@ -363,45 +397,51 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 		return nil
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, nil, err
+		return nil, false, err
 	}
-	var ok, rehash bool
+	var ok bool
 	if u == nil {
-		err = s.hasher.VerifyDummy(ctx, in.Password)
+		err = s.hasher.VerifyDummy(ctx, password)
 	} else {
-		ok, rehash, err = s.hasher.Verify(ctx, hash, in.Password)
+		ok, rehash, err = s.hasher.Verify(ctx, hash, password)
 	}
 	if err != nil {
 		s.limits.loginFailures.Refund(email)
-		return nil, nil, err
+		return nil, false, err
 	}
 	if !ok || !u.Active {
-		if err := s.update(ctx, func(t *txn) error {
-			return t.audit("login_failed", u, email, c, nil)
-		}); err != nil {
-			return nil, nil, err
+		c := clientOf(ctx)
+		if err := s.update(ctx, func(t *txn) error { return t.audit("login_failed", u, email, c, nil) }); err != nil {
+			return nil, false, err
 		}
-		return nil, nil, errBadCredentials
+		return nil, false, errBadCredentials
 	}
 	s.limits.loginFailures.Refund(email)
-	if !u.EmailVerified {
-		return nil, nil, &Error{Code: CodeEmailNotVerified, Message: "Please verify your email address first. We can send you a new link."}
+	return u, rehash, nil
+}
+
+// loginRefusal is why the right password opens no session, if it does not.
+func loginRefusal(u *store.User) error {
+	switch {
+	case !u.EmailVerified:
+		return &Error{Code: CodeEmailNotVerified, Message: "Please verify your email address first. We can send you a new link."}
+	case u.Frozen:
+		return errAccountFrozen
+	case u.MustResetPassword:
+		return &Error{Code: CodePasswordResetRequired, Message: "For your security, please reset your password before you log in. We will mail you a link."}
 	}
-	if u.Frozen {
-		return nil, nil, errAccountFrozen
-	}
-	if u.MustResetPassword {
-		return nil, nil, &Error{Code: CodePasswordResetRequired, Message: "For your security, please reset your password before you log in. We will mail you a link."}
-	}
-	newHash := ""
-	if rehash {
-		if newHash, err = s.hasher.Hash(ctx, in.Password); err != nil {
-			newHash = "" // keep the old hash; the next login tries again
-		}
-	}
-	secret := newSecret()
+	return nil
+}
+
+// openSession records a login of u (checked against the stored record,
+// which may have changed since the password was verified) and creates its
+// session under secret. newHash, when set, replaces a hash made with older
+// parameters. A device not seen before gets a notice.
+func (s *Server) openSession(ctx context.Context, u *store.User, newHash, secret string) (*store.User, *store.Session, error) {
+	c := clientOf(ctx)
 	var sess *store.Session
-	err = s.update(ctx, func(t *txn) error {
+	var out *store.User
+	err := s.update(ctx, func(t *txn) error {
 		cur, err := t.User(u.ID)
 		if err != nil {
 			return errBadCredentials // deleted meanwhile
@@ -421,20 +461,13 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 		if err := t.PutUser(cur); err != nil {
 			return err
 		}
-		u = cur
+		out = cur
 		if sess, err = s.newSession(t.Tx, cur, secret, c, t.now); err != nil {
 			return err
 		}
 		return t.audit("login", cur, "", c, nil)
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	cookie, err := s.sessionCookie(secret, s.absoluteTimeout(sess.Staff))
-	if err != nil {
-		return nil, nil, err
-	}
-	return profileOf(u), cookie, nil
+	return out, sess, err
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
