@@ -92,6 +92,9 @@ var (
 	errInvalidToken    = &Error{Code: CodeInvalidToken, Message: "This link is invalid or has expired. Please request a new one."}
 	errNotFound        = &Error{Code: CodeNotFound, Message: "Not found."}
 	errForbidden       = &Error{Code: CodeForbidden, Message: "You are not allowed to do this."}
+	// errBackupRunning: each backup takes a copy of the store in the data
+	// dir, so only one runs at a time.
+	errBackupRunning = &Error{Code: CodeRateLimited, Message: "A backup is already being downloaded, and only one runs at a time. Please try again in a minute.", RetryAfter: time.Minute}
 )
 
 func rateLimited(retry time.Duration) *Error {

@@ -316,21 +316,6 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 	return n, err
 }
 
-// BackupSized is Backup that first tells size the snapshot's length in
-// bytes (from the same transaction), e.g. for a Content-Length header.
-func (db *DB) BackupSized(w io.Writer, size func(int64)) (int64, error) {
-	var n int64
-	err := db.bolt.View(func(btx *bolt.Tx) error {
-		if size != nil {
-			size(btx.Size())
-		}
-		var err error
-		n, err = btx.WriteTo(w)
-		return err
-	})
-	return n, err
-}
-
 // snapshotInfix marks snapshot files: "<store file>.backup-<random>.tmp"
 // beside the store.
 const snapshotInfix, snapshotSuffix = ".backup-", ".tmp"
