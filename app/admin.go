@@ -589,29 +589,76 @@ func (s *Server) adminRetryMail(ctx context.Context, a *auth, rawID string) erro
 	})
 }
 
-// handleAdminBackup streams a consistent snapshot of the live store from
-// one read transaction; writers go on meanwhile.
+// handleAdminBackup sends a consistent snapshot of the live store. It is
+// copied to a file first, in one short read transaction, and sent from
+// there: streamed from the transaction, a slow client would hold it open,
+// and a commit that must grow the store's memory map waits for every open
+// read transaction, with every later request waiting behind that commit.
 func (s *Server) handleAdminBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+	b, err := s.adminBackup(r.Context(), a)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	defer func() {
+		if err := b.Close(); err != nil {
+			s.log.WarnContext(r.Context(), "backup: cannot remove the snapshot file", "request_id", requestID(r.Context()), "err", err)
+		}
+	}()
 	// A large store takes longer than the server's write timeout.
 	rc := http.NewResponseController(w)
 	if err := rc.SetWriteDeadline(time.Now().Add(30 * time.Minute)); err != nil {
 		s.log.WarnContext(r.Context(), "backup: cannot extend the write deadline; a large store may be cut", "err", err)
 	}
-	name := "marbelle-" + s.now().UTC().Format("20060102T150405Z") + ".db"
-	c := clientOf(r.Context())
-	if err := s.update(r.Context(), func(t *txn) error {
-		return t.audit("backup_downloaded", nil, "", c, actorDetail(a, map[string]string{"file": name}))
-	}); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	if _, err := s.db.BackupSized(w, func(n int64) { w.Header().Set("Content-Length", strconv.FormatInt(n, 10)) }); err != nil {
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", `attachment; filename="`+b.name+`"`)
+	h.Set("Content-Length", strconv.FormatInt(b.Size(), 10))
+	if _, err := b.WriteTo(w); err != nil {
 		// Headers are gone; all we can do is cut the stream and log.
 		s.log.ErrorContext(r.Context(), "backup failed", "request_id", requestID(r.Context()), "err", err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// backup is a snapshot being downloaded; Close removes its file and frees
+// the server's backup slot.
+type backup struct {
+	*store.Snapshot
+	name    string // the file name the client is offered
+	release func()
+}
+
+func (b *backup) Close() error {
+	defer b.release()
+	return b.Snapshot.Close()
+}
+
+// adminBackup takes the server's one backup slot (errBackupRunning when
+// another backup holds it), records the download in the audit log and
+// snapshots the store, the event included.
+func (s *Server) adminBackup(ctx context.Context, a *auth) (*backup, error) {
+	select {
+	case s.backupSlot <- struct{}{}:
+	default:
+		return nil, errBackupRunning
+	}
+	release := func() { <-s.backupSlot }
+	name := "marbelle-" + s.now().UTC().Format("20060102T150405Z") + ".db"
+	c := clientOf(ctx)
+	err := s.update(ctx, func(t *txn) error {
+		return t.audit("backup_downloaded", nil, "", c, actorDetail(a, map[string]string{"file": name}))
+	})
+	if err != nil {
+		release()
+		return nil, err
+	}
+	snap, err := s.db.Snapshot()
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &backup{Snapshot: snap, name: name, release: release}, nil
 }
 
 // dashboard is the admin overview: sign-ups per day and verified counts.

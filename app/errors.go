@@ -97,6 +97,9 @@ var (
 	errNotFound        = &Error{Code: CodeNotFound, Message: "Not found."}
 	errForbidden       = &Error{Code: CodeForbidden, Message: "You are not allowed to do this."}
 	errAccountFrozen   = &Error{Code: CodeAccountFrozen, Message: "This account is locked for your protection after a \"This wasn't me\" report. Please contact the shop to restore it."}
+	// errBackupRunning: each backup takes a copy of the store in the data
+	// dir, so only one runs at a time.
+	errBackupRunning = &Error{Code: CodeRateLimited, Message: "A backup is already being downloaded, and only one runs at a time. Please try again in a minute.", RetryAfter: time.Minute}
 )
 
 func rateLimited(retry time.Duration) *Error {

@@ -108,6 +108,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 		return err
 	}
 	defer db.Close()
+	// Before serving: no backup of this process can be running yet.
+	if n, err := db.RemoveSnapshots(); err != nil {
+		log.Warn("cannot remove a backup snapshot file left by an earlier run; delete it by hand", "err", err)
+	} else if n > 0 {
+		log.Info("removed backup snapshot files left by an earlier run", "count", n)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -41,6 +41,7 @@ type Server struct {
 	ui            http.Handler
 	touchSlots    chan struct{} // bounds the background session touches
 	lists         sync.Pool     // *listScratch, reused by address-list answers
+	backupSlot    chan struct{} // full while a backup runs: one at a time
 
 	metrics *metrics
 }
@@ -85,7 +86,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	if opts.HashWait == 0 {
 		opts.HashWait = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, db: db, log: log, now: opts.Now, sink: opts.Sink, ui: opts.UI, touchSlots: make(chan struct{}, 64), metrics: newMetrics(opts.Version)}
+	s := &Server{cfg: cfg, db: db, log: log, now: opts.Now, sink: opts.Sink, ui: opts.UI, touchSlots: make(chan struct{}, 64), backupSlot: make(chan struct{}, 1), metrics: newMetrics(opts.Version)}
 	s.baseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if s.baseURL == "" {
 		s.baseURL = strings.TrimRight(opts.BaseURL, "/")

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,4 +141,108 @@ func TestBackupWhileWritingHoldsEveryUserCommittedBeforeItStarted(t *testing.T) 
 		}
 		return nil
 	})
+}
+
+// TestSnapshotHoldsNoTransactionWhileRead: Snapshot's copy is a file
+// beside the store (mode 0600) holding what was committed before it; while
+// it is open and unread, a commit that grows the store's memory map does
+// not wait for it (a read transaction would make it wait); Close removes
+// the file.
+func TestSnapshotHoldsNoTransactionWhileRead(t *testing.T) {
+	dir := t.TempDir()
+	db := mustOpenPath(t, filepath.Join(dir, "marbelle.db"))
+	before := &store.User{ID: store.NewID(), Email: "before@example.com", DateJoined: t0}
+	mustUpdate(t, db, func(tx *store.Tx) error { return tx.CreateUser(before) })
+
+	snap, err := db.Snapshot()
+	if err != nil {
+		t.Fatalf("Snapshot: got %v, want nil", err)
+	}
+	defer snap.Close()
+	files, _ := filepath.Glob(filepath.Join(dir, "marbelle.db.backup-*.tmp"))
+	if len(files) != 1 {
+		t.Fatalf("snapshot files beside the store: got %v, want one", files)
+	}
+	if fi, err := os.Stat(files[0]); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != snap.Size() {
+		t.Fatalf("snapshot file: got %v %v, want mode 0600 and %d bytes", fi, err, snap.Size())
+	}
+
+	// Grow the store well past its map while the snapshot is open.
+	grown := make(chan error, 1)
+	go func() {
+		grown <- db.Update(func(tx *store.Tx) error {
+			for i := range 2000 {
+				u := &store.User{ID: store.NewID(), Email: fmt.Sprintf("grow%d@example.com", i), FirstName: string(make([]byte, 1000)), DateJoined: t0}
+				if err := tx.CreateUser(u); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}()
+	select {
+	case err := <-grown:
+		if err != nil {
+			t.Fatalf("Update: got %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("a commit growing the store waited 10 s for an open snapshot")
+	}
+	if size := db.Size(); size < 2*snap.Size() {
+		t.Fatalf("store is %d bytes after the growth, snapshot %d: the commit did not grow it", size, snap.Size())
+	}
+
+	path := filepath.Join(t.TempDir(), "copy.db")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := snap.WriteTo(f)
+	if cerr := f.Close(); err != nil || cerr != nil || n != snap.Size() {
+		t.Fatalf("WriteTo: got %d, %v, %v, want %d bytes", n, err, cerr, snap.Size())
+	}
+	if err := snap.Close(); err != nil {
+		t.Fatalf("Close: got %v, want nil", err)
+	}
+	if _, err := os.Stat(files[0]); !os.IsNotExist(err) {
+		t.Fatalf("snapshot file after Close: got %v, want it removed", err)
+	}
+	cp := mustOpenPath(t, path)
+	mustView(t, cp, func(tx *store.Tx) error {
+		if _, err := tx.User(before.ID); err != nil {
+			t.Fatalf("copy: User(before): got %v, want nil", err)
+		}
+		if _, err := tx.UserByEmail("grow0@example.com"); err != store.ErrNotFound {
+			t.Fatalf("copy: UserByEmail(grow0): got %v, want ErrNotFound (written after the snapshot)", err)
+		}
+		return nil
+	})
+}
+
+// TestRemoveSnapshotsRemovesOnlyThisStoresSnapshots: leftovers named
+// "<store file>.backup-*.tmp" go; anything else in the directory stays.
+func TestRemoveSnapshotsRemovesOnlyThisStoresSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	db := mustOpenPath(t, filepath.Join(dir, "marbelle.db"))
+	for _, name := range []string{"marbelle.db.backup-1.tmp", "marbelle.db.backup-22.tmp", "marbelle.db.backup-3.txt", "other.db.backup-1.tmp", "backup-1.tmp", "notes.tmp"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "marbelle.db.backup-dir.tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.RemoveSnapshots()
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveSnapshots: got %d, %v, want 2, nil", n, err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	want := "backup-1.tmp marbelle.db marbelle.db.backup-3.txt marbelle.db.backup-dir.tmp notes.tmp other.db.backup-1.tmp"
+	if got := strings.Join(left, " "); got != want {
+		t.Fatalf("left in the directory: got %q, want %q", got, want)
+	}
 }

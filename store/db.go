@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -301,24 +302,101 @@ func (db *DB) Ping() error {
 }
 
 // Backup writes a consistent copy of the whole store to w, from one read
-// transaction, while writers go on.
+// transaction, while writers go on. The transaction lasts as long as w
+// takes: a commit that must grow the memory map waits for it, and every
+// later transaction waits behind that commit. So w must be fast (a file,
+// not a network client); see Snapshot.
 func (db *DB) Backup(w io.Writer) (int64, error) {
-	return db.BackupSized(w, nil)
-}
-
-// BackupSized is Backup that first tells size the snapshot's length in
-// bytes (from the same transaction), e.g. for a Content-Length header.
-func (db *DB) BackupSized(w io.Writer, size func(int64)) (int64, error) {
 	var n int64
 	err := db.bolt.View(func(btx *bolt.Tx) error {
-		if size != nil {
-			size(btx.Size())
-		}
 		var err error
 		n, err = btx.WriteTo(w)
 		return err
 	})
 	return n, err
+}
+
+// snapshotInfix marks snapshot files: "<store file>.backup-<random>.tmp"
+// beside the store.
+const snapshotInfix, snapshotSuffix = ".backup-", ".tmp"
+
+// Snapshot is a consistent copy of the store in a file beside it, for a
+// reader as slow as it likes: no transaction stays open while it reads.
+type Snapshot struct {
+	f    *os.File
+	size int64
+}
+
+// Snapshot copies the store, in one read transaction (as Backup), to a
+// new file beside it (mode 0600) and returns that file opened for
+// reading. The store's directory needs free space about the size of the
+// store. The caller must Close the snapshot, which removes the file.
+func (db *DB) Snapshot() (*Snapshot, error) {
+	dir, base := filepath.Split(db.Path())
+	f, err := os.CreateTemp(dir, base+snapshotInfix+"*"+snapshotSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("store: snapshot: %w", err)
+	}
+	name := f.Name()
+	n, err := db.Backup(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr // a write error can show only at close
+	}
+	if err == nil {
+		f, err = os.Open(name) // #nosec G304 -- the file just created beside the store
+	}
+	if err != nil {
+		os.Remove(name)
+		return nil, fmt.Errorf("store: snapshot: %w", err)
+	}
+	return &Snapshot{f: f, size: n}, nil
+}
+
+// Size is the snapshot's length in bytes.
+func (s *Snapshot) Size() int64 { return s.size }
+
+// WriteTo copies the snapshot to w.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, s.f) }
+
+// Close closes the snapshot's file and removes it.
+func (s *Snapshot) Close() error {
+	err := s.f.Close()
+	if rerr := os.Remove(s.f.Name()); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// RemoveSnapshots removes the snapshot files beside the store that a
+// process ended in mid-backup left, and returns how many. Call it right
+// after Open, before any Snapshot of this process: the writer's file lock
+// is what makes sure no other process is still reading them.
+func (db *DB) RemoveSnapshots() (int, error) {
+	dir, base := filepath.Split(db.Path())
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("store: remove snapshots: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, base+snapshotInfix) || !strings.HasSuffix(name, snapshotSuffix) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("store: remove snapshots: %w", err)
+	}
+	return n, nil
 }
 
 // Size is the size of the store file in bytes.
