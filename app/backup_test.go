@@ -84,8 +84,16 @@ func TestAdminBackupSnapshotsOneAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
-	if left := snapshotsIn(t, dataDir); len(left) > 0 {
-		t.Fatalf("after a finished backup: got %v in the data dir, want none", left)
+	// The handler removes its file once the last byte is written, which may
+	// be just after the client has read it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left := snapshotsIn(t, dataDir)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a finished backup: got %v in the data dir, want none", left)
+		}
 	}
 
 	// A download whose client stops reading, through the same handler.
