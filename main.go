@@ -137,6 +137,12 @@ func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// cliLogger is where a command that writes the store logs what its opening
+// migration warns about (the server logs it in its own format).
+func cliLogger(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
 // buildVersion is the stamped version, else the module version Go recorded.
 func buildVersion() string {
 	if version != "" {
@@ -193,7 +199,7 @@ func adminCreate(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 	}
-	msg, err := app.AdminCreate(ctx, app.AdminCreateInput{DataDir: *dataDir, Email: *email, Password: password, Promote: *promote, Hash: cfg.PasswordHash, MinLength: cfg.PasswordMinLength})
+	msg, err := app.AdminCreate(ctx, app.AdminCreateInput{DataDir: *dataDir, Email: *email, Password: password, Promote: *promote, Hash: cfg.PasswordHash, MinLength: cfg.PasswordMinLength, Log: cliLogger(stderr)})
 	if err != nil {
 		return err
 	}
@@ -316,7 +322,7 @@ func importDjango(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	report, err := app.ImportDjango(ctx, app.ImportDjangoInput{DataDir: *dataDir, File: files[0], DryRun: *dryRun, DefaultRegion: cfg.DefaultRegion})
+	report, err := app.ImportDjango(ctx, app.ImportDjangoInput{DataDir: *dataDir, File: files[0], DryRun: *dryRun, DefaultRegion: cfg.DefaultRegion, Log: cliLogger(stderr)})
 	if report != nil {
 		fmt.Fprint(stdout, report)
 	}

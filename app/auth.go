@@ -365,6 +365,10 @@ func (in loginInput) check() error {
 		// No account has such an address; refusing it here keeps limiter
 		// keys and audit entries small.
 		errs.add("email", "Enter a valid email address.")
+	} else if strings.ContainsFunc(in.Email, invisibleInEmail) {
+		// Registration refuses such addresses (normalizeEmail), so saying
+		// so tells nothing about which accounts exist.
+		errs.add("email", msgEmailInvisible)
 	}
 	if in.Password == "" {
 		errs.add("password", "Enter your password.")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,6 +26,7 @@ type AdminCreateInput struct {
 	Promote   bool // make an existing account staff instead of failing
 	Hash      Argon2Params
 	MinLength int
+	Log       *slog.Logger // takes the store's migration warnings; nil drops them
 }
 
 // AdminCreate makes a verified, active staff account, or with Promote
@@ -36,7 +38,7 @@ func AdminCreate(ctx context.Context, in AdminCreateInput) (string, error) {
 	if msg != "" {
 		return "", fmt.Errorf("--email: %s", msg)
 	}
-	db, err := OpenStore(in.DataDir, false)
+	db, err := openStore(in.DataDir, false, in.Log)
 	if errors.Is(err, store.ErrInUse) {
 		return "", errStoreHeld("admin create")
 	}

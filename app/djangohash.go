@@ -20,17 +20,25 @@ import (
 // them; the first successful login replaces them with Marbelle's argon2id.
 //
 // Imported data is trusted only so far: a hash is a string from a dump, and
-// a crafted one must not make one login cost minutes or gigabytes. So every
-// cost parameter is capped well above what Django ever wrote by default
-// (PBKDF2 1,200,000 iterations in Django 5.2; argon2 m=100 MiB, t=2, p=8;
-// bcrypt cost 12), and a hash over a cap is not recognised: the import
-// drops it (the account must reset its password) and Verify treats it as a
-// foreign hash, so it fails after the same dummy hash as an unknown one.
+// a login computes it on the heap while holding a hashing slot, so a
+// crafted one must not make one login cost seconds or gigabytes. Every cost
+// parameter is therefore capped a little above the highest default Django
+// has written (PBKDF2-SHA256 1,000,000 iterations in Django 5.2; argon2
+// time_cost 2, memory_cost 102400 KiB, parallelism 8; bcrypt 12 rounds). A
+// hash over a cap is not recognised, before anything is computed: the
+// import drops it (the account must reset its password, and the report
+// says so), and Verify treats it as a foreign hash, so a store imported by
+// an older, laxer binary is protected too. docs/migrating-from-django.md
+// states these caps; change them there as well.
 const (
-	maxDjangoPBKDF2Iterations = 10_000_000
-	maxDjangoArgon2Memory     = 1 << 20 // KiB: 1 GiB
-	maxDjangoArgon2Time       = 32
-	maxDjangoBcryptCost       = 16
+	// maxDjangoHashLength is the width of Django's password column
+	// (char(128)); nothing longer came from Django.
+	maxDjangoHashLength       = 128
+	maxDjangoPBKDF2Iterations = 1_200_000
+	maxDjangoArgon2Memory     = 128 << 10 // KiB: 128 MiB
+	maxDjangoArgon2Time       = 3
+	maxDjangoArgon2Threads    = 16
+	maxDjangoBcryptCost       = 13
 )
 
 // verifyDjango checks password against a Django hash: pbkdf2_sha256,
@@ -57,6 +65,9 @@ func checkDjangoHash(encoded string) error {
 // against it.
 func parseDjangoHash(encoded string) (func(password string) bool, error) {
 	algorithm, rest, _ := strings.Cut(encoded, "$")
+	if len(encoded) > maxDjangoHashLength {
+		return nil, fmt.Errorf("a hash of %d characters is over the limit of %d (Django's column width)", len(encoded), maxDjangoHashLength)
+	}
 	switch algorithm {
 	case "pbkdf2_sha256":
 		return parseDjangoPBKDF2(rest)
@@ -132,8 +143,8 @@ func parseDjangoArgon2(rest string) (func(string) bool, error) {
 	switch {
 	case t == 0 || p == 0 || p > 255 || m < 8*p:
 		return nil, errors.New("malformed argon2 hash (parameters)")
-	case m > maxDjangoArgon2Memory || t > maxDjangoArgon2Time:
-		return nil, fmt.Errorf("argon2 with m=%d,t=%d is over the limit of m=%d,t=%d", m, t, maxDjangoArgon2Memory, maxDjangoArgon2Time)
+	case m > maxDjangoArgon2Memory || t > maxDjangoArgon2Time || p > maxDjangoArgon2Threads:
+		return nil, fmt.Errorf("argon2 with m=%d,t=%d,p=%d is over the limit of m=%d,t=%d,p=%d", m, t, p, maxDjangoArgon2Memory, maxDjangoArgon2Time, maxDjangoArgon2Threads)
 	}
 	b64 := base64.RawStdEncoding
 	salt, err := b64.DecodeString(strings.TrimRight(parts[3], "="))

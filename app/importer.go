@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -56,6 +57,7 @@ type ImportDjangoInput struct {
 	DefaultRegion string
 	BatchSize     int              // users per write transaction; 0: 500
 	Now           func() time.Time // the import's time (UpdatedAt, audit); nil: time.Now
+	Log           *slog.Logger     // takes the store's migration warnings; nil drops them
 }
 
 // ImportCounts counts one model's records. Repaired ones are imported too
@@ -97,14 +99,15 @@ func (r *ImportReport) String() string {
 
 // importUser is one users.user record on its way in.
 type importUser struct {
-	pk      int64
-	u       store.User
-	skip    string // why it is not imported; "" while it is
-	repairs []string
-	all     []*importAddress // its addresses in the file
-	addrs   []*importAddress // those that can be imported, oldest first
-	primary *importAddress
-	done    bool // decided: skipped while planning, or its batch went through
+	pk          int64
+	djangoEmail string // as Django had it, trimmed
+	u           store.User
+	skip        string // why it is not imported; "" while it is
+	repairs     []string
+	all         []*importAddress // its addresses in the file
+	addrs       []*importAddress // those that can be imported, oldest first
+	primary     *importAddress
+	done        bool // decided: skipped while planning, or its batch went through
 }
 
 // importAddress is one users.address record on its way in.
@@ -157,7 +160,7 @@ func ImportDjango(ctx context.Context, in ImportDjangoInput) (*ImportReport, err
 	}
 	run.plan()
 
-	db, closeDB, err := openImportStore(in.DataDir, in.DryRun)
+	db, closeDB, err := openImportStore(in.DataDir, in.DryRun, in.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +172,7 @@ func ImportDjango(ctx context.Context, in ImportDjangoInput) (*ImportReport, err
 // openImportStore opens the store to write, or for a dry run to read (a
 // data dir without a store is read as an empty one, created aside and
 // removed, so that a dry run creates nothing).
-func openImportStore(dataDir string, dryRun bool) (*store.DB, func(), error) {
+func openImportStore(dataDir string, dryRun bool, log *slog.Logger) (*store.DB, func(), error) {
 	held := func(err error) error {
 		if errors.Is(err, store.ErrInUse) {
 			return errStoreHeld("import")
@@ -177,7 +180,7 @@ func openImportStore(dataDir string, dryRun bool) (*store.DB, func(), error) {
 		return err
 	}
 	if !dryRun {
-		db, err := OpenStore(dataDir, false)
+		db, err := openStore(dataDir, false, log)
 		if err != nil {
 			return nil, nil, held(err)
 		}
@@ -315,7 +318,7 @@ func (run *importRun) read(r io.Reader) error {
 // mapUser maps a users.user record (docs/migrating-from-django.md, "How
 // accounts map"). Skips and repairs are noted on it.
 func (run *importRun) mapUser(pk int64, d *djangoUserFields) *importUser {
-	iu := &importUser{pk: pk}
+	iu := &importUser{pk: pk, djangoEmail: strings.TrimSpace(d.Email)}
 	email, msg := normalizeEmail(d.Email)
 	if strings.TrimSpace(d.Email) == "" {
 		iu.skip = "it has no email address"
@@ -502,24 +505,28 @@ func printableModel(m string) string {
 // --- planning ---
 
 // plan decides from the file alone what is skipped and repaired: the
-// first of the emails equal but for case (by pk) is taken; each user's
+// first of the emails equal once normalised (by pk) is taken; each user's
 // importable addresses are cut to the MaxAddresses oldest and get exactly
 // one primary.
 func (run *importRun) plan() {
 	slices.SortStableFunc(run.users, func(a, b *importUser) int { return cmp.Compare(a.pk, b.pk) })
 	slices.SortStableFunc(run.addresses, func(a, b *importAddress) int { return cmp.Compare(a.pk, b.pk) })
-	owner := map[string]int64{}
+	owner := map[string]*importUser{}
 	for _, iu := range run.users {
 		if iu.skip != "" {
 			iu.done = true
 			continue
 		}
 		if first, ok := owner[iu.u.Email]; ok {
-			iu.skip = fmt.Sprintf("same email as pk=%d but for case; only the lowest pk is imported", first)
+			how := "but for case"
+			if !strings.EqualFold(first.djangoEmail, iu.djangoEmail) {
+				how = "once normalised (Unicode composition or IDN domain spelling)"
+			}
+			iu.skip = fmt.Sprintf("same email as pk=%d %s; only the lowest pk is imported", first.pk, how)
 			iu.done = true
 			continue
 		}
-		owner[iu.u.Email] = iu.pk
+		owner[iu.u.Email] = iu
 	}
 	for _, ia := range run.addresses {
 		iu := run.byPK[ia.userPK]

@@ -511,7 +511,7 @@ func TestImportDjangoMapsByPK(t *testing.T) {
 	}
 	want := `ignored: 1 records of model auth.group (only users.user and users.address are read)
 users.user pk=1: skipped: an account with this email already exists in Marbelle
-users.user pk=3: repaired: password: pbkdf2_sha256 with 1000000000000 iterations is over the limit of 10000000; dropped, so the account must reset its password
+users.user pk=3: repaired: password: pbkdf2_sha256 with 1000000000000 iterations is over the limit of 1200000; dropped, so the account must reset its password
 users.user pk=4: skipped: its fields cannot be read: json: cannot unmarshal number into Go struct field djangoUserFields.email of type string
 users.address pk=2: skipped: its user pk=1 is skipped
 users.address pk=3: skipped: its user pk=99 is not in the file

@@ -31,13 +31,21 @@ const StoreFile = "marbelle.db"
 const devSecretFile = "secret.key"
 
 // OpenStore opens the store of a data dir, creating the dir (mode 0700).
+// The warnings of a migration are dropped: the commands that may migrate
+// use openStore with their logger.
 func OpenStore(dataDir string, readOnly bool) (*store.DB, error) {
+	return openStore(dataDir, readOnly, nil)
+}
+
+// openStore is OpenStore that logs a migration's warnings to log (nil
+// drops them).
+func openStore(dataDir string, readOnly bool, log *slog.Logger) (*store.DB, error) {
 	if !readOnly {
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
-	return store.Open(filepath.Join(dataDir, StoreFile), store.Options{Timeout: time.Second, ReadOnly: readOnly})
+	return store.Open(filepath.Join(dataDir, StoreFile), store.Options{Timeout: time.Second, ReadOnly: readOnly, Logger: log})
 }
 
 // devSecret reads the development secret from the data dir, generating it
@@ -103,7 +111,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 		}
 		cfg.SecretKey = secret
 	}
-	db, err := OpenStore(cfg.DataDir, false)
+	db, err := openStore(cfg.DataDir, false, log)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/marbelle/marbelle/store"
 )
 
 const (
@@ -16,20 +18,31 @@ const (
 	maxCompanyLen  = 255
 )
 
-// normalizeEmail checks an email and returns its stored form (trimmed,
-// lower-cased), or a message for errors.email.
+// normalizeEmail checks an email and returns its stored form
+// (store.NormalizeEmail: trimmed, lower-cased, the local part in NFC, the
+// domain in IDNA ASCII form), or a message for errors.email.
 func normalizeEmail(raw string) (string, string) {
-	e := strings.ToLower(strings.TrimSpace(raw))
+	raw = strings.TrimSpace(raw)
 	switch {
-	case e == "":
+	case raw == "":
 		return "", "Enter your email address."
-	case utf8.RuneCountInString(e) > maxEmailLength:
+	case utf8.RuneCountInString(raw) > maxEmailLength:
 		return "", "The email address is too long (at most 254 characters)."
-	case strings.ContainsFunc(e, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }):
+	case strings.ContainsFunc(raw, invisibleInEmail):
+		return "", msgEmailInvisible
+	case strings.ContainsFunc(raw, unicode.IsSpace) || !strings.Contains(raw, "@"):
 		return "", "Enter a valid email address."
 	}
-	a, err := mail.ParseAddress(e)
-	if err != nil || a.Address != e || a.Name != "" {
+	e, err := store.CanonicalEmail(raw)
+	switch {
+	case err != nil:
+		return "", "Enter a valid email address. The part after @ is not a valid domain name."
+	case utf8.RuneCountInString(e) > maxEmailLength:
+		// The punycode form of a domain is longer than its Unicode form.
+		return "", "The email address is too long (at most 254 characters)."
+	}
+	a, perr := mail.ParseAddress(e)
+	if perr != nil || a.Address != e || a.Name != "" {
 		return "", "Enter a valid email address."
 	}
 	local, domain, ok := strings.Cut(e, "@")
@@ -37,6 +50,19 @@ func normalizeEmail(raw string) (string, string) {
 		return "", "Enter a valid email address."
 	}
 	return e, ""
+}
+
+const msgEmailInvisible = "The email address contains an invisible or control character (such as a zero-width space or a text-direction mark). Type the address again without it."
+
+// invisibleInEmail reports whether r is a character that shows nothing (or
+// only moves the text around), so that two addresses that look the same
+// could differ in it: controls (Cc) and format characters (Cf: zero-width
+// space, non-joiner and joiner, word joiner, BOM, soft hyphen, the bidi
+// marks, embeddings, overrides and isolates, U+061C), plus the rest of
+// Unicode's default-ignorable code points (variation selectors, Hangul
+// fillers, the combining grapheme joiner).
+func invisibleInEmail(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // cleanText trims a one-line text field and checks its length and that it

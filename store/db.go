@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,9 @@ type Options struct {
 	Timeout time.Duration
 	// ReadOnly opens with a shared lock (marbelle check); nothing is created or migrated.
 	ReadOnly bool
+	// Logger takes the warnings of a migration (accounts that version 3's
+	// email rules made one spelling); nil drops them.
+	Logger *slog.Logger
 }
 
 // Open opens (creating if needed) the store at path, creates every bucket
@@ -122,7 +126,7 @@ func Open(path string, opts Options) (*DB, error) {
 	current := false
 	db.View(func(tx *Tx) error { current = tx.upToDate(); return nil })
 	if !current {
-		if err := db.Update(func(tx *Tx) error { return tx.initialise() }); err != nil {
+		if err := db.Update(func(tx *Tx) error { tx.log = opts.Logger; return tx.initialise() }); err != nil {
 			bdb.Close()
 			return nil, err
 		}
@@ -408,7 +412,15 @@ func (db *DB) Size() int64 {
 
 // Tx is one transaction, read or write.
 type Tx struct {
-	tx *bolt.Tx
+	tx  *bolt.Tx
+	log *slog.Logger // set only while Open migrates: see warn
+}
+
+// warn logs a migration's warning to Options.Logger, if there is one.
+func (tx *Tx) warn(msg string, args ...any) {
+	if tx.log != nil {
+		tx.log.Warn(msg, args...)
+	}
 }
 
 func (tx *Tx) bucket(name []byte) *bolt.Bucket { return tx.tx.Bucket(name) }

@@ -14,7 +14,7 @@
 //	users
 //	  user id                     → JSON User
 //	users_by_email
-//	  normalised email            → user id
+//	  normalised email            → user id   (NormalizeEmail; see upgradeTo3 for older spellings)
 //	signups_by_day
 //	  day (uint32 yyyymmdd, UTC)  → uint64 count of accounts created that day (history: not lowered on delete)
 //	sessions
@@ -50,7 +50,14 @@
 // valid until it ends.
 package store
 
-import "encoding/json"
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+)
 
 // Bucket names, as named values so that a typo cannot create a new bucket.
 var (
@@ -88,13 +95,14 @@ var keySchemaVersion = []byte("schema_version")
 
 // SchemaVersion is the layout this code reads and writes. Open migrates an
 // older file forward and refuses a newer one.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[v] upgrades a store from version v to v+1, inside the open
 // transaction. Version 0 is a file that has never been initialised.
 var migrations = map[uint64]func(*Tx) error{
 	0: func(*Tx) error { return nil }, // buckets are created by Open itself
 	1: upgradeTo2,
+	2: upgradeTo3,
 }
 
 // upgradeTo2 builds the indexes version 2 added over existing records:
@@ -112,4 +120,83 @@ func upgradeTo2(tx *Tx) error {
 		}
 		return byUser.Put(join(t.UserID[:], []byte{byte(t.Kind)}, k), deadMark)
 	})
+}
+
+// upgradeTo3 moves every user whose email version 3's NormalizeEmail
+// spells differently (it added NFC for the local part and the IDNA ASCII
+// form of the domain to lower-casing) to the new spelling: its
+// users_by_email key and User.Email.
+//
+// Accounts that become one spelling collide. The one kept on the key is
+// the verified one, else the oldest (DateJoined, then id): a verified
+// account proves the mailbox, and the oldest holds the history. The others
+// keep a key that no lookup produces any more (their own old spelling; an
+// account that already had the new spelling takes the one the kept account
+// leaves), so nothing is deleted, they can no longer sign in, and a warning
+// names both ids for staff to sort out. Check accepts these leftovers.
+func upgradeTo3(tx *Tx) error {
+	moving := map[string][]*User{}
+	err := tx.bucket(bucketUsers).ForEach(func(_, v []byte) error {
+		var u User
+		if decodeUser(v, &u) != nil {
+			return nil // Check reports it; no migration can repair it
+		}
+		if key := NormalizeEmail(u.Email); key != u.Email {
+			moving[key] = append(moving[key], &u)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	idx := tx.bucket(bucketUsersByEmail)
+	put := func(u *User) error {
+		if err := idx.Put([]byte(u.Email), u.ID[:]); err != nil {
+			return err
+		}
+		return tx.putUser(u)
+	}
+	for _, key := range slices.Sorted(maps.Keys(moving)) {
+		group := moving[key]
+		var holder *User // already stored under the new spelling
+		if id, ok := idFromBytes(idx.Get([]byte(key))); ok {
+			if u, err := tx.User(id); err == nil && u.Email == key {
+				holder = u
+				group = append(group, u)
+			}
+		}
+		slices.SortFunc(group, func(a, b *User) int {
+			if a.EmailVerified != b.EmailVerified {
+				if a.EmailVerified {
+					return -1
+				}
+				return 1
+			}
+			return cmp.Or(a.DateJoined.Compare(b.DateJoined), bytes.Compare(a.ID[:], b.ID[:]))
+		})
+		keep := group[0]
+		if keep != holder {
+			left := keep.Email
+			if bytes.Equal(idx.Get([]byte(left)), keep.ID[:]) {
+				if err := idx.Delete([]byte(left)); err != nil {
+					return err
+				}
+			}
+			if holder != nil {
+				holder.Email = left
+				if err := put(holder); err != nil {
+					return fmt.Errorf("user %s: %w", holder.ID, err)
+				}
+			}
+			keep.Email = key
+			if err := put(keep); err != nil {
+				return fmt.Errorf("user %s: %w", keep.ID, err)
+			}
+		}
+		for _, u := range group[1:] {
+			tx.warn("store migration to version 3: two accounts now have one email address; the kept one signs in with it, the left one no longer can (staff: delete it, or merge by hand)",
+				"kept_user_id", keep.ID, "left_user_id", u.ID)
+		}
+	}
+	return nil
 }

@@ -98,11 +98,13 @@ type UserPage struct {
 }
 
 // Users returns the users whose email, first or last name contains q
-// (case-insensitive; empty q matches all), oldest first, skipping offset
+// (case-insensitive; empty q matches all; the email also in q's normal
+// form, see emailSearchForms), oldest first, skipping offset
 // and returning at most limit, with the total number of matches. Searching
 // reads every user: it serves staff, not customers.
 func (tx *Tx) Users(q string, offset, limit int) (UserPage, error) {
 	q = strings.ToLower(strings.TrimSpace(q))
+	emailForms := emailSearchForms(q)
 	var page UserPage
 	c := tx.bucket(bucketUsers).Cursor()
 	if q == "" {
@@ -117,7 +119,7 @@ func (tx *Tx) Users(q string, offset, limit int) (UserPage, error) {
 		if err := decodeUser(v, &u); err != nil {
 			return page, err
 		}
-		if q != "" && !strings.Contains(u.Email, q) && !strings.Contains(strings.ToLower(u.FirstName), q) && !strings.Contains(strings.ToLower(u.LastName), q) {
+		if q != "" && !containsAny(u.Email, emailForms) && !strings.Contains(strings.ToLower(u.FirstName), q) && !strings.Contains(strings.ToLower(u.LastName), q) {
 			continue
 		}
 		if n >= offset && n < offset+limit {
@@ -129,4 +131,14 @@ func (tx *Tx) Users(q string, offset, limit int) (UserPage, error) {
 		page.Total = n
 	}
 	return page, nil
+}
+
+// containsAny reports whether s contains any of subs.
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
