@@ -112,16 +112,16 @@ func (in *addressInput) apply(a *store.Address, partial bool, defaultRegion stri
 
 var errAddressLimit = &Error{Code: CodeValidation, Message: "You can keep at most 10 addresses. Delete one to add another.", Fields: map[string][]string{"non_field_errors": {"You can keep at most 10 addresses."}}}
 
-func (s *Server) handleAddressList(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleAddressList(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	scratch := s.listScratch()
 	defer s.lists.Put(scratch)
 	list, err := s.listAddresses(a.User.ID, scratch.items[:0])
 	scratch.items = list.items
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	scratch.answer = writeJSONWith(w, scratch.answer[:0], http.StatusOK, "Your addresses.", list)
+	return nil
 }
 
 // listScratch is what an address-list answer needs, kept from request to
@@ -152,18 +152,17 @@ func (s *Server) listAddresses(userID uuid.UUID, items []store.Address) (address
 	return list, err
 }
 
-func (s *Server) handleAddressCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleAddressCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	var in addressInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	v, err := s.createAddress(r.Context(), a, &in)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, "The address is saved.", v)
+	return nil
 }
 
 // createAddress adds an address; the limit and the primary rule are held
@@ -192,11 +191,10 @@ func (s *Server) createAddress(ctx context.Context, a *auth, in *addressInput) (
 	return &v, err
 }
 
-func (s *Server) handleAddressView(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
-	id, err := uuid.Parse(p.ByName("id"))
+func (s *Server) handleAddressView(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
 	if err != nil {
-		writeError(w, r, s.log, errNotFound)
-		return
+		return err
 	}
 	var v addressView
 	err = s.db.View(func(tx *store.Tx) error {
@@ -208,38 +206,37 @@ func (s *Server) handleAddressView(w http.ResponseWriter, r *http.Request, p htt
 		return nil
 	})
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Your address.", &v)
+	return nil
 }
 
 // handleAddressChange serves PUT (partial=false) and PATCH (partial=true).
-func (s *Server) handleAddressChange(partial bool) authedHandle {
-	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+func (s *Server) handleAddressChange(partial bool) userHandler {
+	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
 		var in addressInput
 		if err := decodeJSON(w, r, &in); err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
-		v, err := s.changeAddress(r.Context(), a, p.ByName("id"), &in, partial)
+		id, err := pathID(p)
 		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
+		}
+		v, err := s.changeAddress(r.Context(), a, id, &in, partial)
+		if err != nil {
+			return err
 		}
 		writeJSON(w, http.StatusOK, "The address is saved.", v)
+		return nil
 	}
 }
 
 // changeAddress replaces or updates one of the user's addresses; is_primary
 // true moves the primary to it (false never leaves the user without one).
-func (s *Server) changeAddress(ctx context.Context, a *auth, rawID string, in *addressInput, partial bool) (*addressView, error) {
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return nil, errNotFound
-	}
+func (s *Server) changeAddress(ctx context.Context, a *auth, id uuid.UUID, in *addressInput, partial bool) (*addressView, error) {
 	var v addressView
-	err = s.update(ctx, func(t *txn) error {
+	err := s.update(ctx, func(t *txn) error {
 		addr, wasPrimary, err := t.Address(a.User.ID, id)
 		if err != nil {
 			return err
@@ -262,38 +259,39 @@ func (s *Server) changeAddress(ctx context.Context, a *auth, rawID string, in *a
 	return &v, err
 }
 
-func (s *Server) handleAddressDelete(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
-	if err := s.deleteAddress(r.Context(), a, p.ByName("id")); err != nil {
-		writeError(w, r, s.log, err)
-		return
+func (s *Server) handleAddressDelete(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
+	if err != nil {
+		return err
+	}
+	if err := s.deleteAddress(r.Context(), a, id); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, "The address is deleted.", nil)
+	return nil
 }
 
 // deleteAddress removes an address; the store promotes the oldest remaining
 // one when it was the primary.
-func (s *Server) deleteAddress(ctx context.Context, a *auth, rawID string) error {
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return errNotFound
-	}
+func (s *Server) deleteAddress(ctx context.Context, a *auth, id uuid.UUID) error {
 	return s.update(ctx, func(t *txn) error { return t.DeleteAddress(a.User.ID, id) })
 }
 
-func (s *Server) handleAddressSetPrimary(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
-	v, err := s.setPrimaryAddress(r.Context(), a, p.ByName("id"))
+func (s *Server) handleAddressSetPrimary(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
+	}
+	v, err := s.setPrimaryAddress(r.Context(), a, id)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, "This is now your primary address.", v)
+	return nil
 }
 
-func (s *Server) setPrimaryAddress(ctx context.Context, a *auth, rawID string) (*addressView, error) {
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return nil, errNotFound
-	}
+func (s *Server) setPrimaryAddress(ctx context.Context, a *auth, id uuid.UUID) (*addressView, error) {
+	var err error
 	var v addressView
 	err = s.update(ctx, func(t *txn) error {
 		if err := t.SetPrimaryAddress(a.User.ID, id); err != nil {

@@ -16,15 +16,14 @@ import (
 	"github.com/marbelle/marbelle/store"
 )
 
-// requireStaff runs h for staff only: 401 without a session, 403 for
-// customers.
-func (s *Server) requireStaff(h authedHandle) httprouter.Handle {
-	return s.requireUser(func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+// requireStaff adapts a handler for staff only: 401 without a session,
+// 403 for customers.
+func (s *Server) requireStaff(h userHandler) httprouter.Handle {
+	return s.requireUser(func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
 		if !a.User.Staff {
-			writeError(w, r, s.log, errForbidden)
-			return
+			return errForbidden
 		}
-		h(w, r, p, a)
+		return h(w, r, p, a)
 	})
 }
 
@@ -83,11 +82,10 @@ func pageParams(r *http.Request) (page, size int, err error) {
 	return page, size, errs.err()
 }
 
-func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	page, size, err := pageParams(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	var out []adminUser
 	var total int
@@ -104,18 +102,17 @@ func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request, _ http
 		return nil
 	})
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	w.Header().Set("X-Total-Count", strconv.Itoa(total))
 	writeJSON(w, http.StatusOK, "Users.", out)
+	return nil
 }
 
-func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
-	id, err := uuid.Parse(p.ByName("id"))
+func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
 	if err != nil {
-		writeError(w, r, s.log, errNotFound)
-		return
+		return err
 	}
 	var d adminUserDetail
 	err = s.db.View(func(tx *store.Tx) error {
@@ -144,10 +141,10 @@ func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httpr
 		return nil
 	})
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "User.", d)
+	return nil
 }
 
 // adminUserUpdate is what staff may change on an account.
@@ -157,18 +154,21 @@ type adminUserUpdate struct {
 	profileChange
 }
 
-func (s *Server) handleAdminUserUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+func (s *Server) handleAdminUserUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
+	if err != nil {
+		return err
+	}
 	var in adminUserUpdate
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	u, err := s.adminUpdateUser(r.Context(), a, p.ByName("id"), in)
+	u, err := s.adminUpdateUser(r.Context(), a, id, in)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "The user is saved.", u)
+	return nil
 }
 
 // actorDetail names the acting admin in an audit event.
@@ -186,11 +186,8 @@ func actorDetail(a *auth, more map[string]string) map[string]string {
 // and nobody can remove the last active staff account (store.ErrLastStaff,
 // checked in the same transaction). A staff member changed by another is
 // told by mail. A request that changes nothing writes nothing.
-func (s *Server) adminUpdateUser(ctx context.Context, a *auth, rawID string, in adminUserUpdate) (*adminUser, error) {
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return nil, errNotFound
-	}
+func (s *Server) adminUpdateUser(ctx context.Context, a *auth, id uuid.UUID, in adminUserUpdate) (*adminUser, error) {
+	var err error
 	errs := fieldErrors{}
 	if id == a.User.ID && in.IsStaff != nil && !*in.IsStaff {
 		errs.add("is_staff", "You cannot remove your own staff access.")
@@ -285,29 +282,29 @@ type adminRestoreInput struct {
 	Email string `json:"email"`
 }
 
-func (s *Server) handleAdminUserRestore(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
+func (s *Server) handleAdminUserRestore(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
+	if err != nil {
+		return err
+	}
 	var in adminRestoreInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	u, err := s.adminRestoreUser(r.Context(), a, p.ByName("id"), in)
+	u, err := s.adminRestoreUser(r.Context(), a, id, in)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "The account is restored. Its owner has been mailed a link to choose a new password.", u)
+	return nil
 }
 
 // adminRestoreUser unfreezes an account after staff have found out who its
 // owner is, optionally moving it to the address the owner proved to them.
 // The password is not trusted (whoever changed the email knew it): the
 // owner gets a reset link at the account's address, and login waits for it.
-func (s *Server) adminRestoreUser(ctx context.Context, a *auth, rawID string, in adminRestoreInput) (*adminUser, error) {
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return nil, errNotFound
-	}
+func (s *Server) adminRestoreUser(ctx context.Context, a *auth, id uuid.UUID, in adminRestoreInput) (*adminUser, error) {
+	var err error
 	email := ""
 	if strings.TrimSpace(in.Email) != "" {
 		var msg string
@@ -358,19 +355,19 @@ func (s *Server) adminRestoreUser(ctx context.Context, a *auth, rawID string, in
 	return &out, nil
 }
 
-func (s *Server) handleAdminUserDelete(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
-	if err := s.adminDeleteUser(r.Context(), a, p.ByName("id")); err != nil {
-		writeError(w, r, s.log, err)
-		return
+func (s *Server) handleAdminUserDelete(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
+	if err != nil {
+		return err
+	}
+	if err := s.adminDeleteUser(r.Context(), a, id); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, "The user and everything stored with them are deleted.", nil)
+	return nil
 }
 
-func (s *Server) adminDeleteUser(ctx context.Context, a *auth, rawID string) error {
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return errNotFound
-	}
+func (s *Server) adminDeleteUser(ctx context.Context, a *auth, id uuid.UUID) error {
 	if id == a.User.ID {
 		return errorf(CodeValidation, "You cannot delete your own account here; use the account page.")
 	}
@@ -390,24 +387,25 @@ func (s *Server) adminDeleteUser(ctx context.Context, a *auth, rawID string) err
 	})
 }
 
-func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
-	n, err := s.adminRevokeSessions(r.Context(), a, p.ByName("id"))
+func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
+	}
+	n, err := s.adminRevokeSessions(r.Context(), a, id)
+	if err != nil {
+		return err
 	}
 	msg := fmt.Sprintf("%d sessions ended.", n)
 	if n == 1 {
 		msg = "1 session ended."
 	}
 	writeJSON(w, http.StatusOK, msg, map[string]int{"revoked": n})
+	return nil
 }
 
-func (s *Server) adminRevokeSessions(ctx context.Context, a *auth, rawID string) (int, error) {
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return 0, errNotFound
-	}
+func (s *Server) adminRevokeSessions(ctx context.Context, a *auth, id uuid.UUID) (int, error) {
+	var err error
 	c := clientOf(ctx)
 	var n int
 	err = s.update(ctx, func(t *txn) error {
@@ -444,11 +442,10 @@ type auditView struct {
 	Detail    map[string]string `json:"detail"`
 }
 
-func (s *Server) handleAdminAudit(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleAdminAudit(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	f, err := auditFilter(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	var out []auditView
 	err = s.db.View(func(tx *store.Tx) error {
@@ -470,10 +467,10 @@ func (s *Server) handleAdminAudit(w http.ResponseWriter, r *http.Request, _ http
 		return nil
 	})
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Audit events, newest first.", out)
+	return nil
 }
 
 // auditFilter reads user_id, event, before (an event id, or an RFC 3339
@@ -536,11 +533,10 @@ func optionalTime(t time.Time) *time.Time {
 	return &t
 }
 
-func (s *Server) handleAdminOutbox(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleAdminOutbox(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	status := store.MailStatus(r.URL.Query().Get("status"))
 	if status != "" && status != store.MailQueued && status != store.MailSent && status != store.MailFailed {
-		writeError(w, r, s.log, fieldError("status", "Use queued, sent or failed."))
-		return
+		return fieldError("status", "Use queued, sent or failed.")
 	}
 	var out []outboxView
 	err := s.db.View(func(tx *store.Tx) error {
@@ -556,25 +552,25 @@ func (s *Server) handleAdminOutbox(w http.ResponseWriter, r *http.Request, _ htt
 		return nil
 	})
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Outgoing mail, newest first.", out)
+	return nil
 }
 
-func (s *Server) handleAdminOutboxRetry(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
-	if err := s.adminRetryMail(r.Context(), a, p.ByName("id")); err != nil {
-		writeError(w, r, s.log, err)
-		return
+func (s *Server) handleAdminOutboxRetry(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
+	if err != nil {
+		return err
+	}
+	if err := s.adminRetryMail(r.Context(), a, id); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, "The mail is queued again.", nil)
+	return nil
 }
 
-func (s *Server) adminRetryMail(ctx context.Context, a *auth, rawID string) error {
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return errNotFound
-	}
+func (s *Server) adminRetryMail(ctx context.Context, a *auth, id uuid.UUID) error {
 	c := clientOf(ctx)
 	return s.update(ctx, func(t *txn) error {
 		err := t.RequeueMail(id, t.now)
@@ -594,11 +590,10 @@ func (s *Server) adminRetryMail(ctx context.Context, a *auth, rawID string) erro
 // there: streamed from the transaction, a slow client would hold it open,
 // and a commit that must grow the store's memory map waits for every open
 // read transaction, with every later request waiting behind that commit.
-func (s *Server) handleAdminBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleAdminBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	b, err := s.adminBackup(r.Context(), a)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	defer func() {
 		if err := b.Close(); err != nil {
@@ -619,6 +614,7 @@ func (s *Server) handleAdminBackup(w http.ResponseWriter, r *http.Request, _ htt
 		s.log.ErrorContext(r.Context(), "backup failed", "request_id", requestID(r.Context()), "err", err)
 		panic(http.ErrAbortHandler)
 	}
+	return nil
 }
 
 // backup is a snapshot being downloaded; Close removes its file and frees
@@ -674,7 +670,7 @@ type dayCount struct {
 	Count int    `json:"count"`
 }
 
-func (s *Server) handleAdminStats(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleAdminStats(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	now := s.now().UTC()
 	var d dashboard
 	err := s.db.View(func(tx *store.Tx) error {
@@ -686,8 +682,8 @@ func (s *Server) handleAdminStats(w http.ResponseWriter, r *http.Request, _ http
 		return nil
 	})
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Overview.", d)
+	return nil
 }

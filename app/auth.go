@@ -47,17 +47,16 @@ type registerInput struct {
 	CompanyName string `json:"company_name"`
 }
 
-func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var in registerInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if err := s.register(r.Context(), in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, "Thanks for registering. Check your inbox for a link to verify your email address.", nil)
+	return nil
 }
 
 // register creates an unverified account and mails its verification link.
@@ -177,22 +176,21 @@ type tokenInput struct {
 	Token string `json:"token"`
 }
 
-func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var in tokenInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	v, err := s.verifyEmail(r.Context(), in.Token)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	msg := "Your email address is verified. You can log in now."
 	if v.PasswordRequired {
 		msg = "Your email address is verified. Please choose a password to finish."
 	}
 	writeJSON(w, http.StatusOK, msg, v)
+	return nil
 }
 
 // verified is the answer of a verification: the profile and, when no
@@ -245,17 +243,16 @@ type emailInput struct {
 	Email string `json:"email"`
 }
 
-func (s *Server) handleResendVerification(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleResendVerification(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var in emailInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if err := s.resendVerification(r.Context(), in.Email); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "If an account with this address is waiting for verification, a new link is on its way.", nil)
+	return nil
 }
 
 // resendVerification mails a fresh link to an unverified account; for any
@@ -302,20 +299,19 @@ type loginInput struct {
 	Password string `json:"password"`
 }
 
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var in loginInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	p, cookie, err := s.login(r.Context(), in)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	http.SetCookie(w, cookie)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, "You are logged in.", p)
+	return nil
 }
 
 // login checks a password and opens a new session. Unknown emails, wrong
@@ -474,15 +470,15 @@ func (s *Server) openSession(ctx context.Context, u *store.User, newHash, secret
 	return out, sess, err
 }
 
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	if err := s.logout(r.Context(), s.cookieSecret(r)); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	s.clearSessionCookie(w)
 	w.Header().Set("Clear-Site-Data", `"cookies", "storage"`)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, "You are logged out.", nil)
+	return nil
 }
 
 // logout deletes the session at once; without one it does nothing.
@@ -509,17 +505,16 @@ func (s *Server) logout(ctx context.Context, secret string) error {
 
 // --- password reset ---
 
-func (s *Server) handlePasswordResetRequest(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handlePasswordResetRequest(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var in emailInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if err := s.requestPasswordReset(r.Context(), in.Email); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "If an account with this address exists, a link to reset the password is on its way.", nil)
+	return nil
 }
 
 // requestPasswordReset mails a reset link to an active account; any other
@@ -562,17 +557,16 @@ type resetConfirmInput struct {
 	Password string `json:"password"`
 }
 
-func (s *Server) handlePasswordResetConfirm(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handlePasswordResetConfirm(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var in resetConfirmInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if err := s.confirmPasswordReset(r.Context(), in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Your password has been reset. Please log in with the new password.", nil)
+	return nil
 }
 
 // confirmPasswordReset sets a new password with a reset token, ends every

@@ -95,15 +95,44 @@ func methodLabel(m string) string {
 func (s *Server) withMetrics(router *httprouter.Router, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		l := requestLabels{route: routeLabel(router, r.Method, r.URL.Path), method: methodLabel(r.Method)}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		l.status = sw.status
+		mw := &metricsWriter{statusWriter: statusWriter{ResponseWriter: w}}
+		next.ServeHTTP(mw, r)
+		l := requestLabels{route: mw.route, method: methodLabel(r.Method), status: mw.status}
+		if l.route == "" {
+			// No route ran: refused before routing, 404 or 405. These
+			// look the pattern up (a 405 still names its route).
+			l.route = routeLabel(router, r.Method, r.URL.Path)
+		}
 		if l.status == 0 {
 			l.status = http.StatusOK
 		}
 		s.metrics.observeRequest(l, time.Since(start))
 	})
+}
+
+// metricsWriter carries the matched route's pattern back to withMetrics;
+// routes.go sets it when the route runs (setRouteLabel).
+type metricsWriter struct {
+	statusWriter
+	route string
+}
+
+func (w *metricsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// setRouteLabel gives the request's metricsWriter (under w's wrappers) the
+// pattern of the route that serves it.
+func setRouteLabel(w http.ResponseWriter, pattern string) {
+	for {
+		switch x := w.(type) {
+		case *metricsWriter:
+			x.route = pattern
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // routeLabel is the route pattern path matches (under method, else under

@@ -13,8 +13,9 @@ import (
 	"github.com/marbelle/marbelle/store"
 )
 
-func (s *Server) handleProfileView(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleProfileView(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	writeJSON(w, http.StatusOK, "Your profile.", profileOf(a.User))
+	return nil
 }
 
 // profileChange is the part of a profile customers and staff may edit;
@@ -71,18 +72,17 @@ type present bool
 
 func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
 
-func (s *Server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	var in profileUpdateInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	p, err := s.updateProfile(r.Context(), a, in)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Your profile is saved.", p)
+	return nil
 }
 
 func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInput) (*profile, error) {
@@ -127,17 +127,16 @@ type passwordChangeInput struct {
 	NewPassword     string `json:"new_password"`
 }
 
-func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	var in passwordChangeInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if err := s.changePassword(r.Context(), a, in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Your password is changed. Your other sessions have been logged out.", nil)
+	return nil
 }
 
 // checkCurrentPassword verifies the signed-in user's password for a
@@ -212,17 +211,16 @@ type emailChangeInput struct {
 	Password string `json:"password"`
 }
 
-func (s *Server) handleEmailChangeRequest(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleEmailChangeRequest(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	var in emailChangeInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if err := s.requestEmailChange(r.Context(), a, in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Check the inbox of the new address for a link to confirm the change.", nil)
+	return nil
 }
 
 // requestEmailChange mails a confirmation link to the new address, or, when
@@ -274,18 +272,17 @@ func (s *Server) requestEmailChange(ctx context.Context, a *auth, in emailChange
 	})
 }
 
-func (s *Server) handleEmailChangeConfirm(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleEmailChangeConfirm(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var in tokenInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	p, err := s.confirmEmailChange(r.Context(), in.Token)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Your email address is changed.", p)
+	return nil
 }
 
 // confirmEmailChange spends the token and moves the account to the new
@@ -324,21 +321,25 @@ func (s *Server) confirmEmailChange(ctx context.Context, token string) (*profile
 
 // --- sessions ---
 
-func (s *Server) handleSessionsList(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleSessionsList(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	list, err := s.listSessions(a)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Your sessions.", list)
+	return nil
 }
 
-func (s *Server) handleSessionRevoke(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) {
-	if err := s.revokeSession(r.Context(), a, p.ByName("id")); err != nil {
-		writeError(w, r, s.log, err)
-		return
+func (s *Server) handleSessionRevoke(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
+	if err != nil {
+		return err
+	}
+	if err := s.revokeSession(r.Context(), a, id); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, "The session is ended.", nil)
+	return nil
 }
 
 // --- account deletion ---
@@ -347,19 +348,18 @@ type passwordInput struct {
 	Password string `json:"password"`
 }
 
-func (s *Server) handleAccountDelete(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleAccountDelete(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	var in passwordInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if err := s.deleteAccount(r.Context(), a, in.Password); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	s.clearSessionCookie(w)
 	w.Header().Set("Clear-Site-Data", `"cookies", "storage"`)
 	writeJSON(w, http.StatusOK, "Your account and everything stored with it are deleted.", nil)
+	return nil
 }
 
 // deleteAccount removes the user with addresses, sessions and tokens.

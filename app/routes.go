@@ -4,10 +4,13 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
 )
 
-// routes lists every route of the server in one place.
+// routes lists every route of the server in one place, and who may call
+// each: public (with a per-IP limit where the contract sets one), a
+// signed-in user, or staff.
 func (s *Server) routes() *httprouter.Router {
 	r := httprouter.New()
 	r.RedirectTrailingSlash = true // 301 for GET, 307 (method kept) otherwise
@@ -18,70 +21,107 @@ func (s *Server) routes() *httprouter.Router {
 	})
 	r.NotFound = http.HandlerFunc(s.handleNotFound)
 	r.PanicHandler = nil // withBasics recovers
+	rt := router{r}
 
-	r.GET("/healthz", s.handleHealthz)
-	r.GET("/readyz", s.handleReadyz)
+	rt.handle("GET", "/healthz", s.public(s.handleHealthz))
+	rt.handle("GET", "/readyz", s.public(s.handleReadyz))
 
 	const auth = "/api/v1/auth"
-	r.POST(auth+"/register", s.limitByIP(s.limits.register, "register", s.handleRegister))
-	r.POST(auth+"/verify-email", s.limitByIP(s.limits.token, "verify", s.handleVerifyEmail))
-	r.POST(auth+"/resend-verification", s.limitByIP(s.limits.token, "resend", s.handleResendVerification))
-	r.POST(auth+"/login", s.limitByIP(s.limits.login, "login", s.handleLogin))
-	r.POST(auth+"/logout", s.handleLogout)
-	r.GET(auth+"/profile", s.requireUser(s.handleProfileView))
-	r.PATCH(auth+"/profile", s.requireUser(s.handleProfileUpdate))
-	r.POST(auth+"/password/change", s.requireUser(s.handlePasswordChange))
-	r.POST(auth+"/password-reset/request", s.limitByIP(s.limits.token, "reset_request", s.handlePasswordResetRequest))
-	r.POST(auth+"/password-reset/confirm", s.limitByIP(s.limits.token, "reset_confirm", s.handlePasswordResetConfirm))
-	r.POST(auth+"/email-change/request", s.requireUser(s.handleEmailChangeRequest))
-	r.POST(auth+"/email-change/confirm", s.limitByIP(s.limits.token, "email_change_confirm", s.handleEmailChangeConfirm))
-	r.GET(auth+"/sessions", s.requireUser(s.handleSessionsList))
-	r.DELETE(auth+"/sessions/:id", s.requireUser(s.handleSessionRevoke))
-	r.DELETE(auth+"/account", s.requireUser(s.handleAccountDelete))
-	r.GET(auth+"/export", s.requireUser(s.handleExport))
-	r.GET(auth+"/security/activity", s.requireUser(s.handleSecurityActivity))
-	r.POST(auth+"/security/undo", s.limitByIP(s.limits.token, "undo", s.handleSecurityUndo))
+	rt.handle("POST", auth+"/register", s.limitByIP(s.limits.register, "register", s.handleRegister))
+	rt.handle("POST", auth+"/verify-email", s.limitByIP(s.limits.token, "verify", s.handleVerifyEmail))
+	rt.handle("POST", auth+"/resend-verification", s.limitByIP(s.limits.token, "resend", s.handleResendVerification))
+	rt.handle("POST", auth+"/login", s.limitByIP(s.limits.login, "login", s.handleLogin))
+	rt.handle("POST", auth+"/logout", s.public(s.handleLogout))
+	rt.handle("GET", auth+"/profile", s.requireUser(s.handleProfileView))
+	rt.handle("PATCH", auth+"/profile", s.requireUser(s.handleProfileUpdate))
+	rt.handle("POST", auth+"/password/change", s.requireUser(s.handlePasswordChange))
+	rt.handle("POST", auth+"/password-reset/request", s.limitByIP(s.limits.token, "reset_request", s.handlePasswordResetRequest))
+	rt.handle("POST", auth+"/password-reset/confirm", s.limitByIP(s.limits.token, "reset_confirm", s.handlePasswordResetConfirm))
+	rt.handle("POST", auth+"/email-change/request", s.requireUser(s.handleEmailChangeRequest))
+	rt.handle("POST", auth+"/email-change/confirm", s.limitByIP(s.limits.token, "email_change_confirm", s.handleEmailChangeConfirm))
+	rt.handle("GET", auth+"/sessions", s.requireUser(s.handleSessionsList))
+	rt.handle("DELETE", auth+"/sessions/:id", s.requireUser(s.handleSessionRevoke))
+	rt.handle("DELETE", auth+"/account", s.requireUser(s.handleAccountDelete))
+	rt.handle("GET", auth+"/export", s.requireUser(s.handleExport))
+	rt.handle("GET", auth+"/security/activity", s.requireUser(s.handleSecurityActivity))
+	rt.handle("POST", auth+"/security/undo", s.limitByIP(s.limits.token, "undo", s.handleSecurityUndo))
 
-	r.GET(auth+"/addresses", s.requireUser(s.handleAddressList))
-	r.POST(auth+"/addresses", s.requireUser(s.handleAddressCreate))
-	r.GET(auth+"/addresses/:id", s.requireUser(s.handleAddressView))
-	r.PUT(auth+"/addresses/:id", s.requireUser(s.handleAddressChange(false)))
-	r.PATCH(auth+"/addresses/:id", s.requireUser(s.handleAddressChange(true)))
-	r.DELETE(auth+"/addresses/:id", s.requireUser(s.handleAddressDelete))
-	r.PATCH(auth+"/addresses/:id/set-primary", s.requireUser(s.handleAddressSetPrimary))
+	rt.handle("GET", auth+"/addresses", s.requireUser(s.handleAddressList))
+	rt.handle("POST", auth+"/addresses", s.requireUser(s.handleAddressCreate))
+	rt.handle("GET", auth+"/addresses/:id", s.requireUser(s.handleAddressView))
+	rt.handle("PUT", auth+"/addresses/:id", s.requireUser(s.handleAddressChange(false)))
+	rt.handle("PATCH", auth+"/addresses/:id", s.requireUser(s.handleAddressChange(true)))
+	rt.handle("DELETE", auth+"/addresses/:id", s.requireUser(s.handleAddressDelete))
+	rt.handle("PATCH", auth+"/addresses/:id/set-primary", s.requireUser(s.handleAddressSetPrimary))
 
 	const admin = "/api/v1/admin"
-	r.GET(admin+"/users", s.requireStaff(s.handleAdminUsers))
-	r.GET(admin+"/users/:id", s.requireStaff(s.handleAdminUser))
-	r.PATCH(admin+"/users/:id", s.requireStaff(s.handleAdminUserUpdate))
-	r.DELETE(admin+"/users/:id", s.requireStaff(s.handleAdminUserDelete))
-	r.POST(admin+"/users/:id/revoke-sessions", s.requireStaff(s.handleAdminRevokeSessions))
-	r.POST(admin+"/users/:id/restore", s.requireStaff(s.handleAdminUserRestore))
-	r.GET(admin+"/audit", s.requireStaff(s.handleAdminAudit))
-	r.GET(admin+"/outbox", s.requireStaff(s.handleAdminOutbox))
-	r.POST(admin+"/outbox/:id/retry", s.requireStaff(s.handleAdminOutboxRetry))
-	r.GET(admin+"/backup", s.requireStaff(s.handleAdminBackup))
-	r.GET(admin+"/stats", s.requireStaff(s.handleAdminStats))
+	rt.handle("GET", admin+"/users", s.requireStaff(s.handleAdminUsers))
+	rt.handle("GET", admin+"/users/:id", s.requireStaff(s.handleAdminUser))
+	rt.handle("PATCH", admin+"/users/:id", s.requireStaff(s.handleAdminUserUpdate))
+	rt.handle("DELETE", admin+"/users/:id", s.requireStaff(s.handleAdminUserDelete))
+	rt.handle("POST", admin+"/users/:id/revoke-sessions", s.requireStaff(s.handleAdminRevokeSessions))
+	rt.handle("POST", admin+"/users/:id/restore", s.requireStaff(s.handleAdminUserRestore))
+	rt.handle("GET", admin+"/audit", s.requireStaff(s.handleAdminAudit))
+	rt.handle("GET", admin+"/outbox", s.requireStaff(s.handleAdminOutbox))
+	rt.handle("POST", admin+"/outbox/:id/retry", s.requireStaff(s.handleAdminOutboxRetry))
+	rt.handle("GET", admin+"/backup", s.requireStaff(s.handleAdminBackup))
+	rt.handle("GET", admin+"/stats", s.requireStaff(s.handleAdminStats))
 
 	if s.sink != nil { // development only: in production these are 404
-		r.GET("/api/v1/dev/mail", s.handleDevMailList)
-		r.GET("/api/v1/dev/mail/:id", s.handleDevMailView)
-		r.GET("/api/v1/dev/mail/:id/html", s.handleDevMailHTML)
-		r.DELETE("/api/v1/dev/mail", s.handleDevMailClear)
+		rt.handle("GET", "/api/v1/dev/mail", s.public(s.handleDevMailList))
+		rt.handle("GET", "/api/v1/dev/mail/:id", s.public(s.handleDevMailView))
+		rt.handle("GET", "/api/v1/dev/mail/:id/html", s.public(s.handleDevMailHTML))
+		rt.handle("DELETE", "/api/v1/dev/mail", s.public(s.handleDevMailClear))
 	}
 	return r
 }
 
-// limitByIP applies a per-client-IP limit to a route (an IPv6 client's
-// /64: see limiterKey).
-func (s *Server) limitByIP(l *Limiter, name string, h httprouter.Handle) httprouter.Handle {
+// handler is a route's own work: it writes the success answer, or returns
+// the error that its adapter writes in the failure envelope (the one place
+// errors become answers is writeError).
+type handler func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error
+
+// userHandler is a handler for a signed-in user.
+type userHandler func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error
+
+// public adapts a handler anyone may call.
+func (s *Server) public(h handler) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-		if ok, retry := l.Allow(name+"|"+limiterKey(clientOf(r.Context()).IP), s.now()); !ok {
-			writeError(w, r, s.log, rateLimited(retry))
-			return
+		if err := h(w, r, p); err != nil {
+			writeError(w, r, s.log, err)
 		}
-		h(w, r, p)
 	}
+}
+
+// limitByIP adapts a public handler with a per-client-IP limit (an IPv6
+// client counts as its /64).
+func (s *Server) limitByIP(l *Limiter, name string, h handler) httprouter.Handle {
+	return s.public(func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+		if ok, retry := l.Allow(name+"|"+limiterKey(clientOf(r.Context()).IP), s.now()); !ok {
+			return rateLimited(retry)
+		}
+		return h(w, r, p)
+	})
+}
+
+// router registers routes and records each one's metrics label (its
+// pattern) with it, so that no request rebuilds it.
+type router struct{ *httprouter.Router }
+
+func (rt router) handle(method, pattern string, h httprouter.Handle) {
+	rt.Handle(method, pattern, func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		setRouteLabel(w, pattern)
+		h(w, r, p)
+	})
+}
+
+// pathID is the route's :id as a UUID; anything else names nothing here.
+func pathID(p httprouter.Params) (uuid.UUID, error) {
+	id, err := uuid.Parse(p.ByName("id"))
+	if err != nil {
+		return uuid.Nil, errNotFound
+	}
+	return id, nil
 }
 
 // handleNotFound answers unknown API paths in the envelope and hands every

@@ -97,19 +97,18 @@ func (t *txn) queueNotice(notice string, kind mailpkg.Kind, u *store.User, to, o
 	return t.queueMail(kind, to, uuid.Nil, d)
 }
 
-func (s *Server) handleSecurityUndo(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleSecurityUndo(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var in tokenInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	res, err := s.undo(r.Context(), in.Token)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	s.clearSessionCookie(w)
 	writeJSON(w, http.StatusOK, res.message, res)
+	return nil
 }
 
 // undo answers a "This wasn't me" link: every session of the account ends
@@ -197,7 +196,7 @@ type securityActivity struct {
 	Sessions []sessionView   `json:"sessions"`
 }
 
-func (s *Server) handleSecurityActivity(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleSecurityActivity(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	var out securityActivity
 	err := s.db.View(func(tx *store.Tx) error {
 		events, err := tx.AuditEvents(a.User.ID, 50)
@@ -214,10 +213,10 @@ func (s *Server) handleSecurityActivity(w http.ResponseWriter, r *http.Request, 
 		out.Sessions, err = s.listSessions(a)
 	}
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, "Your recent security activity.", out)
+	return nil
 }
 
 // exportDocument is the stable schema of GET /api/v1/auth/export
@@ -231,14 +230,14 @@ type exportDocument struct {
 	Events     []activityEvent `json:"audit_events"`
 }
 
-func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) {
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	doc, err := s.export(a)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="`+s.cfg.exportName(doc.ExportedAt)+`"`)
 	writeJSON(w, http.StatusOK, "Everything stored about your account.", doc)
+	return nil
 }
 
 func (c *Config) exportName(at time.Time) string {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -156,29 +155,24 @@ func (s *Server) absoluteTimeout(staff bool) time.Duration {
 	return s.cfg.SessionTTL.Absolute
 }
 
-// authedHandle is a handler for signed-in users.
-type authedHandle func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth)
-
-// requireUser runs h with the request's session, or answers 401. Every
-// authenticated answer is marked not to be cached. State-changing requests
-// count against the user's write limit, so that one session cannot grow
-// the store (and its audit log) without end.
-func (s *Server) requireUser(h authedHandle) httprouter.Handle {
-	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+// requireUser adapts a handler for signed-in users: 401 without a valid
+// session. Every authenticated answer is marked not to be cached.
+// State-changing requests count against the user's write limit, so that
+// one session cannot grow the store (and its audit log) without end.
+func (s *Server) requireUser(h userHandler) httprouter.Handle {
+	return s.public(func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 		w.Header().Set("Cache-Control", "no-store")
 		a, err := s.authenticate(r)
 		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 		if unsafeMethod(r.Method) {
 			if ok, retry := s.limits.userWrites.Allow(a.User.ID.String(), s.now()); !ok {
-				writeError(w, r, s.log, rateLimited(retry))
-				return
+				return rateLimited(retry)
 			}
 		}
-		h(w, r, p, a)
-	}
+		return h(w, r, p, a)
+	})
 }
 
 // unsafeMethod reports whether a request with this method may change state.
@@ -236,11 +230,7 @@ func (s *Server) listSessions(a *auth) ([]sessionView, error) {
 }
 
 // revokeSession ends one of the user's sessions. Errors: errNotFound.
-func (s *Server) revokeSession(ctx context.Context, a *auth, rawID string) error {
-	id, err := uuid.Parse(strings.TrimSpace(rawID))
-	if err != nil {
-		return errNotFound
-	}
+func (s *Server) revokeSession(ctx context.Context, a *auth, id uuid.UUID) error {
 	c := clientOf(ctx)
 	return s.update(ctx, func(t *txn) error {
 		if err := t.DeleteUserSession(a.User.ID, id); err != nil {

@@ -1330,7 +1330,7 @@ func TestBrowserUndoLink(t *testing.T) {
 	}
 	b.click(`.mail-text a[href*="/undo?token="]`)
 	b.see("Secure your account")
-	b.see("signs out every device, reverts an email change, and asks for a new password before the next sign-in")
+	b.see("signs out every device and asks for a new password before the next sign-in. After a change of the email address it locks the account until the shop restores it for you.")
 	if loc := eval[string](b, `location.href`); loc != base+"/undo" {
 		t.Errorf("address bar on the undo page: %s, want the token removed", loc)
 	}
