@@ -148,22 +148,13 @@ func buildVersion() string {
 	return "(devel)"
 }
 
-// dataDirFlag adds --data-dir, defaulting to MARBELLE_DATA_DIR or ./data.
-func dataDirFlag(fs *flag.FlagSet, getenv func(string) string) *string {
-	def := getenv("MARBELLE_DATA_DIR")
-	if def == "" {
-		def = "./data"
-	}
-	return fs.String("data-dir", def, "directory of the store (MARBELLE_DATA_DIR)")
-}
-
 func adminCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("marbelle admin create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	email := fs.String("email", "", "the staff member's email address (required)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input instead of a prompt")
 	promote := fs.Bool("promote", false, "make an existing account staff")
-	dataDir := dataDirFlag(fs, getenv)
+	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: marbelle admin create --email E [--password-stdin] [--promote]\n\nCreates a verified staff account on a stopped store. The password obeys the password policy.\n\n")
 		fs.PrintDefaults()
@@ -175,15 +166,7 @@ func adminCreate(ctx context.Context, args []string, getenv func(string) string,
 		fs.Usage()
 		return &exitError{code: 2, err: errors.New("admin create: --email is required")}
 	}
-	hashParams := getenv("MARBELLE_PASSWORD_HASH")
-	if hashParams == "" {
-		hashParams = "m=65536,t=3,p=1"
-	}
-	minLen := getenv("MARBELLE_PASSWORD_MIN_LENGTH")
-	if minLen == "" {
-		minLen = "8"
-	}
-	cfg, err := app.LoadConfig([]string{"--password-hash", hashParams, "--password-min-length", minLen}, func(string) string { return "" }, stderr)
+	cfg, err := app.LoadSettings(getenv, "MARBELLE_PASSWORD_HASH", "MARBELLE_PASSWORD_MIN_LENGTH")
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -232,7 +215,7 @@ func readPassword(fromStdin bool, stdin io.Reader, stderr io.Writer) (string, er
 func check(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("marbelle check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := dataDirFlag(fs, getenv)
+	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: marbelle check [--data-dir DIR]\n\nOpens the store read-only and verifies every invariant and index; exits 1 naming each fault.\n\n")
 		fs.PrintDefaults()
@@ -257,7 +240,7 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 func backup(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("marbelle backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := dataDirFlag(fs, getenv)
+	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: marbelle backup [--data-dir DIR] FILE\n\nWrites a consistent copy of a stopped store to FILE. While a server runs, use GET /api/v1/admin/backup.\n\n")
 		fs.PrintDefaults()
@@ -286,9 +269,9 @@ func importDjango(ctx context.Context, args []string, getenv func(string) string
 	fs := flag.NewFlagSet("marbelle import django", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dryRun := fs.Bool("dry-run", false, "do all the work and print the report, writing nothing")
-	dataDir := dataDirFlag(fs, getenv)
+	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nImports the users and addresses of FILE, the output of Django's \"manage.py dumpdata users\",\ninto a stopped store, and prints one line per record skipped or repaired, then the counts.\nRunning it again imports only what is new. National phone numbers of users are read in\nMARBELLE_DEFAULT_REGION (default DE). See docs/migrating-from-django.md.\n\n", importUsage)
+		fmt.Fprintf(stderr, "%s\n\nImports the users and addresses of FILE, the output of Django's \"manage.py dumpdata users\",\ninto a stopped store, and prints one line per record skipped or repaired, then the counts.\nRunning it again imports only what is new. National phone numbers of users are read in\nMARBELLE_DEFAULT_REGION (default %s). See docs/migrating-from-django.md.\n\n", importUsage, app.SettingDefault("MARBELLE_DEFAULT_REGION"))
 		fs.PrintDefaults()
 	}
 	var files []string
@@ -308,11 +291,7 @@ func importDjango(ctx context.Context, args []string, getenv func(string) string
 		fs.Usage()
 		return &exitError{code: 2, err: errors.New("import django: name one FILE")}
 	}
-	region := getenv("MARBELLE_DEFAULT_REGION")
-	if region == "" {
-		region = "DE"
-	}
-	cfg, err := app.LoadConfig([]string{"--default-region", region}, func(string) string { return "" }, stderr)
+	cfg, err := app.LoadSettings(getenv, "MARBELLE_DEFAULT_REGION")
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

@@ -394,6 +394,53 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 	return parseConfig(raw)
 }
 
+// SettingFlag defines the flag of the setting named env on fs, for a
+// command other than serve that takes it. Its default is the environment's
+// value, else the table's, so that --help shows what applies; the value is
+// not validated.
+func SettingFlag(fs *flag.FlagSet, env string, getenv func(string) string) *string {
+	s := lookupSetting(env)
+	def, ok := fromEnv(getenv, env)
+	if !ok {
+		def = s.def
+	}
+	return fs.String(s.flag, def, s.usage+" ("+env+")")
+}
+
+// SettingDefault is the default of the setting named env, for help texts.
+func SettingDefault(env string) string { return lookupSetting(env).def }
+
+// LoadSettings reads only the named settings, from the environment or their
+// defaults, for a command that needs one or two of them; the rest of the
+// Config stays zero. Each is judged on its own, as in development: the rules
+// of checkEnvRules do not apply.
+func LoadSettings(getenv func(string) string, names ...string) (Config, error) {
+	var c Config
+	problems := configProblems{}
+	for _, name := range names {
+		s := lookupSetting(name)
+		v, ok := fromEnv(getenv, name)
+		if !ok {
+			v = s.def
+		}
+		if err := s.parse(&c, v); err != nil {
+			problems.add(name, err)
+		}
+	}
+	return c, problems.err()
+}
+
+// lookupSetting is the setting named env; a name not in the table is a
+// programming error, like a flag defined twice.
+func lookupSetting(env string) setting {
+	for _, s := range settings {
+		if s.env == env {
+			return s
+		}
+	}
+	panic("app: no setting " + env)
+}
+
 // fromEnv reads the environment variable name, trimmed; empty counts as
 // unset.
 func fromEnv(getenv func(string) string, name string) (string, bool) {
