@@ -64,6 +64,9 @@ Commands:
 Run "marbelle <command> --help" for a command's flags.
 `
 
+// subcommand runs one command on its arguments.
+type subcommand func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
@@ -105,11 +108,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return &exitError{code: 2, err: errors.New("import: the only source is django")}
 		}
 		return importDjango(ctx, args[1:], getenv, stdout, stderr)
-	case "bench-seed": // hidden: fills a store for scripts/bench
-		return benchSeed(ctx, args, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	}
+	if hidden, ok := hiddenCommand(cmd); ok {
+		return hidden(ctx, args, getenv, stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return &exitError{code: 2, err: fmt.Errorf("unknown command %q", cmd)}
@@ -300,29 +304,4 @@ func importDjango(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprint(stdout, report)
 	}
 	return err
-}
-
-// benchSeed is the hidden subcommand behind scripts/bench/run.sh.
-func benchSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("marbelle bench-seed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o app.BenchSeedOptions
-	fs.IntVar(&o.Readers, "readers", 1000, "users with 10 addresses and a session")
-	fs.IntVar(&o.Writers, "writers", 20000, "users with a session and no address")
-	fs.IntVar(&o.Extra, "extra", 0, "further users without a session")
-	fs.IntVar(&o.Tokens, "tokens", 0, "tokens")
-	fs.IntVar(&o.Expired, "expired", 0, "of the tokens, how many are expired")
-	fs.StringVar(&o.Password, "password", "tangerine walrus umbrella 42", "every seeded user's password")
-	fs.StringVar(&o.OutDir, "out", "bench-out", "where the cookie and login files go")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := app.LoadConfig(nil, getenv, stderr)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	if cfg.SecretKey == "" {
-		return &exitError{code: 2, err: errors.New("bench-seed: set MARBELLE_SECRET_KEY (the server must use the same)")}
-	}
-	return app.BenchSeed(ctx, cfg, o, stdout)
 }
