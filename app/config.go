@@ -161,6 +161,7 @@ var settings = []setting{
 			}
 			return errors.Join(bad...)
 		}},
+	// #nosec G101 -- user:pass in the help text shows the URL's shape; it is no credential
 	{env: "MARBELLE_SMTP_URL", flag: "smtp-url", usage: "smtps://user:pass@host:465 or smtp://user:pass@host:587 (production: required; development: the built-in sink)",
 		parse: func(c *Config, v string) error {
 			c.SMTPURL = v
