@@ -64,6 +64,9 @@ Commands:
 Run "marbelle <command> --help" for a command's flags.
 `
 
+// subcommand runs one command on its arguments.
+type subcommand func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
@@ -105,11 +108,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return &exitError{code: 2, err: errors.New("import: the only source is django")}
 		}
 		return importDjango(ctx, args[1:], getenv, stdout, stderr)
-	case "bench-seed": // hidden: fills a store for scripts/bench
-		return benchSeed(ctx, args, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	}
+	if hidden, ok := hiddenCommand(cmd); ok {
+		return hidden(ctx, args, getenv, stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return &exitError{code: 2, err: fmt.Errorf("unknown command %q", cmd)}
@@ -154,22 +158,13 @@ func buildVersion() string {
 	return "(devel)"
 }
 
-// dataDirFlag adds --data-dir, defaulting to MARBELLE_DATA_DIR or ./data.
-func dataDirFlag(fs *flag.FlagSet, getenv func(string) string) *string {
-	def := getenv("MARBELLE_DATA_DIR")
-	if def == "" {
-		def = "./data"
-	}
-	return fs.String("data-dir", def, "directory of the store (MARBELLE_DATA_DIR)")
-}
-
 func adminCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("marbelle admin create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	email := fs.String("email", "", "the staff member's email address (required)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input instead of a prompt")
 	promote := fs.Bool("promote", false, "make an existing account staff")
-	dataDir := dataDirFlag(fs, getenv)
+	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: marbelle admin create --email E [--password-stdin] [--promote]\n\nCreates a verified staff account on a stopped store. The password obeys the password policy.\n\n")
 		fs.PrintDefaults()
@@ -181,15 +176,7 @@ func adminCreate(ctx context.Context, args []string, getenv func(string) string,
 		fs.Usage()
 		return &exitError{code: 2, err: errors.New("admin create: --email is required")}
 	}
-	hashParams := getenv("MARBELLE_PASSWORD_HASH")
-	if hashParams == "" {
-		hashParams = "m=65536,t=3,p=1"
-	}
-	minLen := getenv("MARBELLE_PASSWORD_MIN_LENGTH")
-	if minLen == "" {
-		minLen = "8"
-	}
-	cfg, err := app.LoadConfig([]string{"--password-hash", hashParams, "--password-min-length", minLen}, func(string) string { return "" }, stderr)
+	cfg, err := app.LoadSettings(getenv, "MARBELLE_PASSWORD_HASH", "MARBELLE_PASSWORD_MIN_LENGTH")
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -238,7 +225,7 @@ func readPassword(fromStdin bool, stdin io.Reader, stderr io.Writer) (string, er
 func check(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("marbelle check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := dataDirFlag(fs, getenv)
+	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: marbelle check [--data-dir DIR]\n\nOpens the store read-only and verifies every invariant and index; exits 1 naming each fault.\n\n")
 		fs.PrintDefaults()
@@ -263,7 +250,7 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 func backup(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("marbelle backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := dataDirFlag(fs, getenv)
+	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: marbelle backup [--data-dir DIR] FILE\n\nWrites a consistent copy of a stopped store to FILE. While a server runs, use GET /api/v1/admin/backup.\n\n")
 		fs.PrintDefaults()
@@ -292,9 +279,9 @@ func importDjango(ctx context.Context, args []string, getenv func(string) string
 	fs := flag.NewFlagSet("marbelle import django", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dryRun := fs.Bool("dry-run", false, "do all the work and print the report, writing nothing")
-	dataDir := dataDirFlag(fs, getenv)
+	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nImports the users and addresses of FILE, the output of Django's \"manage.py dumpdata users\",\ninto a stopped store, and prints one line per record skipped or repaired, then the counts.\nRunning it again imports only what is new. National phone numbers of users are read in\nMARBELLE_DEFAULT_REGION (default DE). See docs/migrating-from-django.md.\n\n", importUsage)
+		fmt.Fprintf(stderr, "%s\n\nImports the users and addresses of FILE, the output of Django's \"manage.py dumpdata users\",\ninto a stopped store, and prints one line per record skipped or repaired, then the counts.\nRunning it again imports only what is new. National phone numbers of users are read in\nMARBELLE_DEFAULT_REGION (default %s). See docs/migrating-from-django.md.\n\n", importUsage, app.SettingDefault("MARBELLE_DEFAULT_REGION"))
 		fs.PrintDefaults()
 	}
 	var files []string
@@ -314,11 +301,7 @@ func importDjango(ctx context.Context, args []string, getenv func(string) string
 		fs.Usage()
 		return &exitError{code: 2, err: errors.New("import django: name one FILE")}
 	}
-	region := getenv("MARBELLE_DEFAULT_REGION")
-	if region == "" {
-		region = "DE"
-	}
-	cfg, err := app.LoadConfig([]string{"--default-region", region}, func(string) string { return "" }, stderr)
+	cfg, err := app.LoadSettings(getenv, "MARBELLE_DEFAULT_REGION")
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -327,29 +310,4 @@ func importDjango(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprint(stdout, report)
 	}
 	return err
-}
-
-// benchSeed is the hidden subcommand behind scripts/bench/run.sh.
-func benchSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("marbelle bench-seed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o app.BenchSeedOptions
-	fs.IntVar(&o.Readers, "readers", 1000, "users with 10 addresses and a session")
-	fs.IntVar(&o.Writers, "writers", 20000, "users with a session and no address")
-	fs.IntVar(&o.Extra, "extra", 0, "further users without a session")
-	fs.IntVar(&o.Tokens, "tokens", 0, "tokens")
-	fs.IntVar(&o.Expired, "expired", 0, "of the tokens, how many are expired")
-	fs.StringVar(&o.Password, "password", "tangerine walrus umbrella 42", "every seeded user's password")
-	fs.StringVar(&o.OutDir, "out", "bench-out", "where the cookie and login files go")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := app.LoadConfig(nil, getenv, stderr)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	if cfg.SecretKey == "" {
-		return &exitError{code: 2, err: errors.New("bench-seed: set MARBELLE_SECRET_KEY (the server must use the same)")}
-	}
-	return app.BenchSeed(ctx, cfg, o, stdout)
 }

@@ -64,41 +64,268 @@ type SessionTTL struct {
 }
 
 // setting is one configuration entry: its environment name, its flag, its
-// development default and what it means (for --help and docs).
+// default, what it means (for --help and docs) and how its value is read.
 type setting struct {
 	env, flag, def, usage string
+	// devOnly: def applies in development only; in production the setting
+	// is empty unless given.
+	devOnly bool
+	// parse reads v (the value given, else the default) into c and says
+	// what is wrong with it; a joined error is one problem per error. It
+	// judges v alone: rules that involve MARBELLE_ENV are in checkEnvRules.
+	parse func(c *Config, v string) error
 }
 
+// settings is every setting, in the order problems are listed. MARBELLE_ENV
+// comes first: which defaults apply depends on it.
 var settings = []setting{
-	{"MARBELLE_ENV", "env", "development", "development or production"},
-	{"MARBELLE_ADDR", "addr", "127.0.0.1:8080", "listen address (development: loopback only, unless MARBELLE_DEV_ALLOW_PUBLIC=true)"},
-	{"MARBELLE_DEV_ALLOW_PUBLIC", "dev-allow-public", "false", "true lets development listen on a non-loopback address, where anyone who reaches it reads the captured mail (production: ignored)"},
-	{"MARBELLE_DATA_DIR", "data-dir", "./data", "directory of the store file (and the development secret)"},
-	{"MARBELLE_SECRET_KEY", "secret-key", "", "at least 32 bytes of key material (production: required; development: generated into the data dir)"},
-	{"MARBELLE_BASE_URL", "base-url", "", "public URL of the site, used in mailed links (development: http:// + the listen address)"},
-	{"MARBELLE_CSRF_TRUSTED_ORIGINS", "csrf-trusted-origins", "", "origins allowed to send state-changing requests, comma-separated"},
-	{"MARBELLE_CORS_ALLOWED_ORIGINS", "cors-allowed-origins", "http://localhost:3000,http://localhost:5173,http://127.0.0.1:3000,http://127.0.0.1:5173", "origins given CORS headers with credentials (production default: none)"},
-	{"MARBELLE_ALLOWED_HOSTS", "allowed-hosts", "localhost,127.0.0.1,[::1]", "Host header values served (production: required)"},
-	{"MARBELLE_TRUSTED_PROXIES", "trusted-proxies", "", "IPs or CIDRs whose X-Forwarded-For is believed"},
-	{"MARBELLE_SMTP_URL", "smtp-url", "", "smtps://user:pass@host:465 or smtp://user:pass@host:587 (production: required; development: the built-in sink)"},
-	{"MARBELLE_MAIL_FROM", "mail-from", "Marbelle <no-reply@localhost>", "From address of outgoing mail (production: required)"},
-	{"MARBELLE_DEV_SMTP_ADDR", "dev-smtp-addr", "127.0.0.1:1025", "where the development SMTP sink listens (off to disable)"},
-	{"MARBELLE_DEFAULT_REGION", "default-region", "DE", "region (ISO 3166-1 alpha-2) for national phone numbers"},
-	{"MARBELLE_LOG_FORMAT", "log-format", "text", "text or json"},
-	{"MARBELLE_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
-	{"MARBELLE_METRICS_ADDR", "metrics-addr", "", "private listen address for /metrics (off when empty)"},
-	{"MARBELLE_RATE_LIMITS", "rate-limits", "", "overrides, e.g. login=5/1m,register=5/1m,token=3/1m,login_failures=10/15m,email_change=5/1h, or off"},
-	{"MARBELLE_TOKEN_TTL", "token-ttl", "", "e.g. verify=24h,reset=1h,email_change=24h"},
-	{"MARBELLE_SESSION_TTL", "session-ttl", "", "e.g. absolute=672h,idle=168h,staff_absolute=12h,staff_idle=30m"},
-	{"MARBELLE_PASSWORD_MIN_LENGTH", "password-min-length", "8", "minimum password length in characters (8 to 128)"},
-	{"MARBELLE_SITE_NAME", "site-name", "Marbelle", "the shop's name, shown in pages and mail"},
-	{"MARBELLE_PASSWORD_HASH", "password-hash", "m=65536,t=3,p=1", "argon2id parameters (production refuses below m=19456,t=2,p=1)"},
-	{"MARBELLE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long shutdown waits for requests in flight"},
-	{"MARBELLE_SECURITY_NOTICES", "security-notices", "all", "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted"},
-	{"MARBELLE_SWEEP_INTERVAL", "sweep-interval", "5m", "how often expired tokens and sessions and old sent mail are pruned"},
-	{"MARBELLE_MAIL_RETENTION", "mail-retention", "720h", "how long sent mail is kept in the outbox"},
-	{"MARBELLE_AUDIT_RETENTION", "audit-retention", "400d", "how long audit events are kept (a Go duration, or days such as 400d)"},
-	{"MARBELLE_STORE_RELEASE_INTERVAL", "store-release-interval", "1s", "how often the store file's pages mapped by reads are given back to the page cache (off: never)"},
+	{env: "MARBELLE_ENV", flag: "env", def: "development", usage: "development or production",
+		parse: func(c *Config, v string) error {
+			c.Env = strings.ToLower(v)
+			if c.Env != "development" && c.Env != "production" {
+				err := fmt.Errorf("must be development or production, not %q", c.Env)
+				c.Env = "production" // judge the rest strictly
+				return err
+			}
+			return nil
+		}},
+	{env: "MARBELLE_DEV_ALLOW_PUBLIC", flag: "dev-allow-public", def: "false", usage: "true lets development listen on a non-loopback address, where anyone who reaches it reads the captured mail (production: ignored)",
+		parse: func(c *Config, v string) error {
+			switch v = strings.ToLower(v); v {
+			case "true", "false":
+				c.DevAllowPublic = v == "true"
+				return nil
+			}
+			return fmt.Errorf("must be true or false, not %q", v)
+		}},
+	{env: "MARBELLE_ADDR", flag: "addr", def: "127.0.0.1:8080", usage: "listen address (development: loopback only, unless MARBELLE_DEV_ALLOW_PUBLIC=true)",
+		parse: func(c *Config, v string) error {
+			c.Addr = v
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("must be host:port, not %q", v)
+			}
+			return nil
+		}},
+	{env: "MARBELLE_DATA_DIR", flag: "data-dir", def: "./data", usage: "directory of the store file (and the development secret)",
+		parse: func(c *Config, v string) error {
+			c.DataDir = v
+			if v == "" {
+				return errors.New("must not be empty")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_SECRET_KEY", flag: "secret-key", usage: "at least 32 bytes of key material (production: required; development: generated into the data dir)",
+		parse: func(c *Config, v string) error {
+			c.SecretKey = v
+			if v != "" && len(v) < 32 {
+				return fmt.Errorf("must be at least 32 bytes, got %d", len(v))
+			}
+			return nil
+		}},
+	{env: "MARBELLE_BASE_URL", flag: "base-url", usage: "public URL of the site, used in mailed links (development: http:// + the listen address)",
+		parse: func(c *Config, v string) error {
+			c.BaseURL = strings.TrimRight(v, "/")
+			if c.BaseURL == "" {
+				return nil
+			}
+			return checkBaseURL(c.BaseURL)
+		}},
+	{env: "MARBELLE_CSRF_TRUSTED_ORIGINS", flag: "csrf-trusted-origins", usage: "origins allowed to send state-changing requests, comma-separated",
+		parse: func(c *Config, v string) (err error) {
+			c.CSRFTrustedOrigins, err = parseOrigins(v)
+			return err
+		}},
+	{env: "MARBELLE_CORS_ALLOWED_ORIGINS", flag: "cors-allowed-origins", def: "http://localhost:3000,http://localhost:5173,http://127.0.0.1:3000,http://127.0.0.1:5173", devOnly: true, usage: "origins given CORS headers with credentials (production default: none)",
+		parse: func(c *Config, v string) (err error) {
+			c.CORSAllowedOrigins, err = parseOrigins(v)
+			return err
+		}},
+	{env: "MARBELLE_ALLOWED_HOSTS", flag: "allowed-hosts", def: "localhost,127.0.0.1,[::1]", devOnly: true, usage: "Host header values served (production: required)",
+		parse: func(c *Config, v string) error {
+			c.AllowedHosts = splitList(strings.ToLower(v))
+			if len(c.AllowedHosts) == 0 {
+				return errors.New("must name at least one host (e.g. account.shop.example)")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "IPs or CIDRs whose X-Forwarded-For is believed",
+		parse: func(c *Config, v string) error {
+			var bad []error
+			for _, p := range splitList(v) {
+				prefix, err := parsePrefix(p)
+				if err != nil {
+					bad = append(bad, fmt.Errorf("%q is not an IP or CIDR", p))
+					continue
+				}
+				c.TrustedProxies = append(c.TrustedProxies, prefix)
+			}
+			return errors.Join(bad...)
+		}},
+	// #nosec G101 -- user:pass in the help text shows the URL's shape; it is no credential
+	{env: "MARBELLE_SMTP_URL", flag: "smtp-url", usage: "smtps://user:pass@host:465 or smtp://user:pass@host:587 (production: required; development: the built-in sink)",
+		parse: func(c *Config, v string) error {
+			c.SMTPURL = v
+			if v == "" {
+				return nil
+			}
+			return checkSMTPURL(v)
+		}},
+	{env: "MARBELLE_MAIL_FROM", flag: "mail-from", def: "Marbelle <no-reply@localhost>", devOnly: true, usage: "From address of outgoing mail (production: required)",
+		parse: func(c *Config, v string) error {
+			c.MailFrom = v
+			if v == "" { // production without it, or given empty
+				return errors.New("is required in production (e.g. Shop <no-reply@shop.example>)")
+			}
+			if a, err := mail.ParseAddress(v); err != nil || strings.ContainsAny(v, "\r\n") || !strings.Contains(a.Address, "@") {
+				return fmt.Errorf("%q is not a mail address", v)
+			}
+			return nil
+		}},
+	{env: "MARBELLE_DEV_SMTP_ADDR", flag: "dev-smtp-addr", def: "127.0.0.1:1025", devOnly: true, usage: "where the development SMTP sink listens (off to disable)",
+		parse: func(c *Config, v string) error {
+			if v == "off" {
+				v = ""
+			}
+			c.DevSMTPAddr = v
+			if v == "" {
+				return nil
+			}
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("must be host:port or off, not %q", v)
+			}
+			return nil
+		}},
+	{env: "MARBELLE_DEFAULT_REGION", flag: "default-region", def: "DE", usage: "region (ISO 3166-1 alpha-2) for national phone numbers",
+		parse: func(c *Config, v string) error {
+			c.DefaultRegion = strings.ToUpper(v)
+			if !validRegion(c.DefaultRegion) {
+				return fmt.Errorf("%q is not a region with phone numbers (ISO 3166-1 alpha-2, e.g. DE)", c.DefaultRegion)
+			}
+			return nil
+		}},
+	{env: "MARBELLE_LOG_FORMAT", flag: "log-format", def: "text", usage: "text or json",
+		parse: func(c *Config, v string) error {
+			c.LogFormat = strings.ToLower(v)
+			if c.LogFormat != "text" && c.LogFormat != "json" {
+				return fmt.Errorf("must be text or json, not %q", c.LogFormat)
+			}
+			return nil
+		}},
+	{env: "MARBELLE_LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
+		parse: func(c *Config, v string) error {
+			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+				return errors.New("must be debug, info, warn or error")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_METRICS_ADDR", flag: "metrics-addr", usage: "private listen address for /metrics (off when empty)",
+		parse: func(c *Config, v string) error {
+			c.MetricsAddr = v
+			if v == "" {
+				return nil
+			}
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("must be host:port, not %q", v)
+			}
+			return nil
+		}},
+	{env: "MARBELLE_RATE_LIMITS", flag: "rate-limits", usage: "overrides, e.g. login=5/1m,register=5/1m,token=3/1m,login_failures=10/15m,email_change=5/1h, or off",
+		parse: func(c *Config, v string) (err error) {
+			c.RateLimits, err = parseRateLimits(v)
+			return err
+		}},
+	{env: "MARBELLE_TOKEN_TTL", flag: "token-ttl", usage: "e.g. verify=24h,reset=1h,email_change=24h",
+		parse: func(c *Config, v string) error {
+			c.TokenTTL = TokenTTL{Verify: 24 * time.Hour, Reset: time.Hour, EmailChange: 24 * time.Hour}
+			return parseDurations(v, map[string]*time.Duration{
+				"verify": &c.TokenTTL.Verify, "reset": &c.TokenTTL.Reset, "email_change": &c.TokenTTL.EmailChange,
+			})
+		}},
+	{env: "MARBELLE_SESSION_TTL", flag: "session-ttl", usage: "e.g. absolute=672h,idle=168h,staff_absolute=12h,staff_idle=30m",
+		parse: func(c *Config, v string) error {
+			c.SessionTTL = SessionTTL{Absolute: 28 * 24 * time.Hour, Idle: 7 * 24 * time.Hour, StaffAbsolute: 12 * time.Hour, StaffIdle: 30 * time.Minute}
+			return parseDurations(v, map[string]*time.Duration{
+				"absolute": &c.SessionTTL.Absolute, "idle": &c.SessionTTL.Idle,
+				"staff_absolute": &c.SessionTTL.StaffAbsolute, "staff_idle": &c.SessionTTL.StaffIdle,
+			})
+		}},
+	{env: "MARBELLE_PASSWORD_MIN_LENGTH", flag: "password-min-length", def: "8", usage: "minimum password length in characters (8 to 128)",
+		parse: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 8 || n > maxPasswordLength {
+				return fmt.Errorf("must be a whole number from 8 to %d", maxPasswordLength)
+			}
+			c.PasswordMinLength = n
+			return nil
+		}},
+	{env: "MARBELLE_SITE_NAME", flag: "site-name", def: "Marbelle", usage: "the shop's name, shown in pages and mail",
+		parse: func(c *Config, v string) error {
+			c.SiteName = v
+			if v == "" || len(v) > 100 || strings.ContainsAny(v, "\r\n") {
+				return errors.New("must be 1 to 100 characters on one line")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_PASSWORD_HASH", flag: "password-hash", def: "m=65536,t=3,p=1", usage: "argon2id parameters (production refuses below m=19456,t=2,p=1)",
+		parse: func(c *Config, v string) (err error) {
+			c.PasswordHash, err = parseArgon2Params(v)
+			return err
+		}},
+	{env: "MARBELLE_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "20s", usage: "how long shutdown waits for requests in flight",
+		parse: func(c *Config, v string) (err error) {
+			if c.ShutdownTimeout, err = time.ParseDuration(v); err != nil || c.ShutdownTimeout <= 0 {
+				return errors.New("must be a positive duration such as 20s")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_SWEEP_INTERVAL", flag: "sweep-interval", def: "5m", usage: "how often expired tokens and sessions and old sent mail are pruned",
+		parse: func(c *Config, v string) (err error) {
+			if c.SweepInterval, err = time.ParseDuration(v); err != nil || c.SweepInterval < time.Second {
+				return errors.New("must be a duration of at least 1s, such as 5m")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_MAIL_RETENTION", flag: "mail-retention", def: "720h", usage: "how long sent mail is kept in the outbox",
+		parse: func(c *Config, v string) (err error) {
+			if c.MailRetention, err = time.ParseDuration(v); err != nil || c.MailRetention <= 0 {
+				return errors.New("must be a positive duration such as 720h")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_AUDIT_RETENTION", flag: "audit-retention", def: "400d", usage: "how long audit events are kept (a Go duration, or days such as 400d)",
+		parse: func(c *Config, v string) (err error) {
+			if c.AuditRetention, err = parseDays(v); err != nil || c.AuditRetention < 24*time.Hour {
+				return errors.New("must be at least a day, such as 400d or 9600h")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_STORE_RELEASE_INTERVAL", flag: "store-release-interval", def: "1s", usage: "how often the store file's pages mapped by reads are given back to the page cache (off: never)",
+		parse: func(c *Config, v string) (err error) {
+			if v == "off" {
+				return nil
+			}
+			if c.StoreRelease, err = time.ParseDuration(v); err != nil || c.StoreRelease < 100*time.Millisecond {
+				return errors.New("must be off or a duration of at least 100ms, such as 1s")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_SECURITY_NOTICES", flag: "security-notices", def: "all", usage: "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted",
+		parse: func(c *Config, v string) (err error) {
+			c.SecurityNotices, err = parseNotices(v)
+			return err
+		}},
+}
+
+// value is the setting's value in raw (by environment name), else its
+// default where one applies.
+func (s setting) value(raw map[string]string, production bool) string {
+	if v, ok := raw[s.env]; ok {
+		return v
+	}
+	if production && s.devOnly {
+		return ""
+	}
+	return s.def
 }
 
 // ConfigError lists every missing or invalid setting at once.
@@ -106,6 +333,33 @@ type ConfigError struct{ Problems []string }
 
 func (e *ConfigError) Error() string {
 	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// configProblems are what is wrong with the settings, by environment name.
+type configProblems map[string][]string
+
+// add records err against the setting name, one problem per error it joins.
+func (p configProblems) add(name string, err error) {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			p.add(name, e)
+		}
+		return
+	}
+	p[name] = append(p[name], name+": "+err.Error())
+}
+
+// err is a ConfigError listing the problems in the order of the settings
+// table, or nil when there are none.
+func (p configProblems) err() error {
+	var list []string
+	for _, s := range settings {
+		list = append(list, p[s.env]...)
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	return &ConfigError{Problems: list}
 }
 
 // LoadConfig reads the environment through getenv, then the flags in args
@@ -130,209 +384,120 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	// An empty environment variable counts as unset; a flag, once given, is set.
 	raw := make(map[string]string, len(settings))
 	for _, s := range settings {
-		if set[s.flag] {
+		if set[s.flag] { // a flag, once given, is set, even to ""
 			raw[s.env] = strings.TrimSpace(*flags[s.env])
-		} else if v := strings.TrimSpace(getenv(s.env)); v != "" {
+		} else if v, ok := fromEnv(getenv, s.env); ok {
 			raw[s.env] = v
 		}
 	}
 	return parseConfig(raw)
 }
 
+// SettingFlag defines the flag of the setting named env on fs, for a
+// command other than serve that takes it. Its default is the environment's
+// value, else the table's, so that --help shows what applies; the value is
+// not validated.
+func SettingFlag(fs *flag.FlagSet, env string, getenv func(string) string) *string {
+	s := lookupSetting(env)
+	def, ok := fromEnv(getenv, env)
+	if !ok {
+		def = s.def
+	}
+	return fs.String(s.flag, def, s.usage+" ("+env+")")
+}
+
+// SettingDefault is the default of the setting named env, for help texts.
+func SettingDefault(env string) string { return lookupSetting(env).def }
+
+// LoadSettings reads only the named settings, from the environment or their
+// defaults, for a command that needs one or two of them; the rest of the
+// Config stays zero. Each is judged on its own, as in development: the rules
+// of checkEnvRules do not apply.
+func LoadSettings(getenv func(string) string, names ...string) (Config, error) {
+	var c Config
+	problems := configProblems{}
+	for _, name := range names {
+		s := lookupSetting(name)
+		v, ok := fromEnv(getenv, name)
+		if !ok {
+			v = s.def
+		}
+		if err := s.parse(&c, v); err != nil {
+			problems.add(name, err)
+		}
+	}
+	return c, problems.err()
+}
+
+// lookupSetting is the setting named env; a name not in the table is a
+// programming error, like a flag defined twice.
+func lookupSetting(env string) setting {
+	for _, s := range settings {
+		if s.env == env {
+			return s
+		}
+	}
+	panic("app: no setting " + env)
+}
+
+// fromEnv reads the environment variable name, trimmed; empty counts as
+// unset.
+func fromEnv(getenv func(string) string, name string) (string, bool) {
+	v := strings.TrimSpace(getenv(name))
+	return v, v != ""
+}
+
 // parseConfig validates the settings in raw (by environment name); a name
 // absent from raw is unset.
 func parseConfig(raw map[string]string) (Config, error) {
-	var problems []string
-	bad := func(name, format string, a ...any) {
-		problems = append(problems, name+": "+fmt.Sprintf(format, a...))
-	}
-	unset := func(name string) bool { _, ok := raw[name]; return !ok }
-
 	var c Config
-	c.Env = strings.ToLower(orDefault(raw, "MARBELLE_ENV"))
-	if c.Env != "development" && c.Env != "production" {
-		bad("MARBELLE_ENV", "must be development or production, not %q", c.Env)
-		c.Env = "production" // judge the rest strictly
-	}
-	prod := c.Production()
-	// In production nothing falls back to a development default except
-	// where the default is safe everywhere.
-	value := func(name string) string {
-		if prod && unset(name) {
-			switch name {
-			case "MARBELLE_CORS_ALLOWED_ORIGINS", "MARBELLE_ALLOWED_HOSTS", "MARBELLE_MAIL_FROM", "MARBELLE_DEV_SMTP_ADDR":
-				return ""
-			}
-		}
-		return orDefault(raw, name)
-	}
-
-	switch v := strings.ToLower(value("MARBELLE_DEV_ALLOW_PUBLIC")); v {
-	case "true", "false":
-		c.DevAllowPublic = v == "true"
-	default:
-		bad("MARBELLE_DEV_ALLOW_PUBLIC", "must be true or false, not %q", v)
-	}
-	c.Addr = value("MARBELLE_ADDR")
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		bad("MARBELLE_ADDR", "must be host:port, not %q", c.Addr)
-	} else if !prod && !c.DevAllowPublic && !loopbackAddr(c.Addr) {
-		// Development serves every captured mail, reset links included, at
-		// /api/v1/dev/mail with no login: only this machine may reach it.
-		bad("MARBELLE_ADDR", "%q is not a loopback address, and development mode shows every captured mail (reset links included) to anyone who reaches it: "+
-			"set MARBELLE_ENV=production with its settings, listen on 127.0.0.1 (e.g. MARBELLE_ADDR=127.0.0.1:8080), "+
-			"or set MARBELLE_DEV_ALLOW_PUBLIC=true if you know what you are doing", c.Addr)
-	}
-	c.DataDir = value("MARBELLE_DATA_DIR")
-	if c.DataDir == "" {
-		bad("MARBELLE_DATA_DIR", "must not be empty")
-	}
-
-	c.SecretKey = raw["MARBELLE_SECRET_KEY"]
-	if c.SecretKey == "" && prod {
-		bad("MARBELLE_SECRET_KEY", "is required in production (at least 32 bytes)")
-	} else if c.SecretKey != "" && len(c.SecretKey) < 32 {
-		bad("MARBELLE_SECRET_KEY", "must be at least 32 bytes, got %d", len(c.SecretKey))
-	}
-
-	c.BaseURL = strings.TrimRight(value("MARBELLE_BASE_URL"), "/")
-	if c.BaseURL == "" && prod {
-		bad("MARBELLE_BASE_URL", "is required in production (e.g. https://account.shop.example)")
-	} else if c.BaseURL != "" {
-		if err := checkBaseURL(c.BaseURL); err != nil {
-			bad("MARBELLE_BASE_URL", "%v", err)
+	problems := configProblems{}
+	for _, s := range settings {
+		if err := s.parse(&c, s.value(raw, c.Production())); err != nil {
+			problems.add(s.env, err)
 		}
 	}
+	checkEnvRules(&c, problems)
+	return c, problems.err()
+}
 
-	var err error
-	if c.CSRFTrustedOrigins, err = parseOrigins(value("MARBELLE_CSRF_TRUSTED_ORIGINS")); err != nil {
-		bad("MARBELLE_CSRF_TRUSTED_ORIGINS", "%v", err)
-	}
-	if c.CORSAllowedOrigins, err = parseOrigins(value("MARBELLE_CORS_ALLOWED_ORIGINS")); err != nil {
-		bad("MARBELLE_CORS_ALLOWED_ORIGINS", "%v", err)
-	}
-	c.AllowedHosts = splitList(strings.ToLower(value("MARBELLE_ALLOWED_HOSTS")))
-	if len(c.AllowedHosts) == 0 {
-		bad("MARBELLE_ALLOWED_HOSTS", "must name at least one host (e.g. account.shop.example)")
-	} else if prod && slices.Contains(c.AllowedHosts, "*") {
-		bad("MARBELLE_ALLOWED_HOSTS", "* (any host) is refused in production: name the hosts")
-	}
-	for _, p := range splitList(value("MARBELLE_TRUSTED_PROXIES")) {
-		prefix, err := parsePrefix(p)
-		if err != nil {
-			bad("MARBELLE_TRUSTED_PROXIES", "%q is not an IP or CIDR", p)
-			continue
+// checkEnvRules applies the rules that depend on MARBELLE_ENV, once every
+// setting has been read on its own: production requires what development
+// defaults or generates and refuses what is unsafe; development listens on
+// loopback only. A setting that did not parse is not judged again.
+func checkEnvRules(c *Config, problems configProblems) {
+	parsed := func(name string) bool { return len(problems[name]) == 0 }
+	if !c.Production() {
+		if parsed("MARBELLE_ADDR") && !c.DevAllowPublic && !loopbackAddr(c.Addr) {
+			// Development serves every captured mail, reset links included, at
+			// /api/v1/dev/mail with no login: only this machine may reach it.
+			problems.add("MARBELLE_ADDR", fmt.Errorf("%q is not a loopback address, and development mode shows every captured mail (reset links included) to anyone who reaches it: "+
+				"set MARBELLE_ENV=production with its settings, listen on 127.0.0.1 (e.g. MARBELLE_ADDR=127.0.0.1:8080), "+
+				"or set MARBELLE_DEV_ALLOW_PUBLIC=true if you know what you are doing", c.Addr))
 		}
-		c.TrustedProxies = append(c.TrustedProxies, prefix)
+		return
 	}
-
-	c.SMTPURL = value("MARBELLE_SMTP_URL")
-	if c.SMTPURL == "" && prod {
-		bad("MARBELLE_SMTP_URL", "is required in production (smtps://user:pass@host:465 or smtp://user:pass@host:587)")
-	} else if c.SMTPURL != "" {
-		if err := checkSMTPURL(c.SMTPURL); err != nil {
-			bad("MARBELLE_SMTP_URL", "%v", err)
-		}
+	if c.SecretKey == "" {
+		problems.add("MARBELLE_SECRET_KEY", errors.New("is required in production (at least 32 bytes)"))
 	}
-	c.MailFrom = value("MARBELLE_MAIL_FROM")
-	if c.MailFrom == "" {
-		bad("MARBELLE_MAIL_FROM", "is required in production (e.g. Shop <no-reply@shop.example>)")
-	} else if a, err := mail.ParseAddress(c.MailFrom); err != nil || strings.ContainsAny(c.MailFrom, "\r\n") || !strings.Contains(a.Address, "@") {
-		bad("MARBELLE_MAIL_FROM", "%q is not a mail address", c.MailFrom)
+	if c.BaseURL == "" {
+		problems.add("MARBELLE_BASE_URL", errors.New("is required in production (e.g. https://account.shop.example)"))
 	}
-	c.DevSMTPAddr = value("MARBELLE_DEV_SMTP_ADDR")
-	if c.DevSMTPAddr == "off" {
-		c.DevSMTPAddr = ""
+	if slices.Contains(c.AllowedHosts, "*") {
+		problems.add("MARBELLE_ALLOWED_HOSTS", errors.New("* (any host) is refused in production: name the hosts"))
 	}
-	if c.DevSMTPAddr != "" {
-		if _, _, err := net.SplitHostPort(c.DevSMTPAddr); err != nil {
-			bad("MARBELLE_DEV_SMTP_ADDR", "must be host:port or off, not %q", c.DevSMTPAddr)
-		}
+	if c.SMTPURL == "" {
+		problems.add("MARBELLE_SMTP_URL", errors.New("is required in production (smtps://user:pass@host:465 or smtp://user:pass@host:587)"))
 	}
-	if prod {
-		c.DevSMTPAddr = "" // the sink exists in development only
+	c.DevSMTPAddr = "" // the sink exists in development only
+	if parsed("MARBELLE_RATE_LIMITS") && c.RateLimits.Off {
+		problems.add("MARBELLE_RATE_LIMITS", errors.New("off is refused in production"))
 	}
-
-	c.DefaultRegion = strings.ToUpper(value("MARBELLE_DEFAULT_REGION"))
-	if !validRegion(c.DefaultRegion) {
-		bad("MARBELLE_DEFAULT_REGION", "%q is not a region with phone numbers (ISO 3166-1 alpha-2, e.g. DE)", c.DefaultRegion)
+	if parsed("MARBELLE_PASSWORD_HASH") && !c.PasswordHash.AtLeast(argon2Floor) {
+		problems.add("MARBELLE_PASSWORD_HASH", fmt.Errorf("is below the floor m=%d,t=%d,p=%d", argon2Floor.Memory, argon2Floor.Time, argon2Floor.Threads))
 	}
-	c.LogFormat = strings.ToLower(value("MARBELLE_LOG_FORMAT"))
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		bad("MARBELLE_LOG_FORMAT", "must be text or json, not %q", c.LogFormat)
-	}
-	if err := c.LogLevel.UnmarshalText([]byte(value("MARBELLE_LOG_LEVEL"))); err != nil {
-		bad("MARBELLE_LOG_LEVEL", "must be debug, info, warn or error")
-	}
-	c.MetricsAddr = value("MARBELLE_METRICS_ADDR")
-	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			bad("MARBELLE_METRICS_ADDR", "must be host:port, not %q", c.MetricsAddr)
-		}
-	}
-	if c.RateLimits, err = parseRateLimits(value("MARBELLE_RATE_LIMITS")); err != nil {
-		bad("MARBELLE_RATE_LIMITS", "%v", err)
-	} else if c.RateLimits.Off && prod {
-		bad("MARBELLE_RATE_LIMITS", "off is refused in production")
-	}
-
-	c.TokenTTL = TokenTTL{Verify: 24 * time.Hour, Reset: time.Hour, EmailChange: 24 * time.Hour}
-	if err := parseDurations(value("MARBELLE_TOKEN_TTL"), map[string]*time.Duration{
-		"verify": &c.TokenTTL.Verify, "reset": &c.TokenTTL.Reset, "email_change": &c.TokenTTL.EmailChange,
-	}); err != nil {
-		bad("MARBELLE_TOKEN_TTL", "%v", err)
-	}
-	c.SessionTTL = SessionTTL{Absolute: 28 * 24 * time.Hour, Idle: 7 * 24 * time.Hour, StaffAbsolute: 12 * time.Hour, StaffIdle: 30 * time.Minute}
-	if err := parseDurations(value("MARBELLE_SESSION_TTL"), map[string]*time.Duration{
-		"absolute": &c.SessionTTL.Absolute, "idle": &c.SessionTTL.Idle,
-		"staff_absolute": &c.SessionTTL.StaffAbsolute, "staff_idle": &c.SessionTTL.StaffIdle,
-	}); err != nil {
-		bad("MARBELLE_SESSION_TTL", "%v", err)
-	}
-
-	if n, err := strconv.Atoi(value("MARBELLE_PASSWORD_MIN_LENGTH")); err != nil || n < 8 || n > maxPasswordLength {
-		bad("MARBELLE_PASSWORD_MIN_LENGTH", "must be a whole number from 8 to %d", maxPasswordLength)
-	} else {
-		c.PasswordMinLength = n
-	}
-	c.SiteName = value("MARBELLE_SITE_NAME")
-	if c.SiteName == "" || len(c.SiteName) > 100 || strings.ContainsAny(c.SiteName, "\r\n") {
-		bad("MARBELLE_SITE_NAME", "must be 1 to 100 characters on one line")
-	}
-	if c.PasswordHash, err = parseArgon2Params(value("MARBELLE_PASSWORD_HASH")); err != nil {
-		bad("MARBELLE_PASSWORD_HASH", "%v", err)
-	} else if prod && !c.PasswordHash.AtLeast(argon2Floor) {
-		bad("MARBELLE_PASSWORD_HASH", "is below the floor m=%d,t=%d,p=%d", argon2Floor.Memory, argon2Floor.Time, argon2Floor.Threads)
-	}
-	if c.ShutdownTimeout, err = time.ParseDuration(value("MARBELLE_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
-		bad("MARBELLE_SHUTDOWN_TIMEOUT", "must be a positive duration such as 20s")
-	}
-	if c.SweepInterval, err = time.ParseDuration(value("MARBELLE_SWEEP_INTERVAL")); err != nil || c.SweepInterval < time.Second {
-		bad("MARBELLE_SWEEP_INTERVAL", "must be a duration of at least 1s, such as 5m")
-	}
-	if c.MailRetention, err = time.ParseDuration(value("MARBELLE_MAIL_RETENTION")); err != nil || c.MailRetention <= 0 {
-		bad("MARBELLE_MAIL_RETENTION", "must be a positive duration such as 720h")
-	}
-	if c.AuditRetention, err = parseDays(value("MARBELLE_AUDIT_RETENTION")); err != nil || c.AuditRetention < 24*time.Hour {
-		bad("MARBELLE_AUDIT_RETENTION", "must be at least a day, such as 400d or 9600h")
-	}
-	if v := value("MARBELLE_STORE_RELEASE_INTERVAL"); v != "off" {
-		if c.StoreRelease, err = time.ParseDuration(v); err != nil || c.StoreRelease < 100*time.Millisecond {
-			bad("MARBELLE_STORE_RELEASE_INTERVAL", "must be off or a duration of at least 100ms, such as 1s")
-		}
-	}
-
-	if c.SecurityNotices, err = parseNotices(value("MARBELLE_SECURITY_NOTICES")); err != nil {
-		bad("MARBELLE_SECURITY_NOTICES", "%v", err)
-	}
-
-	if len(problems) > 0 {
-		return c, &ConfigError{Problems: problems}
-	}
-	return c, nil
 }
 
 // securityNotices are the notices a shop can turn off one by one.
@@ -356,18 +521,6 @@ func parseNotices(v string) (map[string]bool, error) {
 		on[n] = true
 	}
 	return on, nil
-}
-
-func orDefault(raw map[string]string, name string) string {
-	if v, ok := raw[name]; ok {
-		return v
-	}
-	for _, s := range settings {
-		if s.env == name {
-			return s.def
-		}
-	}
-	return ""
 }
 
 // parseDays reads a Go duration or a whole number of days ("400d").

@@ -200,73 +200,105 @@ func (s *Server) MetricsHandler() http.Handler {
 
 // write renders every metric in the text exposition format, sorted so that
 // scrapes are stable.
-func (m *metrics) write(w *bufio.Writer, storeBytes int64, st store.WriteStats) {
-	head := func(name, typ, help string) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-	}
-	sample := func(name, labels string, v uint64) {
-		if labels != "" {
-			labels = "{" + labels + "}"
-		}
-		fmt.Fprintf(w, "%s%s %d\n", name, labels, v)
-	}
+func (m *metrics) write(bw *bufio.Writer, storeBytes int64, st store.WriteStats) {
+	w := promWriter{bw}
+	rows, counts, sum, count := m.httpSnapshot()
+	writeRequests(w, rows)
+	m.writeDurations(w, counts, sum, count)
+	m.writeEvents(w)
+	writeStore(w, storeBytes, st)
+	m.writeBuildInfo(w)
+}
 
+// promWriter writes metric families in the text exposition format.
+type promWriter struct{ *bufio.Writer }
+
+func (w promWriter) head(name, typ, help string) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+}
+
+func (w promWriter) sample(name, labels string, v uint64) {
+	if labels != "" {
+		labels = "{" + labels + "}"
+	}
+	fmt.Fprintf(w, "%s%s %d\n", name, labels, v)
+}
+
+// requestCount is one series of marbelle_http_requests_total.
+type requestCount struct {
+	l requestLabels
+	n uint64
+}
+
+// httpSnapshot copies the request counters and the duration histogram in
+// one hold of the lock, so that a scrape shows them at one moment; the
+// series come sorted by route, method and status.
+func (m *metrics) httpSnapshot() (rows []requestCount, counts []uint64, sum float64, count uint64) {
 	m.mu.Lock()
-	type row struct {
-		l requestLabels
-		n uint64
-	}
-	rows := make([]row, 0, len(m.requests))
+	rows = make([]requestCount, 0, len(m.requests))
 	for l, n := range m.requests {
-		rows = append(rows, row{l, n})
+		rows = append(rows, requestCount{l, n})
 	}
-	counts := slices.Clone(m.counts)
-	sum, count := m.durSum, m.durCount
+	counts = slices.Clone(m.counts)
+	sum, count = m.durSum, m.durCount
 	m.mu.Unlock()
-	slices.SortFunc(rows, func(a, b row) int {
+	slices.SortFunc(rows, func(a, b requestCount) int {
 		return cmp.Or(strings.Compare(a.l.route, b.l.route), strings.Compare(a.l.method, b.l.method), cmp.Compare(a.l.status, b.l.status))
 	})
+	return rows, counts, sum, count
+}
 
+func writeRequests(w promWriter, rows []requestCount) {
 	const req = "marbelle_http_requests_total"
-	head(req, "counter", "HTTP requests answered, by route pattern (other: no route), method and status.")
+	w.head(req, "counter", "HTTP requests answered, by route pattern (other: no route), method and status.")
 	for _, r := range rows {
-		sample(req, fmt.Sprintf(`route="%s",method="%s",status="%d"`, labelValue(r.l.route), labelValue(r.l.method), r.l.status), r.n)
+		w.sample(req, fmt.Sprintf(`route="%s",method="%s",status="%d"`, labelValue(r.l.route), labelValue(r.l.method), r.l.status), r.n)
 	}
+}
 
+// writeDurations writes the histogram; counts are per bucket, and the
+// format wants them cumulative.
+func (m *metrics) writeDurations(w promWriter, counts []uint64, sum float64, count uint64) {
 	const dur = "marbelle_http_request_duration_seconds"
-	head(dur, "histogram", "Time to answer HTTP requests.")
+	w.head(dur, "histogram", "Time to answer HTTP requests.")
 	var cum uint64
 	for i, le := range m.buckets {
 		cum += counts[i]
-		sample(dur+"_bucket", `le="`+strconv.FormatFloat(le, 'g', -1, 64)+`"`, cum)
+		w.sample(dur+"_bucket", `le="`+strconv.FormatFloat(le, 'g', -1, 64)+`"`, cum)
 	}
-	sample(dur+"_bucket", `le="+Inf"`, cum+counts[len(m.buckets)])
+	w.sample(dur+"_bucket", `le="+Inf"`, cum+counts[len(m.buckets)])
 	fmt.Fprintf(w, "%s_sum %s\n", dur, formatFloat(sum))
-	sample(dur+"_count", "", count)
+	w.sample(dur+"_count", "", count)
+}
 
+// writeEvents writes the counters of logins, mail and the sweeper.
+func (m *metrics) writeEvents(w promWriter) {
 	const logins = "marbelle_logins_total"
-	head(logins, "counter", "Password logins, committed, by result.")
-	sample(logins, `result="failed"`, m.loginsFailed.Load())
-	sample(logins, `result="ok"`, m.loginsOK.Load())
+	w.head(logins, "counter", "Password logins, committed, by result.")
+	w.sample(logins, `result="failed"`, m.loginsFailed.Load())
+	w.sample(logins, `result="ok"`, m.loginsOK.Load())
 
 	const mail = "marbelle_mail_total"
-	head(mail, "counter", "Outbox mail by event: queued (committed), sent, retried (a failed attempt to be retried), failed (given up).")
-	sample(mail, `status="failed"`, m.mailFailed.Load())
-	sample(mail, `status="queued"`, m.mailQueued.Load())
-	sample(mail, `status="retried"`, m.mailRetried.Load())
-	sample(mail, `status="sent"`, m.mailSent.Load())
+	w.head(mail, "counter", "Outbox mail by event: queued (committed), sent, retried (a failed attempt to be retried), failed (given up).")
+	w.sample(mail, `status="failed"`, m.mailFailed.Load())
+	w.sample(mail, `status="queued"`, m.mailQueued.Load())
+	w.sample(mail, `status="retried"`, m.mailRetried.Load())
+	w.sample(mail, `status="sent"`, m.mailSent.Load())
 
 	const runs = "marbelle_sweeper_runs_total"
-	head(runs, "counter", "Sweeps of expired tokens, ended sessions and old sent mail.")
-	sample(runs, "", m.sweeperRuns.Load())
+	w.head(runs, "counter", "Sweeps of expired tokens, ended sessions and old sent mail.")
+	w.sample(runs, "", m.sweeperRuns.Load())
 
 	const pruned = "marbelle_sweeper_pruned_total"
-	head(pruned, "counter", "Records removed by the sweeper, by kind.")
-	sample(pruned, `kind="audit"`, m.prunedAudit.Load())
-	sample(pruned, `kind="mail"`, m.prunedMail.Load())
-	sample(pruned, `kind="sessions"`, m.prunedSessions.Load())
-	sample(pruned, `kind="tokens"`, m.prunedTokens.Load())
+	w.head(pruned, "counter", "Records removed by the sweeper, by kind.")
+	w.sample(pruned, `kind="audit"`, m.prunedAudit.Load())
+	w.sample(pruned, `kind="mail"`, m.prunedMail.Load())
+	w.sample(pruned, `kind="sessions"`, m.prunedSessions.Load())
+	w.sample(pruned, `kind="tokens"`, m.prunedTokens.Load())
+}
 
+// writeStore writes the store's size and the group committer's statistics.
+func writeStore(w promWriter, storeBytes int64, st store.WriteStats) {
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	for _, g := range []struct{ name, typ, help, value string }{
 		{"marbelle_store_size_bytes", "gauge", "Size of the store file in bytes.", strconv.FormatInt(storeBytes, 10)},
@@ -277,17 +309,19 @@ func (m *metrics) write(w *bufio.Writer, storeBytes int64, st store.WriteStats) 
 		{"marbelle_store_free_pages", "gauge", "Free pages in the store file, reused before the file grows.", u(st.FreePages)},
 		{"marbelle_store_freelist_bytes", "gauge", "Size of the freelist, written with every commit.", u(st.FreelistBytes)},
 	} {
-		head(g.name, g.typ, g.help)
+		w.head(g.name, g.typ, g.help)
 		fmt.Fprintf(w, "%s %s\n", g.name, g.value)
 	}
+}
 
+func (m *metrics) writeBuildInfo(w promWriter) {
 	const build = "marbelle_build_info"
-	head(build, "gauge", "Always 1; the version of this binary is a label.")
+	w.head(build, "gauge", "Always 1; the version of this binary is a label.")
 	version := m.version
 	if version == "" {
 		version = "unknown"
 	}
-	sample(build, `version="`+labelValue(version)+`"`, 1)
+	w.sample(build, `version="`+labelValue(version)+`"`, 1)
 }
 
 // labelValue escapes a label value as the text format requires.

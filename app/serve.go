@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +9,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -21,55 +17,7 @@ import (
 
 	"github.com/marbelle/marbelle/app/internal/argon2"
 	"github.com/marbelle/marbelle/mail"
-	"github.com/marbelle/marbelle/store"
 )
-
-// StoreFile is the store's file name inside the data dir.
-const StoreFile = "marbelle.db"
-
-// devSecretFile holds the development secret key, generated once.
-const devSecretFile = "secret.key"
-
-// OpenStore opens the store of a data dir, creating the dir (mode 0700).
-// The warnings of a migration are dropped: the commands that may migrate
-// use openStore with their logger.
-func OpenStore(dataDir string, readOnly bool) (*store.DB, error) {
-	return openStore(dataDir, readOnly, nil)
-}
-
-// openStore is OpenStore that logs a migration's warnings to log (nil
-// drops them).
-func openStore(dataDir string, readOnly bool, log *slog.Logger) (*store.DB, error) {
-	if !readOnly {
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-	}
-	return store.Open(filepath.Join(dataDir, StoreFile), store.Options{Timeout: time.Second, ReadOnly: readOnly, Logger: log})
-}
-
-// devSecret reads the development secret from the data dir, generating it
-// (mode 0600) on first use. Production never gets here: it refuses to start
-// without MARBELLE_SECRET_KEY.
-func devSecret(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, devSecretFile)
-	b, err := os.ReadFile(path) // #nosec G304 -- the secret file inside the operator's data dir
-	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	var key [48]byte
-	if _, err := rand.Read(key[:]); err != nil {
-		return "", err
-	}
-	secret := base64.RawURLEncoding.EncodeToString(key[:])
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	return secret, nil
-}
 
 // ServeOptions adjust Serve for tests.
 type ServeOptions struct {
@@ -101,17 +49,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 		// do not pay for sampling one (its tables cost about 1.5 MiB).
 		runtime.MemProfileRate = 0
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	if cfg.SecretKey == "" {
-		secret, err := devSecret(cfg.DataDir)
-		if err != nil {
-			return err
-		}
-		cfg.SecretKey = secret
-	}
-	db, err := openStore(cfg.DataDir, false, log)
+	db, err := openDataDir(&cfg, log)
 	if err != nil {
 		return err
 	}
@@ -123,110 +61,43 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 		log.Info("removed backup snapshot files left by an earlier run", "count", n)
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(cfg, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return err
 	}
 	defer ln.Close()
-	baseURL := "http://" + ln.Addr().String()
-	if !cfg.Production() && !loopbackAddr(cfg.Addr) { // only with MARBELLE_DEV_ALLOW_PUBLIC=true
-		log.Warn("development mode on a non-loopback address: anyone who reaches it can read the captured mail", "addr", ln.Addr().String())
-	}
 
-	var wg sync.WaitGroup
-	var sink *mail.Sink
-	smtpURL := cfg.SMTPURL
-	if cfg.DevSMTPAddr != "" {
-		sl, err := net.Listen("tcp", cfg.DevSMTPAddr)
-		if err != nil {
-			return fmt.Errorf("dev SMTP sink: listen on %s: %w", cfg.DevSMTPAddr, err)
-		}
-		sink = mail.NewSink(500, log)
-		wg.Go(func() {
-			if err := sink.Serve(sl); err != nil {
-				log.Error("dev SMTP sink stopped", "err", err)
-			}
-		})
+	var listeners sync.WaitGroup // the sink's and the metrics listener's goroutines
+	sink, smtpURL, err := startSink(&cfg, log, &listeners)
+	if err != nil {
+		return err
+	}
+	if sink != nil {
 		defer sink.Close()
-		if smtpURL == "" {
-			smtpURL = "smtp://" + sl.Addr().String()
-		}
-		cfg.DevSMTPAddr = sl.Addr().String()
 	}
-
 	var ui http.Handler
 	if opts.UI != nil {
 		ui = opts.UI(cfg.SiteName, sink != nil)
 	}
-	s, err := New(cfg, db, log, Options{BaseURL: baseURL, Sink: sink, UI: ui, HashSlots: opts.HashSlots, HashWait: opts.HashWait, Version: opts.Version})
+	s, err := New(cfg, db, log, Options{BaseURL: "http://" + ln.Addr().String(), Sink: sink, UI: ui, HashSlots: opts.HashSlots, HashWait: opts.HashWait, Version: opts.Version})
 	if err != nil {
 		return err
 	}
+	sender, err := newSender(smtpURL, s.BaseURL(), log)
+	if err != nil {
+		return err
+	}
+	metricsSrv, err := startMetrics(cfg.MetricsAddr, s.MetricsHandler(), log, &listeners, opts.MetricsReady)
+	if err != nil {
+		return err
+	}
+	stopWorkers := s.startWorkers(ctx, sender, opts.Delivery)
 
-	var sender mail.Sender = noSender{}
-	if smtpURL != "" {
-		host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(s.BaseURL(), "https://"), "http://"), "/")
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if sender, err = mail.NewSMTPSender(smtpURL, host, nil); err != nil {
-			return fmt.Errorf("MARBELLE_SMTP_URL: %w", err)
-		}
-	} else {
-		log.Warn("no SMTP target: mail stays queued until MARBELLE_SMTP_URL is set")
-	}
-	var metricsSrv *http.Server
-	if cfg.MetricsAddr != "" {
-		ml, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsAddr, err)
-		}
-		metricsSrv = &http.Server{
-			Handler: s.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 32 << 10,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
-		wg.Go(func() {
-			if err := metricsSrv.Serve(ml); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics listener stopped", "err", err)
-			}
-		})
-		log.Info("metrics listening", "url", "http://"+ml.Addr().String()+"/metrics")
-		if opts.MetricsReady != nil {
-			opts.MetricsReady("http://" + ml.Addr().String() + "/metrics")
-		}
-	}
-
-	deliverer := mail.NewDeliverer(s.MailQueue(), sender, log, opts.Delivery)
-	s.SetMailWaker(deliverer.Notify)
-	mailCtx, stopMail := context.WithCancel(context.WithoutCancel(ctx))
-	var mailDone sync.WaitGroup
-	mailDone.Go(func() { deliverer.Run(mailCtx) })
-	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
-	var sweepDone sync.WaitGroup
-	sweepDone.Go(func() { s.runSweeper(sweepCtx) })
-	if cfg.StoreRelease > 0 {
-		sweepDone.Go(func() { s.runStoreRelease(sweepCtx) })
-	}
-
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := newHTTPServer(s.Handler(), log)
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-
-	fmt.Fprintf(stdout, "Marbelle (%s) serving on %s\n", cfg.Env, s.BaseURL())
-	if sink != nil {
-		fmt.Fprintf(stdout, "Development SMTP sink listening on %s; captured mail at %s/api/v1/dev/mail and %s/dev/mail\n", cfg.DevSMTPAddr, s.BaseURL(), s.BaseURL())
-	}
-	log.Info("serving", "env", cfg.Env, "addr", ln.Addr().String(), "base_url", s.BaseURL(), "store", db.Path())
+	announce(stdout, log, cfg, s.BaseURL(), ln.Addr().String(), db.Path(), sink != nil)
 	if opts.Ready != nil {
 		opts.Ready(s.BaseURL())
 	}
@@ -237,23 +108,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 	case runErr = <-serveErr:
 	}
 	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("requests still in flight at the shutdown deadline were cut", "err", err)
-		srv.Close()
-	}
-	if metricsSrv != nil && metricsSrv.Shutdown(shutdownCtx) != nil {
-		metricsSrv.Close()
-	}
-	stopMail()
-	stopSweep()
-	mailDone.Wait()
-	sweepDone.Wait() // before the store closes
+	shutdownHTTP(cfg.ShutdownTimeout, log, srv, metricsSrv)
+	stopWorkers() // before the store closes
 	if sink != nil {
 		sink.Close()
 	}
-	wg.Wait()
+	listeners.Wait()
 	if errors.Is(runErr, http.ErrServerClosed) {
 		runErr = nil
 	}
@@ -261,6 +121,144 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 		runErr = err
 	}
 	return runErr
+}
+
+// listen opens the public listener on cfg.Addr.
+func listen(cfg Config, log *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if !cfg.Production() && !loopbackAddr(cfg.Addr) { // only with MARBELLE_DEV_ALLOW_PUBLIC=true
+		log.Warn("development mode on a non-loopback address: anyone who reaches it can read the captured mail", "addr", ln.Addr().String())
+	}
+	return ln, nil
+}
+
+// startSink starts the development SMTP sink when cfg.DevSMTPAddr is set
+// (nil otherwise), setting cfg.DevSMTPAddr to the address it got. smtpURL
+// is where mail goes: cfg.SMTPURL, else the sink.
+func startSink(cfg *Config, log *slog.Logger, running *sync.WaitGroup) (sink *mail.Sink, smtpURL string, err error) {
+	smtpURL = cfg.SMTPURL
+	if cfg.DevSMTPAddr == "" {
+		return nil, smtpURL, nil
+	}
+	sl, err := net.Listen("tcp", cfg.DevSMTPAddr)
+	if err != nil {
+		return nil, "", fmt.Errorf("dev SMTP sink: listen on %s: %w", cfg.DevSMTPAddr, err)
+	}
+	sink = mail.NewSink(500, log)
+	running.Go(func() {
+		if err := sink.Serve(sl); err != nil {
+			log.Error("dev SMTP sink stopped", "err", err)
+		}
+	})
+	if smtpURL == "" {
+		smtpURL = "smtp://" + sl.Addr().String()
+	}
+	cfg.DevSMTPAddr = sl.Addr().String()
+	return sink, smtpURL, nil
+}
+
+// newSender is the SMTP client for smtpURL, greeting with the base URL's
+// host; without a URL mail stays queued.
+func newSender(smtpURL, baseURL string, log *slog.Logger) (mail.Sender, error) {
+	if smtpURL == "" {
+		log.Warn("no SMTP target: mail stays queued until MARBELLE_SMTP_URL is set")
+		return noSender{}, nil
+	}
+	host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(baseURL, "https://"), "http://"), "/")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	sender, err := mail.NewSMTPSender(smtpURL, host, nil)
+	if err != nil {
+		return nil, fmt.Errorf("MARBELLE_SMTP_URL: %w", err)
+	}
+	return sender, nil
+}
+
+// startMetrics serves handler on the private metrics address, when one is
+// set (nil otherwise), and tells ready its URL.
+func startMetrics(addr string, handler http.Handler, log *slog.Logger, running *sync.WaitGroup, ready func(url string)) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ml, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	srv := newHTTPServer(handler, log)
+	running.Go(func() {
+		if err := srv.Serve(ml); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "err", err)
+		}
+	})
+	url := "http://" + ml.Addr().String() + "/metrics"
+	log.Info("metrics listening", "url", url)
+	if ready != nil {
+		ready(url)
+	}
+	return srv, nil
+}
+
+// startWorkers starts mail delivery, the sweeper and, when configured, the
+// store-page release; stop ends them and waits for them.
+func (s *Server) startWorkers(ctx context.Context, sender mail.Sender, delivery mail.DeliveryOptions) (stop func()) {
+	deliverer := mail.NewDeliverer(s.MailQueue(), sender, s.log, delivery)
+	s.SetMailWaker(deliverer.Notify)
+	// The workers outlive ctx: shutdown stops them after the last request.
+	mailCtx, stopMail := context.WithCancel(context.WithoutCancel(ctx))
+	var mailDone sync.WaitGroup
+	mailDone.Go(func() { deliverer.Run(mailCtx) })
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	var sweepDone sync.WaitGroup
+	sweepDone.Go(func() { s.runSweeper(sweepCtx) })
+	if s.cfg.StoreRelease > 0 {
+		sweepDone.Go(func() { s.runStoreRelease(sweepCtx) })
+	}
+	return func() {
+		stopMail()
+		stopSweep()
+		mailDone.Wait()
+		sweepDone.Wait()
+	}
+}
+
+// newHTTPServer bounds every phase of a connection, so that slow clients
+// cannot hold connections open.
+func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// announce tells the operator (stdout) and the log where the server is.
+func announce(stdout io.Writer, log *slog.Logger, cfg Config, baseURL, addr, storePath string, sink bool) {
+	fmt.Fprintf(stdout, "Marbelle (%s) serving on %s\n", cfg.Env, baseURL)
+	if sink {
+		fmt.Fprintf(stdout, "Development SMTP sink listening on %s; captured mail at %s/api/v1/dev/mail and %s/dev/mail\n", cfg.DevSMTPAddr, baseURL, baseURL)
+	}
+	log.Info("serving", "env", cfg.Env, "addr", addr, "base_url", baseURL, "store", storePath)
+}
+
+// shutdownHTTP lets requests in flight finish until timeout, then cuts the rest.
+func shutdownHTTP(timeout time.Duration, log *slog.Logger, srv, metricsSrv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("requests still in flight at the shutdown deadline were cut", "err", err)
+		srv.Close()
+	}
+	if metricsSrv != nil && metricsSrv.Shutdown(ctx) != nil {
+		metricsSrv.Close()
+	}
 }
 
 // noSender keeps mail queued when no SMTP target is configured.

@@ -60,38 +60,10 @@ func NewSMTPSender(rawURL string, localName string, tlsConfig *tls.Config) (*SMT
 		// not wrapped.
 		return nil, errors.New("mail: SMTP URL cannot be parsed (are special characters in the user name and password percent-encoded?)")
 	}
-	s := &SMTPSender{}
-	var port string
-	switch u.Scheme {
-	case "smtps":
-		s.implicitTLS, port = true, "465"
-	case "smtp":
-		port = "587"
-	default:
-		return nil, fmt.Errorf("mail: SMTP URL scheme must be smtp or smtps, not %q", u.Scheme)
+	s := &SMTPSender{redacted: u.Redacted()}
+	if s.host, s.addr, s.implicitTLS, err = relayAddr(u); err != nil {
+		return nil, err
 	}
-	const shape = "smtp[s]://user:password@host:port"
-	if u.Opaque != "" {
-		return nil, fmt.Errorf("mail: SMTP URL must look like %s", shape)
-	}
-	s.host = u.Hostname()
-	if s.host == "" {
-		return nil, fmt.Errorf("mail: SMTP URL has no host (want %s)", shape)
-	}
-	if u.Path != "" || u.RawPath != "" {
-		return nil, fmt.Errorf("mail: SMTP URL must not have a path (want %s)", shape)
-	}
-	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, fmt.Errorf("mail: SMTP URL must not have a query or fragment (want %s)", shape)
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("mail: SMTP URL port %q is not a valid port", p)
-		}
-		port = p
-	}
-	s.addr = net.JoinHostPort(s.host, port)
 	s.loopback = isLoopbackHost(s.host)
 	if u.User != nil {
 		s.user = u.User.Username()
@@ -100,7 +72,6 @@ func NewSMTPSender(rawURL string, localName string, tlsConfig *tls.Config) (*SMT
 			return nil, errors.New("mail: SMTP URL has credentials without a user name")
 		}
 	}
-
 	if localName == "" {
 		localName = "localhost"
 	}
@@ -108,34 +79,74 @@ func NewSMTPSender(rawURL string, localName string, tlsConfig *tls.Config) (*SMT
 		return nil, fmt.Errorf("mail: SMTP local name %q must be a single word", localName)
 	}
 	s.localName = localName
-
-	cfg := tlsConfig.Clone()
-	if cfg == nil {
-		cfg = &tls.Config{}
-	}
-	if cfg.ServerName == "" {
-		cfg.ServerName = s.host
-	}
-	if cfg.MinVersion == 0 {
-		cfg.MinVersion = tls.VersionTLS12
-	}
-	s.tlsConfig = cfg
-	s.loopbackTLS = cfg
-	if s.loopback && tlsConfig == nil {
-		// A local relay usually has a self-signed certificate, and traffic
-		// that never leaves the machine gains nothing from verifying it;
-		// verifying would only turn "STARTTLS if offered" into "no mail".
-		s.loopbackTLS = cfg.Clone()
-		s.loopbackTLS.InsecureSkipVerify = true // #nosec G402 -- opportunistic STARTTLS to a loopback relay only, where plain SMTP is allowed anyway
-	}
-
-	s.redacted = u.Redacted()
-
+	s.tlsConfig, s.loopbackTLS = relayTLS(tlsConfig, s.host, s.loopback)
 	s.dial = func(ctx context.Context, addr string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
 	}
 	return s, nil
+}
+
+// relayAddr checks the shape of a relay URL and reads where it points:
+// the host, host:port (the scheme's port by default) and whether the
+// scheme is smtps.
+func relayAddr(u *url.URL) (host, addr string, implicitTLS bool, err error) {
+	var port string
+	switch u.Scheme {
+	case "smtps":
+		implicitTLS, port = true, "465"
+	case "smtp":
+		port = "587"
+	default:
+		return "", "", false, fmt.Errorf("mail: SMTP URL scheme must be smtp or smtps, not %q", u.Scheme)
+	}
+	const shape = "smtp[s]://user:password@host:port"
+	if u.Opaque != "" {
+		return "", "", false, fmt.Errorf("mail: SMTP URL must look like %s", shape)
+	}
+	host = u.Hostname()
+	if host == "" {
+		return "", "", false, fmt.Errorf("mail: SMTP URL has no host (want %s)", shape)
+	}
+	if u.Path != "" || u.RawPath != "" {
+		return "", "", false, fmt.Errorf("mail: SMTP URL must not have a path (want %s)", shape)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", "", false, fmt.Errorf("mail: SMTP URL must not have a query or fragment (want %s)", shape)
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "", "", false, fmt.Errorf("mail: SMTP URL port %q is not a valid port", p)
+		}
+		port = p
+	}
+	return host, net.JoinHostPort(host, port), implicitTLS, nil
+}
+
+// relayTLS completes the caller's TLS config (nil: system roots) for the
+// relay: ServerName host and at least TLS 1.2. loopbackTLS is the config
+// for opportunistic STARTTLS to a loopback relay.
+func relayTLS(tlsConfig *tls.Config, host string, loopback bool) (cfg, loopbackTLS *tls.Config) {
+	cfg = tlsConfig.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	if !loopback || tlsConfig != nil {
+		return cfg, cfg
+	}
+	// A local relay usually has a self-signed certificate, and traffic
+	// that never leaves the machine gains nothing from verifying it;
+	// verifying would only turn "STARTTLS if offered" into "no mail".
+	loopbackTLS = cfg.Clone()
+	loopbackTLS.InsecureSkipVerify = true // #nosec G402 -- opportunistic STARTTLS to a loopback relay only, where plain SMTP is allowed anyway
+	return cfg, loopbackTLS
 }
 
 // String describes the relay without the password, so a sender that ends
