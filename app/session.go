@@ -246,3 +246,24 @@ func newCookieCodec(hashKey, blockKey []byte, maxAge time.Duration) *securecooki
 	sc.MaxAge(int(maxAge / time.Second))
 	return sc
 }
+
+func (s *Server) handleSessionsList(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
+	list, err := s.listSessions(a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, "Your sessions.", list)
+	return nil
+}
+
+func (s *Server) handleSessionRevoke(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+	id, err := pathID(p)
+	if err != nil {
+		return err
+	}
+	if err := s.revokeSession(r.Context(), a, id); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, "The session is ended.", nil)
+	return nil
+}

@@ -1,0 +1,49 @@
+package app
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	mailpkg "github.com/marbelle/marbelle/mail"
+)
+
+type passwordInput struct {
+	Password string `json:"password"`
+}
+
+func (s *Server) handleAccountDelete(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
+	var in passwordInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	if err := s.deleteAccount(r.Context(), a, in.Password); err != nil {
+		return err
+	}
+	s.clearSessionCookie(w)
+	w.Header().Set("Clear-Site-Data", `"cookies", "storage"`)
+	writeJSON(w, http.StatusOK, "Your account and everything stored with it are deleted.", nil)
+	return nil
+}
+
+// deleteAccount removes the user with addresses, sessions and tokens.
+func (s *Server) deleteAccount(ctx context.Context, a *auth, password string) error {
+	if err := s.checkCurrentPassword(ctx, a, "password", password); err != nil {
+		return err
+	}
+	c := clientOf(ctx)
+	return s.update(ctx, func(t *txn) error {
+		u, err := t.User(a.User.ID)
+		if err != nil {
+			return errUnauthenticated
+		}
+		if err := t.DeleteUser(u.ID); err != nil {
+			return err
+		}
+		if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {
+			return err
+		}
+		return t.audit("account_deleted", u, "", c, nil)
+	})
+}

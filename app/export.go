@@ -1,0 +1,76 @@
+package app
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/marbelle/marbelle/store"
+)
+
+// exportDocument is the stable schema of GET /api/v1/auth/export
+// (docs/api.md): everything stored about the customer.
+type exportDocument struct {
+	Schema     string          `json:"schema"` // "marbelle.export.v1"
+	ExportedAt time.Time       `json:"exported_at"`
+	Profile    *profile        `json:"profile"`
+	Addresses  []addressView   `json:"addresses"`
+	Sessions   []sessionView   `json:"sessions"`
+	Events     []activityEvent `json:"audit_events"`
+}
+
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
+	doc, err := s.export(a)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="`+s.cfg.exportName(doc.ExportedAt)+`"`)
+	writeJSON(w, http.StatusOK, "Everything stored about your account.", doc)
+	return nil
+}
+
+func (c *Config) exportName(at time.Time) string {
+	return "account-export-" + at.Format("20060102") + ".json"
+}
+
+// export gathers the customer's data in one read transaction.
+func (s *Server) export(a *auth) (*exportDocument, error) {
+	now := s.now()
+	doc := &exportDocument{Schema: "marbelle.export.v1", ExportedAt: now.UTC()}
+	err := s.db.View(func(tx *store.Tx) error {
+		u, err := tx.User(a.User.ID)
+		if err != nil {
+			return err
+		}
+		doc.Profile = profileOf(u)
+		list, primary, err := tx.Addresses(u.ID)
+		if err != nil {
+			return err
+		}
+		doc.Addresses = make([]addressView, len(list))
+		for i := range list {
+			doc.Addresses[i] = addressViewOf(&list[i], list[i].ID == primary)
+		}
+		sessions, err := tx.UserSessions(u.ID)
+		if err != nil {
+			return err
+		}
+		doc.Sessions = []sessionView{}
+		for _, sess := range sessions {
+			if sess.Valid(now) {
+				doc.Sessions = append(doc.Sessions, sessionView{ID: sess.ID, CreatedAt: sess.CreatedAt.UTC(), LastSeenAt: sess.LastSeenAt.UTC(), IP: sess.IP, UserAgent: sess.UserAgent, Current: sess.ID == a.Session.ID})
+			}
+		}
+		events, err := tx.AuditEvents(u.ID, 1<<30)
+		if err != nil {
+			return err
+		}
+		doc.Events = make([]activityEvent, len(events))
+		for i, e := range events {
+			doc.Events[i] = activityEvent{At: e.At.UTC(), Event: e.Event, IP: e.IP, UserAgent: e.UserAgent}
+		}
+		return nil
+	})
+	return doc, err
+}
