@@ -158,11 +158,7 @@ func (s *Server) handleAddressCreate(w http.ResponseWriter, r *http.Request, _ h
 		return err
 	}
 	v, err := s.createAddress(r.Context(), a, &in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, "The address is saved.", v)
-	return nil
+	return answer(w, http.StatusCreated, "The address is saved.", v, err)
 }
 
 // createAddress adds an address; the limit and the primary rule are held
@@ -264,11 +260,7 @@ func (s *Server) handleAddressDelete(w http.ResponseWriter, r *http.Request, p h
 	if err != nil {
 		return err
 	}
-	if err := s.deleteAddress(r.Context(), a, id); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "The address is deleted.", nil)
-	return nil
+	return answer(w, http.StatusOK, "The address is deleted.", nil, s.deleteAddress(r.Context(), a, id))
 }
 
 // deleteAddress removes an address; the store promotes the oldest remaining
@@ -283,11 +275,7 @@ func (s *Server) handleAddressSetPrimary(w http.ResponseWriter, r *http.Request,
 		return err
 	}
 	v, err := s.setPrimaryAddress(r.Context(), a, id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "This is now your primary address.", v)
-	return nil
+	return answer(w, http.StatusOK, "This is now your primary address.", v, err)
 }
 
 func (s *Server) setPrimaryAddress(ctx context.Context, a *auth, id uuid.UUID) (*addressView, error) {

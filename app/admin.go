@@ -164,11 +164,7 @@ func (s *Server) handleAdminUserUpdate(w http.ResponseWriter, r *http.Request, p
 		return err
 	}
 	u, err := s.adminUpdateUser(r.Context(), a, id, in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "The user is saved.", u)
-	return nil
+	return answer(w, http.StatusOK, "The user is saved.", u, err)
 }
 
 // actorDetail names the acting admin in an audit event.
@@ -292,11 +288,7 @@ func (s *Server) handleAdminUserRestore(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	u, err := s.adminRestoreUser(r.Context(), a, id, in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "The account is restored. Its owner has been mailed a link to choose a new password.", u)
-	return nil
+	return answer(w, http.StatusOK, "The account is restored. Its owner has been mailed a link to choose a new password.", u, err)
 }
 
 // adminRestoreUser unfreezes an account after staff have found out who its
@@ -360,11 +352,7 @@ func (s *Server) handleAdminUserDelete(w http.ResponseWriter, r *http.Request, p
 	if err != nil {
 		return err
 	}
-	if err := s.adminDeleteUser(r.Context(), a, id); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "The user and everything stored with them are deleted.", nil)
-	return nil
+	return answer(w, http.StatusOK, "The user and everything stored with them are deleted.", nil, s.adminDeleteUser(r.Context(), a, id))
 }
 
 func (s *Server) adminDeleteUser(ctx context.Context, a *auth, id uuid.UUID) error {
@@ -563,11 +551,7 @@ func (s *Server) handleAdminOutboxRetry(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	if err := s.adminRetryMail(r.Context(), a, id); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "The mail is queued again.", nil)
-	return nil
+	return answer(w, http.StatusOK, "The mail is queued again.", nil, s.adminRetryMail(r.Context(), a, id))
 }
 
 func (s *Server) adminRetryMail(ctx context.Context, a *auth, id uuid.UUID) error {

@@ -52,11 +52,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request, _ httpro
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	if err := s.register(r.Context(), in); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, "Thanks for registering. Check your inbox for a link to verify your email address.", nil)
-	return nil
+	return answer(w, http.StatusCreated, "Thanks for registering. Check your inbox for a link to verify your email address.", nil, s.register(r.Context(), in))
 }
 
 // register creates an unverified account and mails its verification link.
@@ -248,11 +244,7 @@ func (s *Server) handleResendVerification(w http.ResponseWriter, r *http.Request
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	if err := s.resendVerification(r.Context(), in.Email); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "If an account with this address is waiting for verification, a new link is on its way.", nil)
-	return nil
+	return answer(w, http.StatusOK, "If an account with this address is waiting for verification, a new link is on its way.", nil, s.resendVerification(r.Context(), in.Email))
 }
 
 // resendVerification mails a fresh link to an unverified account; for any
@@ -510,11 +502,7 @@ func (s *Server) handlePasswordResetRequest(w http.ResponseWriter, r *http.Reque
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	if err := s.requestPasswordReset(r.Context(), in.Email); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "If an account with this address exists, a link to reset the password is on its way.", nil)
-	return nil
+	return answer(w, http.StatusOK, "If an account with this address exists, a link to reset the password is on its way.", nil, s.requestPasswordReset(r.Context(), in.Email))
 }
 
 // requestPasswordReset mails a reset link to an active account; any other
@@ -562,11 +550,7 @@ func (s *Server) handlePasswordResetConfirm(w http.ResponseWriter, r *http.Reque
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	if err := s.confirmPasswordReset(r.Context(), in); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "Your password has been reset. Please log in with the new password.", nil)
-	return nil
+	return answer(w, http.StatusOK, "Your password has been reset. Please log in with the new password.", nil, s.confirmPasswordReset(r.Context(), in))
 }
 
 // confirmPasswordReset sets a new password with a reset token, ends every

@@ -78,11 +78,7 @@ func (s *Server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, _ h
 		return err
 	}
 	p, err := s.updateProfile(r.Context(), a, in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "Your profile is saved.", p)
-	return nil
+	return answer(w, http.StatusOK, "Your profile is saved.", p, err)
 }
 
 func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInput) (*profile, error) {
@@ -132,11 +128,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request, _ 
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	if err := s.changePassword(r.Context(), a, in); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "Your password is changed. Your other sessions have been logged out.", nil)
-	return nil
+	return answer(w, http.StatusOK, "Your password is changed. Your other sessions have been logged out.", nil, s.changePassword(r.Context(), a, in))
 }
 
 // checkCurrentPassword verifies the signed-in user's password for a
@@ -216,11 +208,7 @@ func (s *Server) handleEmailChangeRequest(w http.ResponseWriter, r *http.Request
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	if err := s.requestEmailChange(r.Context(), a, in); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "Check the inbox of the new address for a link to confirm the change.", nil)
-	return nil
+	return answer(w, http.StatusOK, "Check the inbox of the new address for a link to confirm the change.", nil, s.requestEmailChange(r.Context(), a, in))
 }
 
 // requestEmailChange mails a confirmation link to the new address, or, when
@@ -278,11 +266,7 @@ func (s *Server) handleEmailChangeConfirm(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	p, err := s.confirmEmailChange(r.Context(), in.Token)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "Your email address is changed.", p)
-	return nil
+	return answer(w, http.StatusOK, "Your email address is changed.", p, err)
 }
 
 // confirmEmailChange spends the token and moves the account to the new

@@ -54,6 +54,16 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 	w.Write(body)
 }
 
+// answer ends a handler: err (the flow's) goes back to the adapter that
+// writes it; without one, v is written in the success envelope.
+func answer(w http.ResponseWriter, status int, message string, v any, err error) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, message, v)
+	return nil
+}
+
 // writeJSON answers with the success envelope. Data that writes its own
 // JSON is framed here by hand, to the same bytes encoding/json would send.
 func writeJSON(w http.ResponseWriter, status int, message string, data any) {

@@ -249,11 +249,7 @@ func newCookieCodec(hashKey, blockKey []byte, maxAge time.Duration) *securecooki
 
 func (s *Server) handleSessionsList(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
 	list, err := s.listSessions(a)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "Your sessions.", list)
-	return nil
+	return answer(w, http.StatusOK, "Your sessions.", list, err)
 }
 
 func (s *Server) handleSessionRevoke(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
@@ -261,9 +257,5 @@ func (s *Server) handleSessionRevoke(w http.ResponseWriter, r *http.Request, p h
 	if err != nil {
 		return err
 	}
-	if err := s.revokeSession(r.Context(), a, id); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, "The session is ended.", nil)
-	return nil
+	return answer(w, http.StatusOK, "The session is ended.", nil, s.revokeSession(r.Context(), a, id))
 }
