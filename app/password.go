@@ -15,7 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/marbelle/marbelle/app/internal/argon2"
+	"github.com/marbelle/marbelle/app/internal/password/argon2"
 )
 
 // Argon2Params are argon2id's cost parameters.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/marbelle/marbelle/app/internal/argon2"
+	"github.com/marbelle/marbelle/app/internal/password/argon2"
 )
 
 var cheap = Argon2Params{Memory: 256, Time: 1, Threads: 1}

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/marbelle/marbelle/app/internal/argon2"
+	"github.com/marbelle/marbelle/app/internal/password/argon2"
 	"github.com/marbelle/marbelle/mail"
 )
 
