@@ -35,6 +35,7 @@ import (
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 	"github.com/marbelle/marbelle/ui"
@@ -526,7 +527,7 @@ func TestSEC06ChangeNeedsCurrentPassword(t *testing.T) {
 func TestSEC08LoginDoesNotTellAccountsApart(t *testing.T) {
 	// A hash that costs clearly more than the rest of a login, so that a
 	// path skipping the (dummy) hash would show in the timing.
-	ts := newTestServer(t, func(c *Config) { c.PasswordHash = Argon2Params{Memory: 8192, Time: 1, Threads: 1} })
+	ts := newTestServer(t, func(c *Config) { c.PasswordHash = password.Params{Memory: 8192, Time: 1, Threads: 1} })
 	const email = "sec08@example.test"
 	ts.mustUser(email, testPassword)
 	c := ts.client()

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/hkdf"
 
 	"github.com/gorilla/securecookie"
+	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -32,7 +33,7 @@ type Server struct {
 	secureCookies bool
 	cookies       *securecookie.SecureCookie
 	sealer        cipher.AEAD
-	hasher        *Hasher
+	hasher        *password.Hasher
 	composer      *mail.Composer
 	sink          *mail.Sink // development only; nil otherwise
 	wakeMailer    func()
@@ -109,7 +110,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	if s.sealer, err = cipher.NewGCM(block); err != nil {
 		return nil, err
 	}
-	if s.hasher, err = NewHasher(cfg.PasswordHash, opts.HashSlots, opts.HashWait); err != nil {
+	if s.hasher, err = password.NewHasher(cfg.PasswordHash, opts.HashSlots, opts.HashWait); err != nil {
 		return nil, err
 	}
 	if s.composer, err = mail.NewComposer(); err != nil {
