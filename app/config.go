@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/marbelle/marbelle/app/internal/password"
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 )
 
 // Config is every setting of the contract, resolved and validated.
@@ -37,7 +38,7 @@ type Config struct {
 	LogFormat          string // "text" or "json"
 	LogLevel           slog.Level
 	MetricsAddr        string
-	RateLimits         RateLimits
+	RateLimits         ratelimit.Limits
 	TokenTTL           TokenTTL
 	SessionTTL         SessionTTL
 	PasswordMinLength  int
@@ -233,7 +234,7 @@ var settings = []setting{
 		}},
 	{env: "MARBELLE_RATE_LIMITS", flag: "rate-limits", usage: "overrides, e.g. login=5/1m,register=5/1m,token=3/1m,login_failures=10/15m,email_change=5/1h, or off",
 		parse: func(c *Config, v string) (err error) {
-			c.RateLimits, err = parseRateLimits(v)
+			c.RateLimits, err = ratelimit.Parse(v)
 			return err
 		}},
 	{env: "MARBELLE_TOKEN_TTL", flag: "token-ttl", usage: "e.g. verify=24h,reset=1h,email_change=24h",

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 	"github.com/marbelle/marbelle/app/internal/password"
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -48,8 +49,8 @@ type Server struct {
 }
 
 type limiters struct {
-	login, register, token, loginFailures, emailChange *Limiter
-	userWrites, mailRecipient                          *Limiter
+	login, register, token, loginFailures, emailChange *ratelimit.Limiter
+	userWrites, mailRecipient                          *ratelimit.Limiter
 }
 
 // limiterKeys bounds each limiter's memory (about 100 bytes a key).
@@ -118,13 +119,13 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	}
 	rl := cfg.RateLimits
 	s.limits = limiters{
-		login:         NewLimiter(rl.Login, limiterKeys, rl.Off),
-		register:      NewLimiter(rl.Register, limiterKeys, rl.Off),
-		token:         NewLimiter(rl.Token, limiterKeys, rl.Off),
-		loginFailures: NewLimiter(rl.LoginFailures, limiterKeys, rl.Off),
-		emailChange:   NewLimiter(rl.EmailChange, limiterKeys, rl.Off),
-		userWrites:    NewLimiter(rl.UserWrites, limiterKeys, rl.Off),
-		mailRecipient: NewLimiter(rl.MailRecipient, limiterKeys, rl.Off),
+		login:         ratelimit.New(rl.Login, limiterKeys, rl.Off),
+		register:      ratelimit.New(rl.Register, limiterKeys, rl.Off),
+		token:         ratelimit.New(rl.Token, limiterKeys, rl.Off),
+		loginFailures: ratelimit.New(rl.LoginFailures, limiterKeys, rl.Off),
+		emailChange:   ratelimit.New(rl.EmailChange, limiterKeys, rl.Off),
+		userWrites:    ratelimit.New(rl.UserWrites, limiterKeys, rl.Off),
+		mailRecipient: ratelimit.New(rl.MailRecipient, limiterKeys, rl.Off),
 	}
 	router := s.routes()
 	cop, err := s.withCrossOriginProtection(s.withFormContentTypes(router))
