@@ -83,22 +83,18 @@ func parseDjangoHash(encoded string) (func(password string) bool, error) {
 	return nil, fmt.Errorf("the hash algorithm %s is not supported", printableAlgorithm(algorithm))
 }
 
-// djangoAlgorithms are the names Django's hashers (and argon2's variants)
-// go by. Only these are named in a report line: whatever else precedes the
-// first "$" might be a secret (say, a password some old code stored as is).
-var djangoAlgorithms = map[string]bool{
-	"pbkdf2_sha256": true, "pbkdf2_sha1": true, "argon2": true, "bcrypt_sha256": true, "bcrypt": true,
-	"scrypt": true, "sha1": true, "md5": true, "unsalted_sha1": true, "unsalted_md5": true, "crypt": true,
-	"argon2i": true, "argon2d": true, "argon2id": true,
-}
-
 // printableAlgorithm quotes an algorithm name for a report line, or says
-// it is unrecognised.
+// it is unrecognised. Only the names Django's hashers (and argon2's
+// variants) go by are named: whatever else precedes the first "$" might
+// be a secret (say, a password some old code stored as is).
 func printableAlgorithm(a string) string {
-	if !djangoAlgorithms[a] {
-		return "(unrecognised)"
+	switch a {
+	case "pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt",
+		"scrypt", "sha1", "md5", "unsalted_sha1", "unsalted_md5", "crypt",
+		"argon2i", "argon2d", "argon2id":
+		return strconv.Quote(a)
 	}
-	return strconv.Quote(a)
+	return "(unrecognised)"
 }
 
 // parseDjangoPBKDF2 reads "<iterations>$<salt>$<base64 of 32 bytes>".
