@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -368,7 +369,7 @@ func TestAdminDashboardCounts(t *testing.T) {
 // hash is argon2id in PHC form at or above the floor with a salt of at
 // least 16 bytes, and no plaintext password appears anywhere in the store.
 func TestSEC07Argon2idAtRest(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) { c.PasswordHash = argon2Floor })
+	ts := newTestServer(t, func(c *Config) { c.PasswordHash = password.Floor() })
 	admin := ts.staff("boss@example.test")
 	ts.mustUser("plain@example.test", "sunflower harbour 1234")
 	r := admin.do("GET", "/api/v1/admin/backup", nil)

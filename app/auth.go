@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/marbelle/marbelle/app/internal/password"
 	mailpkg "github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -68,7 +69,7 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 	last := cleanText(errs, "last_name", in.LastName, true, maxNameLength)
 	company := cleanText(errs, "company_name", in.CompanyName, false, maxCompanyLen)
 	phone := normalizePhone(errs, "phone", in.Phone, s.cfg.DefaultRegion)
-	for _, m := range checkPassword(in.Password, s.cfg.PasswordMinLength, email, first, last) {
+	for _, m := range password.Check(in.Password, s.cfg.PasswordMinLength, email, first, last) {
 		errs.add("password", m)
 	}
 	if err := errs.err(); err != nil {
@@ -575,7 +576,7 @@ func (s *Server) confirmPasswordReset(ctx context.Context, in resetConfirmInput)
 	if err != nil {
 		return err
 	}
-	if msgs := checkPassword(in.Password, s.cfg.PasswordMinLength, u.Email, u.FirstName, u.LastName); len(msgs) > 0 {
+	if msgs := password.Check(in.Password, s.cfg.PasswordMinLength, u.Email, u.FirstName, u.LastName); len(msgs) > 0 {
 		return &Error{Code: CodeValidation, Message: "Please choose another password.", Fields: map[string][]string{"password": msgs}}
 	}
 	hash, err := s.hasher.Hash(ctx, in.Password)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -479,8 +480,8 @@ func TestDevMailAPI(t *testing.T) {
 // too until the window passes (the budget is per account, not per answer).
 func TestR08LoginFailureLimitUnderParallelAttempts(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) {
-		c.RateLimits = defaultRateLimits()
-		c.RateLimits.Login = Rate{1000, time.Minute} // one client IP here: lift the per-IP limit
+		c.RateLimits = ratelimit.Defaults()
+		c.RateLimits.Login = ratelimit.Rate{N: 1000, Per: time.Minute} // one client IP here: lift the per-IP limit
 	})
 	ts.mustUser("r08@example.test", testPassword)
 	var wg sync.WaitGroup

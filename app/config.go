@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/marbelle/marbelle/app/internal/password"
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 )
 
 // Config is every setting of the contract, resolved and validated.
@@ -35,12 +38,12 @@ type Config struct {
 	LogFormat          string // "text" or "json"
 	LogLevel           slog.Level
 	MetricsAddr        string
-	RateLimits         RateLimits
+	RateLimits         ratelimit.Limits
 	TokenTTL           TokenTTL
 	SessionTTL         SessionTTL
 	PasswordMinLength  int
 	SiteName           string
-	PasswordHash       Argon2Params
+	PasswordHash       password.Params
 	ShutdownTimeout    time.Duration
 	SweepInterval      time.Duration // how often expired tokens, sessions and old sent mail are pruned
 	StoreRelease       time.Duration // how often mapped store pages are given back; 0 = never
@@ -231,7 +234,7 @@ var settings = []setting{
 		}},
 	{env: "MARBELLE_RATE_LIMITS", flag: "rate-limits", usage: "overrides, e.g. login=5/1m,register=5/1m,token=3/1m,login_failures=10/15m,email_change=5/1h, or off",
 		parse: func(c *Config, v string) (err error) {
-			c.RateLimits, err = parseRateLimits(v)
+			c.RateLimits, err = ratelimit.Parse(v)
 			return err
 		}},
 	{env: "MARBELLE_TOKEN_TTL", flag: "token-ttl", usage: "e.g. verify=24h,reset=1h,email_change=24h",
@@ -252,8 +255,8 @@ var settings = []setting{
 	{env: "MARBELLE_PASSWORD_MIN_LENGTH", flag: "password-min-length", def: "8", usage: "minimum password length in characters (8 to 128)",
 		parse: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 8 || n > maxPasswordLength {
-				return fmt.Errorf("must be a whole number from 8 to %d", maxPasswordLength)
+			if err != nil || n < 8 || n > password.MaxLength {
+				return fmt.Errorf("must be a whole number from 8 to %d", password.MaxLength)
 			}
 			c.PasswordMinLength = n
 			return nil
@@ -268,7 +271,7 @@ var settings = []setting{
 		}},
 	{env: "MARBELLE_PASSWORD_HASH", flag: "password-hash", def: "m=65536,t=3,p=1", usage: "argon2id parameters (production refuses below m=19456,t=2,p=1)",
 		parse: func(c *Config, v string) (err error) {
-			c.PasswordHash, err = parseArgon2Params(v)
+			c.PasswordHash, err = password.ParseParams(v)
 			return err
 		}},
 	{env: "MARBELLE_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "20s", usage: "how long shutdown waits for requests in flight",
@@ -495,8 +498,8 @@ func checkEnvRules(c *Config, problems configProblems) {
 	if parsed("MARBELLE_RATE_LIMITS") && c.RateLimits.Off {
 		problems.add("MARBELLE_RATE_LIMITS", errors.New("off is refused in production"))
 	}
-	if parsed("MARBELLE_PASSWORD_HASH") && !c.PasswordHash.AtLeast(argon2Floor) {
-		problems.add("MARBELLE_PASSWORD_HASH", fmt.Errorf("is below the floor m=%d,t=%d,p=%d", argon2Floor.Memory, argon2Floor.Time, argon2Floor.Threads))
+	if floor := password.Floor(); parsed("MARBELLE_PASSWORD_HASH") && !c.PasswordHash.AtLeast(floor) {
+		problems.add("MARBELLE_PASSWORD_HASH", fmt.Errorf("is below the floor %s", floor)) // m=…,t=…,p=…
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -27,7 +29,7 @@ func TestConfigDevelopmentWorksWithNothingSet(t *testing.T) {
 	if strings.Join(cfg.AllowedHosts, ",") != "localhost,127.0.0.1,[::1]" {
 		t.Fatalf("allowed hosts: got %v", cfg.AllowedHosts)
 	}
-	if len(cfg.CORSAllowedOrigins) != 4 || cfg.RateLimits.Off || cfg.RateLimits.Login != (Rate{5, time.Minute}) {
+	if len(cfg.CORSAllowedOrigins) != 4 || cfg.RateLimits.Off || cfg.RateLimits.Login != (ratelimit.Rate{N: 5, Per: time.Minute}) {
 		t.Fatalf("cors/rate limits: got %v %+v", cfg.CORSAllowedOrigins, cfg.RateLimits)
 	}
 	if cfg.TokenTTL != (TokenTTL{24 * time.Hour, time.Hour, 24 * time.Hour}) || cfg.SessionTTL != (SessionTTL{672 * time.Hour, 168 * time.Hour, 12 * time.Hour, 30 * time.Minute}) {
@@ -131,7 +133,7 @@ func TestConfigFlagsOverrideEnvironment(t *testing.T) {
 	if cfg.Addr != "127.0.0.1:9100" || cfg.SiteName != "Flag Shop" {
 		t.Fatalf("got addr %q site %q, want the flags' values", cfg.Addr, cfg.SiteName)
 	}
-	if cfg.RateLimits.Login != (Rate{7, time.Minute}) || cfg.RateLimits.Token != (Rate{2, 30 * time.Second}) || cfg.RateLimits.Register != (Rate{5, time.Minute}) {
+	if cfg.RateLimits.Login != (ratelimit.Rate{N: 7, Per: time.Minute}) || cfg.RateLimits.Token != (ratelimit.Rate{N: 2, Per: 30 * time.Second}) || cfg.RateLimits.Register != (ratelimit.Rate{N: 5, Per: time.Minute}) {
 		t.Fatalf("rate limits: got %+v", cfg.RateLimits)
 	}
 	var help bytes.Buffer

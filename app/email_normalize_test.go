@@ -9,8 +9,12 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/store"
 )
+
+// cheap hashing for AdminCreate, as the test config's MARBELLE_PASSWORD_HASH.
+var cheap = password.Params{Memory: 256, Time: 1, Threads: 1}
 
 // invisibleRunes are the characters issue 14 names, and a few more of the
 // Cc, Cf and default-ignorable kinds, that must never be part of an email.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -123,7 +124,7 @@ func asError(err error) (*Error, bool) {
 		return errNotFound, true
 	case errors.Is(err, store.ErrLastStaff):
 		return &Error{Code: CodeValidation, Message: "This is the last active staff account: make another account staff first."}, true
-	case errors.Is(err, errHasherBusy):
+	case errors.Is(err, password.ErrBusy):
 		return &Error{Code: CodeUnavailable, Message: "The server is busy. Please try again in a moment.", RetryAfter: time.Second}, true
 	}
 	return &Error{Code: CodeInternal, Message: "Something went wrong on our side. Please try again later."}, false

@@ -21,6 +21,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -359,11 +360,12 @@ func (run *importRun) mapUser(pk int64, d *djangoUserFields) *importUser {
 		}
 	}
 	// Django's usable password: anything but empty or "!…". Only the
-	// algorithms verifyDjango knows are kept; any other hash is dropped,
-	// so the account must reset its password (like an unusable one).
+	// hashes the login verifies (password.CheckDjangoHash) are kept; any
+	// other is dropped, so the account must reset its password (like an
+	// unusable one).
 	usable := d.Password != "" && !strings.HasPrefix(d.Password, "!")
 	if usable {
-		if err := checkDjangoHash(d.Password); err != nil {
+		if err := password.CheckDjangoHash(d.Password); err != nil {
 			iu.repairs = append(iu.repairs, "password: "+err.Error()+"; dropped, so the account must reset its password")
 		} else {
 			u.PasswordHash = d.Password

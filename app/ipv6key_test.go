@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 )
 
 // TestIssue14IPv6LimitKeyedOnSlash64: one subscriber's /64 holds 2^64
@@ -11,7 +13,7 @@ import (
 // audit and the session list keep the full address.
 func TestIssue14IPv6LimitKeyedOnSlash64(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) {
-		c.RateLimits = defaultRateLimits() // login: 5 a minute per client
+		c.RateLimits = ratelimit.Defaults() // login: 5 a minute per client
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
 	n := 0

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -16,10 +17,10 @@ import (
 
 // generousLimits turns every limit up so far that a test meets only the
 // one it sets low.
-func generousLimits(set func(*RateLimits)) func(*Config) {
+func generousLimits(set func(*ratelimit.Limits)) func(*Config) {
 	return func(c *Config) {
-		lots := Rate{100_000, time.Minute}
-		c.RateLimits = RateLimits{Login: lots, Register: lots, Token: lots, LoginFailures: lots, EmailChange: lots, UserWrites: lots, MailRecipient: lots}
+		lots := ratelimit.Rate{N: 100_000, Per: time.Minute}
+		c.RateLimits = ratelimit.Limits{Login: lots, Register: lots, Token: lots, LoginFailures: lots, EmailChange: lots, UserWrites: lots, MailRecipient: lots}
 		set(&c.RateLimits)
 	}
 }
@@ -238,7 +239,7 @@ func TestIssue14Item7EmptyProfilePatchWritesNothing(t *testing.T) {
 }
 
 func TestIssue14Item7AuthenticatedWritesAreLimitedPerUser(t *testing.T) {
-	ts := newTestServer(t, generousLimits(func(rl *RateLimits) { rl.UserWrites = Rate{5, time.Minute} }))
+	ts := newTestServer(t, generousLimits(func(rl *ratelimit.Limits) { rl.UserWrites = ratelimit.Rate{N: 5, Per: time.Minute} }))
 	const email = "writes@example.test"
 	ts.mustUser(email, testPassword)
 	s := ts.login(email, testPassword)
@@ -280,7 +281,7 @@ func TestIssue14Item7AuditRetentionPrunedBySweeper(t *testing.T) {
 }
 
 func TestIssue14Item8MailToOneRecipientIsCapped(t *testing.T) {
-	ts := newTestServer(t, generousLimits(func(rl *RateLimits) { rl.MailRecipient = Rate{5, time.Hour} }))
+	ts := newTestServer(t, generousLimits(func(rl *ratelimit.Limits) { rl.MailRecipient = ratelimit.Rate{N: 5, Per: time.Hour} }))
 	const email = "flooded@example.test"
 	ts.mustUser(email, testPassword) // the verification mail is the first of five
 	for range 8 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/marbelle/marbelle/app/internal/password"
 	mailpkg "github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -158,7 +159,7 @@ func (s *Server) checkCurrentPassword(ctx context.Context, a *auth, field, passw
 // changePassword sets a new password after checking the current one,
 // ends every other session and mails a notice.
 func (s *Server) changePassword(ctx context.Context, a *auth, in passwordChangeInput) error {
-	policy := checkPassword(in.NewPassword, s.cfg.PasswordMinLength, a.User.Email, a.User.FirstName, a.User.LastName)
+	policy := password.Check(in.NewPassword, s.cfg.PasswordMinLength, a.User.Email, a.User.FirstName, a.User.LastName)
 	if err := s.checkCurrentPassword(ctx, a, "current_password", in.CurrentPassword); err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Code == CodeValidation && len(policy) > 0 {

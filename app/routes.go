@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 )
 
 // routes lists every route of the server in one place, and who may call
@@ -95,7 +97,7 @@ func (s *Server) public(h handler) httprouter.Handle {
 
 // limitByIP adapts a public handler with a per-client-IP limit (an IPv6
 // client counts as its /64).
-func (s *Server) limitByIP(l *Limiter, name string, h handler) httprouter.Handle {
+func (s *Server) limitByIP(l *ratelimit.Limiter, name string, h handler) httprouter.Handle {
 	return s.public(func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 		if ok, retry := l.Allow(name+"|"+limiterKey(clientOf(r.Context()).IP), s.now()); !ok {
 			return rateLimited(retry)

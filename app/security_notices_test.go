@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -314,7 +315,7 @@ func TestPreRegistrationCannotChooseTheOwnersPassword(t *testing.T) {
 // TestCurrentPasswordGuessesAreLimited: a stolen session cannot guess the
 // password without limit on change, email change or deletion.
 func TestCurrentPasswordGuessesAreLimited(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) { c.RateLimits = defaultRateLimits() })
+	ts := newTestServer(t, func(c *Config) { c.RateLimits = ratelimit.Defaults() })
 	ts.mustUser("guess@example.test", testPassword)
 	c := ts.login("guess@example.test", testPassword)
 	for i := range 10 {

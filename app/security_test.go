@@ -35,6 +35,8 @@ import (
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/marbelle/marbelle/app/internal/password"
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 	"github.com/marbelle/marbelle/ui"
@@ -526,7 +528,7 @@ func TestSEC06ChangeNeedsCurrentPassword(t *testing.T) {
 func TestSEC08LoginDoesNotTellAccountsApart(t *testing.T) {
 	// A hash that costs clearly more than the rest of a login, so that a
 	// path skipping the (dummy) hash would show in the timing.
-	ts := newTestServer(t, func(c *Config) { c.PasswordHash = Argon2Params{Memory: 8192, Time: 1, Threads: 1} })
+	ts := newTestServer(t, func(c *Config) { c.PasswordHash = password.Params{Memory: 8192, Time: 1, Threads: 1} })
 	const email = "sec08@example.test"
 	ts.mustUser(email, testPassword)
 	c := ts.client()
@@ -603,8 +605,8 @@ func TestSEC09DisabledAccountFailsLikeWrongPassword(t *testing.T) {
 
 func TestSEC10PerAccountFailureLimitSameForUnknownEmails(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) {
-		c.RateLimits = defaultRateLimits()
-		c.RateLimits.Login = Rate{1000, time.Minute} // the per-IP limit is SEC-11's
+		c.RateLimits = ratelimit.Defaults()
+		c.RateLimits.Login = ratelimit.Rate{N: 1000, Per: time.Minute} // the per-IP limit is SEC-11's
 	})
 	const email = "sec10@example.test"
 	ts.mustUser(email, testPassword)
@@ -652,7 +654,7 @@ func TestSEC11PerIPLimitUsesSocketPeer(t *testing.T) {
 		return secLogin(t, ts.client(), fmt.Sprintf("sec11-%d@example.test", i), "wrong password guess", secHeader("X-Forwarded-For", xff))
 	}
 	// Untrusted peer: X-Forwarded-For is ignored; the 6th login is refused.
-	ts := newTestServer(t, func(c *Config) { c.RateLimits = defaultRateLimits() })
+	ts := newTestServer(t, func(c *Config) { c.RateLimits = ratelimit.Defaults() })
 	for i := 1; i <= 6; i++ {
 		r := login(ts, i, fmt.Sprintf("10.9.%d.1", i))
 		if i <= 5 {
@@ -665,7 +667,7 @@ func TestSEC11PerIPLimitUsesSocketPeer(t *testing.T) {
 
 	// Trusted proxy: each forwarded client has its own budget.
 	tp := newTestServer(t, func(c *Config) {
-		c.RateLimits = defaultRateLimits()
+		c.RateLimits = ratelimit.Defaults()
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
 	for i := 1; i <= 6; i++ {
@@ -1283,7 +1285,7 @@ func TestSEC27NoMailHeaderInjection(t *testing.T) {
 }
 
 func TestSEC28TokenRoutesLimitedPerIP(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) { c.RateLimits = defaultRateLimits() })
+	ts := newTestServer(t, func(c *Config) { c.RateLimits = ratelimit.Defaults() })
 	const email = "sec28@example.test"
 	ts.mustUser(email, testPassword)
 	ts.clock.Advance(2 * time.Minute) // mustUser spent a verification slot
@@ -1888,7 +1890,7 @@ func TestSEC47CORSOnlyForListedOrigins(t *testing.T) {
 
 func TestSEC48SecurityHeadersOnEveryAnswer(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.RateLimits = defaultRateLimits()
+	cfg.RateLimits = ratelimit.Defaults()
 	ts := startTestServer(t, cfg, ui.Handler(ui.Config{SiteName: "Marbelle", DevMail: true}))
 	c := ts.client()
 	answers := map[string]*response{

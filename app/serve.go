@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/marbelle/marbelle/app/internal/argon2"
+	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/mail"
 )
 
@@ -283,7 +283,7 @@ func setMemoryLimit(cfg Config, slots int, log *slog.Logger) {
 		slots = runtime.NumCPU()
 	}
 	var hashHeap int64
-	if !argon2.KeepsMemory() {
+	if !password.KeepsMemory() {
 		hashHeap = int64(slots) * int64(cfg.PasswordHash.Memory) * 1024
 	}
 	limit := max(hashHeap+32<<20, 96<<20)

@@ -17,6 +17,8 @@ import (
 	"golang.org/x/crypto/hkdf"
 
 	"github.com/gorilla/securecookie"
+	"github.com/marbelle/marbelle/app/internal/password"
+	"github.com/marbelle/marbelle/app/internal/ratelimit"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -32,7 +34,7 @@ type Server struct {
 	secureCookies bool
 	cookies       *securecookie.SecureCookie
 	sealer        cipher.AEAD
-	hasher        *Hasher
+	hasher        *password.Hasher
 	composer      *mail.Composer
 	sink          *mail.Sink // development only; nil otherwise
 	wakeMailer    func()
@@ -47,8 +49,8 @@ type Server struct {
 }
 
 type limiters struct {
-	login, register, token, loginFailures, emailChange *Limiter
-	userWrites, mailRecipient                          *Limiter
+	login, register, token, loginFailures, emailChange *ratelimit.Limiter
+	userWrites, mailRecipient                          *ratelimit.Limiter
 }
 
 // limiterKeys bounds each limiter's memory (about 100 bytes a key).
@@ -109,7 +111,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	if s.sealer, err = cipher.NewGCM(block); err != nil {
 		return nil, err
 	}
-	if s.hasher, err = NewHasher(cfg.PasswordHash, opts.HashSlots, opts.HashWait); err != nil {
+	if s.hasher, err = password.NewHasher(cfg.PasswordHash, opts.HashSlots, opts.HashWait); err != nil {
 		return nil, err
 	}
 	if s.composer, err = mail.NewComposer(); err != nil {
@@ -117,13 +119,13 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	}
 	rl := cfg.RateLimits
 	s.limits = limiters{
-		login:         NewLimiter(rl.Login, limiterKeys, rl.Off),
-		register:      NewLimiter(rl.Register, limiterKeys, rl.Off),
-		token:         NewLimiter(rl.Token, limiterKeys, rl.Off),
-		loginFailures: NewLimiter(rl.LoginFailures, limiterKeys, rl.Off),
-		emailChange:   NewLimiter(rl.EmailChange, limiterKeys, rl.Off),
-		userWrites:    NewLimiter(rl.UserWrites, limiterKeys, rl.Off),
-		mailRecipient: NewLimiter(rl.MailRecipient, limiterKeys, rl.Off),
+		login:         ratelimit.New(rl.Login, limiterKeys, rl.Off),
+		register:      ratelimit.New(rl.Register, limiterKeys, rl.Off),
+		token:         ratelimit.New(rl.Token, limiterKeys, rl.Off),
+		loginFailures: ratelimit.New(rl.LoginFailures, limiterKeys, rl.Off),
+		emailChange:   ratelimit.New(rl.EmailChange, limiterKeys, rl.Off),
+		userWrites:    ratelimit.New(rl.UserWrites, limiterKeys, rl.Off),
+		mailRecipient: ratelimit.New(rl.MailRecipient, limiterKeys, rl.Off),
 	}
 	router := s.routes()
 	cop, err := s.withCrossOriginProtection(s.withFormContentTypes(router))

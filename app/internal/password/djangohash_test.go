@@ -1,4 +1,4 @@
-package app
+package password
 
 import (
 	"context"
@@ -11,8 +11,10 @@ import (
 )
 
 // fixturePasswords are the plaintext test passwords of the users in
-// testdata/django/dump.json, by email as Django stored it (PASSWORDS in
-// testdata/django/make_fixture.py). frank@ and ken@ have unusable ones.
+// app/testdata/django/dump.json (the importer's fixture, which
+// app/importer_test.go reads with the same table), by email as Django
+// stored it (PASSWORDS in app/testdata/django/make_fixture.py). frank@
+// and ken@ have unusable ones.
 var fixturePasswords = map[string]string{
 	"alice@example.com": "alice pbkdf2 Tulip-7",
 	"bob@example.com":   "bob argon2 Walnut-8",
@@ -32,7 +34,7 @@ var fixturePasswords = map[string]string{
 // bcrypt 12); the others use cheaper costs of the same formats.
 var djangoDefaultCost = map[string]bool{"alice@example.com": true, "bob@example.com": true, "carol@example.com": true}
 
-const fixtureFile = "testdata/django/dump.json"
+const fixtureFile = "../../testdata/django/dump.json"
 
 // fixtureHashes returns the password field of every user in the fixture, by email.
 func fixtureHashes(t testing.TB) map[string]string {
@@ -119,8 +121,8 @@ func TestVerifyDjangoKnownVectors(t *testing.T) {
 			if ok, recognised := verifyDjango(v.encoded, v.password); !ok || !recognised {
 				t.Fatalf("got ok=%v recognised=%v, want both", ok, recognised)
 			}
-			if err := checkDjangoHash(v.encoded); err != nil {
-				t.Fatalf("checkDjangoHash: %v", err)
+			if err := CheckDjangoHash(v.encoded); err != nil {
+				t.Fatalf("CheckDjangoHash: %v", err)
 			}
 			if v.costly {
 				return
@@ -176,7 +178,7 @@ func TestVerifyDjangoRefusesQuickly(t *testing.T) {
 		if d := time.Since(start); ok || recognised || d > 50*time.Millisecond {
 			t.Fatalf("%q: got ok=%v recognised=%v after %v, want neither, at once", v.encoded, ok, recognised, d)
 		}
-		if err := checkDjangoHash(v.encoded); err == nil || !strings.Contains(err.Error(), v.why) {
+		if err := CheckDjangoHash(v.encoded); err == nil || !strings.Contains(err.Error(), v.why) {
 			t.Fatalf("%q: got %v, want an error saying %q", v.encoded, err, v.why)
 		}
 	}
@@ -206,8 +208,8 @@ func TestHasherVerifyDjango(t *testing.T) {
 		t.Fatalf("crafted iteration count took %v", d)
 	}
 	mem := <-h.free // the only slot is taken
-	if _, _, err := h.Verify(ctx, enc, "passwd"); !errors.Is(err, errHasherBusy) {
-		t.Fatalf("no free slot: got %v, want errHasherBusy", err)
+	if _, _, err := h.Verify(ctx, enc, "passwd"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("no free slot: got %v, want ErrBusy", err)
 	}
 	h.free <- mem
 }

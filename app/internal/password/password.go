@@ -1,4 +1,8 @@
-package app
+// Package password hashes and checks passwords: argon2id hashes in PHC
+// form, computed in a bounded number of slots that own their memory
+// (Hasher); hashes imported from Django, checked as Django checks them
+// (djangohash.go); and the policy a new password must meet (Check).
+package password
 
 import (
 	"context"
@@ -15,30 +19,32 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/marbelle/marbelle/app/internal/argon2"
+	"github.com/marbelle/marbelle/app/internal/password/argon2"
 )
 
-// Argon2Params are argon2id's cost parameters.
-type Argon2Params struct {
+// Params are argon2id's cost parameters.
+type Params struct {
 	Memory  uint32 // KiB
 	Time    uint32
 	Threads uint8
 }
 
-// argon2Floor is OWASP's minimum (m=19 MiB, t=2, p=1); production refuses less.
-var argon2Floor = Argon2Params{Memory: 19456, Time: 2, Threads: 1}
+// Floor is OWASP's minimum (m=19 MiB, t=2, p=1); production refuses less.
+func Floor() Params { return Params{Memory: 19456, Time: 2, Threads: 1} }
 
 // AtLeast reports whether p costs at least as much as min in memory and time.
-func (p Argon2Params) AtLeast(min Argon2Params) bool {
+func (p Params) AtLeast(min Params) bool {
 	return p.Memory >= min.Memory && p.Time >= min.Time && p.Threads >= min.Threads
 }
 
-func (p Argon2Params) String() string {
+func (p Params) String() string {
 	return fmt.Sprintf("m=%d,t=%d,p=%d", p.Memory, p.Time, p.Threads)
 }
 
-func parseArgon2Params(v string) (Argon2Params, error) {
-	var p Argon2Params
+// ParseParams reads "m=<KiB>,t=<passes>,p=<lanes>", all three, each at
+// least 1, with at least 8 KiB per lane.
+func ParseParams(v string) (Params, error) {
+	var p Params
 	seen := 0
 	for _, item := range strings.Split(v, ",") {
 		k, val, ok := strings.Cut(strings.TrimSpace(item), "=")
@@ -75,7 +81,9 @@ const (
 	keyLen  = 32
 )
 
-var errHasherBusy = errors.New("password hasher busy")
+// ErrBusy is a Hasher's answer when no hashing slot came free within its
+// wait.
+var ErrBusy = errors.New("password hasher busy")
 
 // hashMemoryIdle is how long a hashing slot's memory stays resident after
 // its last hash: a flood of logins reuses it, and a quiet server gives the
@@ -86,7 +94,7 @@ const hashMemoryIdle = 10 * time.Second
 // flood of logins cannot take more than slots × m of memory. Each slot
 // owns its hash memory (argon2.Memory), reused from hash to hash.
 type Hasher struct {
-	params Argon2Params
+	params Params
 	free   chan *argon2.Memory // a slot's memory while no hash holds it
 	wait   time.Duration
 	dummy  string // verified against for unknown emails, so they cost one hash too
@@ -97,8 +105,8 @@ type Hasher struct {
 }
 
 // NewHasher makes a hasher running at most slots hashes at once; a request
-// waits at most wait for a slot before errHasherBusy.
-func NewHasher(p Argon2Params, slots int, wait time.Duration) (*Hasher, error) {
+// waits at most wait for a slot before ErrBusy.
+func NewHasher(p Params, slots int, wait time.Duration) (*Hasher, error) {
 	if slots < 1 {
 		slots = 1
 	}
@@ -125,7 +133,7 @@ func NewHasher(p Argon2Params, slots int, wait time.Duration) (*Hasher, error) {
 }
 
 // encodePHC is the PHC string of an argon2id key (decodePHC reads it).
-func encodePHC(p Argon2Params, salt, key []byte) string {
+func encodePHC(p Params, salt, key []byte) string {
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
@@ -137,7 +145,7 @@ func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, error) {
 	case mem := <-h.free:
 		return mem, nil
 	case <-t.C:
-		return nil, errHasherBusy
+		return nil, ErrBusy
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -173,8 +181,13 @@ func (h *Hasher) releaseIdleMemory() {
 	}
 }
 
+// KeepsMemory reports whether a Hasher's slots keep their hash memory
+// outside the Go heap on this system; where they do not, each hash
+// allocates its m KiB on the heap.
+func KeepsMemory() bool { return argon2.KeepsMemory() }
+
 // idKey runs argon2id in mem when it is large enough; onHeap says it was not.
-func idKey(mem *argon2.Memory, password string, salt []byte, p Argon2Params, keyLen uint32) (key []byte, onHeap bool) {
+func idKey(mem *argon2.Memory, password string, salt []byte, p Params, keyLen uint32) (key []byte, onHeap bool) {
 	onHeap = !mem.Holds(p.Memory, p.Threads)
 	return argon2.IDKey(mem, []byte(password), salt, p.Time, p.Memory, p.Threads, keyLen), onHeap
 }
@@ -188,7 +201,7 @@ func (h *Hasher) hashNow(mem *argon2.Memory, password string) (string, bool, err
 	return encodePHC(h.params, salt, key), onHeap, nil
 }
 
-// Hash returns the PHC string of password. Errors: errHasherBusy, ctx's.
+// Hash returns the PHC string of password. Errors: ErrBusy, ctx's.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	mem, err := h.acquire(ctx)
 	if err != nil {
@@ -231,8 +244,8 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	return err
 }
 
-func decodePHC(s string) (Argon2Params, []byte, []byte, error) {
-	var p Argon2Params
+func decodePHC(s string) (Params, []byte, []byte, error) {
+	var p Params
 	parts := strings.Split(s, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v=19" {
 		return p, nil, nil, errors.New("not an argon2id v19 PHC string")
@@ -241,7 +254,7 @@ func decodePHC(s string) (Argon2Params, []byte, []byte, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &par); err != nil || m == 0 || t == 0 || par == 0 || par > 255 || m > 1<<22 || t > 100 {
 		return p, nil, nil, errors.New("bad argon2id parameters")
 	}
-	p = Argon2Params{Memory: uint32(m), Time: uint32(t), Threads: uint8(par)}
+	p = Params{Memory: uint32(m), Time: uint32(t), Threads: uint8(par)}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
 	if err != nil || len(salt) < 8 {
 		return p, nil, nil, errors.New("bad salt")
@@ -253,7 +266,8 @@ func decodePHC(s string) (Argon2Params, []byte, []byte, error) {
 	return p, salt, key, nil
 }
 
-const maxPasswordLength = 128
+// MaxLength is the longest password Check accepts, in code points.
+const MaxLength = 128
 
 // commonPasswords is a sorted, lower-cased list of common passwords of at
 // least 8 characters (docs/security.md names its source). It is searched in
@@ -283,17 +297,18 @@ func isCommonPassword(pw string) bool {
 	return false
 }
 
-// checkPassword applies the policy: length in code points, the common
-// list, and no context words (the email's local part, the user's names).
-// It returns the messages for errors.password (or the field named).
-func checkPassword(pw string, minLen int, email, firstName, lastName string) []string {
+// Check applies the policy to pw: at least minLen and at most MaxLength
+// code points, not on the common list, and no context words (the email's
+// local part, the user's names). It returns the messages for
+// errors.password (or the field named), none when pw passes.
+func Check(pw string, minLen int, email, firstName, lastName string) []string {
 	var msgs []string
 	n := utf8.RuneCountInString(pw)
 	switch {
 	case n < minLen:
 		msgs = append(msgs, fmt.Sprintf("Use at least %d characters.", minLen))
-	case n > maxPasswordLength:
-		msgs = append(msgs, fmt.Sprintf("Use at most %d characters.", maxPasswordLength))
+	case n > MaxLength:
+		msgs = append(msgs, fmt.Sprintf("Use at most %d characters.", MaxLength))
 	}
 	if n >= minLen && isCommonPassword(pw) {
 		msgs = append(msgs, "This password is too common; choose one that is harder to guess.")

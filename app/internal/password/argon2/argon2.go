@@ -2,17 +2,20 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in the LICENSE file.
 
-// Package argon2 is golang.org/x/crypto/argon2 (v0.59.0) changed in one
-// way: argon2id can run in memory that the caller owns and reuses
-// (Memory), instead of allocating and zeroing m KiB on the heap for every
-// hash. At m = 64 MiB that allocation, its zeroing and the collections it
-// forces were a tenth of a login's time and kept the heap far larger than
-// the server's own data. To allow memory left over from the previous hash,
-// the first pass writes its blocks instead of XOR-ing into zeroed ones
-// (RFC 9106 §3.2: the XOR applies from the second pass on), which gives
-// the same output. Everything else (the compression function and its
-// amd64 assembly, indexing, the final hash) is upstream's, unchanged.
-// Only argon2id is kept; argon2i and argon2d are not needed here.
+// Package argon2 is golang.org/x/crypto/argon2 (v0.59.0, upstreamVersion)
+// changed in one way: argon2id can run in memory that the caller owns and
+// reuses (Memory), instead of allocating and zeroing m KiB on the heap for
+// every hash. At m = 64 MiB that allocation, its zeroing and the
+// collections it forces were a tenth of a login's time and kept the heap
+// far larger than the server's own data. To allow memory left over from
+// the previous hash, the first pass writes its blocks instead of XOR-ing
+// into zeroed ones (RFC 9106 §3.2: the XOR applies from the second pass
+// on), which gives the same output. Everything else (the compression
+// function and its amd64 assembly, indexing, the final hash) is
+// upstream's, unchanged. Only argon2id is kept; argon2i and argon2d are
+// not needed here, nor is upstream's loong64 assembly (loong64 runs the
+// generic code). UPSTREAM.md lists every change and how to take a newer
+// upstream.
 package argon2
 
 import (
@@ -21,6 +24,11 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 )
+
+// upstreamVersion is the golang.org/x/crypto release this package was
+// taken from. go.mod must require the same, so that the tests compare
+// against the code it was taken from (TestGoModRequiresUpstreamVersion).
+const upstreamVersion = "v0.59.0"
 
 // The Argon2 version implemented by this package.
 const Version = 0x13

@@ -1,4 +1,7 @@
-package app
+// Package ratelimit limits events per key (a client address, an email):
+// Limiter is a keyed GCRA with bounded memory, and Limits are the named
+// limits of the contract, which Parse reads from a setting.
+package ratelimit
 
 import (
 	"fmt"
@@ -15,8 +18,8 @@ type Rate struct {
 	Per time.Duration
 }
 
-// RateLimits are the named limits of the contract.
-type RateLimits struct {
+// Limits are the named limits of the contract; Off turns them all off.
+type Limits struct {
 	Off                                                bool
 	Login, Register, Token, LoginFailures, EmailChange Rate
 	// UserWrites bounds a signed-in user's state-changing requests, so one
@@ -27,8 +30,9 @@ type RateLimits struct {
 	MailRecipient Rate
 }
 
-func defaultRateLimits() RateLimits {
-	return RateLimits{
+// Defaults are the limits when nothing overrides them.
+func Defaults() Limits {
+	return Limits{
 		Login:         Rate{5, time.Minute},
 		Register:      Rate{5, time.Minute},
 		Token:         Rate{3, time.Minute},
@@ -39,9 +43,10 @@ func defaultRateLimits() RateLimits {
 	}
 }
 
-// parseRateLimits reads "login=5/1m,register=5/1m,…" over the defaults, or "off".
-func parseRateLimits(v string) (RateLimits, error) {
-	rl := defaultRateLimits()
+// Parse reads "login=5/1m,register=5/1m,…" over the defaults, or "off".
+// An empty value is the defaults.
+func Parse(v string) (Limits, error) {
+	rl := Defaults()
 	if strings.EqualFold(strings.TrimSpace(v), "off") {
 		rl.Off = true
 		return rl, nil
@@ -51,7 +56,10 @@ func parseRateLimits(v string) (RateLimits, error) {
 		"login_failures": &rl.LoginFailures, "email_change": &rl.EmailChange,
 		"user_writes": &rl.UserWrites, "mail_recipient": &rl.MailRecipient,
 	}
-	for _, item := range splitList(v) {
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
 		name, val, ok := strings.Cut(item, "=")
 		target := targets[strings.TrimSpace(name)]
 		if !ok || target == nil {
@@ -91,8 +99,9 @@ type limiterShard struct {
 	tat map[string]time.Time
 }
 
-// NewLimiter limits to rate, holding at most maxKeys keys.
-func NewLimiter(rate Rate, maxKeys int, off bool) *Limiter {
+// New limits to rate, holding at most maxKeys keys; when off it allows
+// everything.
+func New(rate Rate, maxKeys int, off bool) *Limiter {
 	l := &Limiter{rate: rate, interval: rate.Per / time.Duration(rate.N), maxKeys: max(maxKeys/limiterShards, 16), seed: maphash.MakeSeed(), off: off}
 	for i := range l.shards {
 		l.shards[i].tat = map[string]time.Time{}

@@ -1,4 +1,4 @@
-package app
+package password
 
 import (
 	"crypto/pbkdf2"
@@ -33,12 +33,16 @@ import (
 const (
 	// maxDjangoHashLength is the width of Django's password column
 	// (char(128)); nothing longer came from Django.
-	maxDjangoHashLength       = 128
-	maxDjangoPBKDF2Iterations = 1_200_000
+	maxDjangoHashLength = 128
+	// MaxDjangoPBKDF2Iterations is the most iterations of pbkdf2_sha256
+	// a Django hash may have.
+	MaxDjangoPBKDF2Iterations = 1_200_000
 	maxDjangoArgon2Memory     = 128 << 10 // KiB: 128 MiB
 	maxDjangoArgon2Time       = 3
 	maxDjangoArgon2Threads    = 16
-	maxDjangoBcryptCost       = 13
+	// MaxDjangoBcryptCost is the highest cost of bcrypt_sha256 a Django
+	// hash may have.
+	MaxDjangoBcryptCost = 13
 )
 
 // verifyDjango checks password against a Django hash: pbkdf2_sha256,
@@ -54,9 +58,9 @@ func verifyDjango(encoded, password string) (ok, recognised bool) {
 	return verify(password), true
 }
 
-// checkDjangoHash says why verifyDjango would not recognise encoded (nil
+// CheckDjangoHash says why verifyDjango would not recognise encoded (nil
 // when it would), without computing a hash; the import reports it.
-func checkDjangoHash(encoded string) error {
+func CheckDjangoHash(encoded string) error {
 	_, err := parseDjangoHash(encoded)
 	return err
 }
@@ -79,22 +83,18 @@ func parseDjangoHash(encoded string) (func(password string) bool, error) {
 	return nil, fmt.Errorf("the hash algorithm %s is not supported", printableAlgorithm(algorithm))
 }
 
-// djangoAlgorithms are the names Django's hashers (and argon2's variants)
-// go by. Only these are named in a report line: whatever else precedes the
-// first "$" might be a secret (say, a password some old code stored as is).
-var djangoAlgorithms = map[string]bool{
-	"pbkdf2_sha256": true, "pbkdf2_sha1": true, "argon2": true, "bcrypt_sha256": true, "bcrypt": true,
-	"scrypt": true, "sha1": true, "md5": true, "unsalted_sha1": true, "unsalted_md5": true, "crypt": true,
-	"argon2i": true, "argon2d": true, "argon2id": true,
-}
-
 // printableAlgorithm quotes an algorithm name for a report line, or says
-// it is unrecognised.
+// it is unrecognised. Only the names Django's hashers (and argon2's
+// variants) go by are named: whatever else precedes the first "$" might
+// be a secret (say, a password some old code stored as is).
 func printableAlgorithm(a string) string {
-	if !djangoAlgorithms[a] {
-		return "(unrecognised)"
+	switch a {
+	case "pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt",
+		"scrypt", "sha1", "md5", "unsalted_sha1", "unsalted_md5", "crypt",
+		"argon2i", "argon2d", "argon2id":
+		return strconv.Quote(a)
 	}
-	return strconv.Quote(a)
+	return "(unrecognised)"
 }
 
 // parseDjangoPBKDF2 reads "<iterations>$<salt>$<base64 of 32 bytes>".
@@ -107,8 +107,8 @@ func parseDjangoPBKDF2(rest string) (func(string) bool, error) {
 	if err != nil || iter == 0 {
 		return nil, errors.New("malformed pbkdf2_sha256 hash (iterations)")
 	}
-	if iter > maxDjangoPBKDF2Iterations {
-		return nil, fmt.Errorf("pbkdf2_sha256 with %d iterations is over the limit of %d", iter, maxDjangoPBKDF2Iterations)
+	if iter > MaxDjangoPBKDF2Iterations {
+		return nil, fmt.Errorf("pbkdf2_sha256 with %d iterations is over the limit of %d", iter, MaxDjangoPBKDF2Iterations)
 	}
 	salt := []byte(parts[1])
 	want, err := base64.StdEncoding.DecodeString(parts[2])
@@ -116,7 +116,7 @@ func parseDjangoPBKDF2(rest string) (func(string) bool, error) {
 		return nil, errors.New("malformed pbkdf2_sha256 hash (hash)")
 	}
 	return func(password string) bool {
-		got, err := pbkdf2.Key(sha256.New, password, salt, int(iter), sha256.Size) // #nosec G115 -- iter <= maxDjangoPBKDF2Iterations, checked above
+		got, err := pbkdf2.Key(sha256.New, password, salt, int(iter), sha256.Size) // #nosec G115 -- iter <= MaxDjangoPBKDF2Iterations, checked above
 		return err == nil && subtle.ConstantTimeCompare(got, want) == 1
 	}, nil
 }
@@ -176,8 +176,8 @@ func parseDjangoBcryptSHA256(rest string) (func(string) bool, error) {
 	if err != nil {
 		return nil, errors.New("malformed bcrypt_sha256 hash")
 	}
-	if cost > maxDjangoBcryptCost {
-		return nil, fmt.Errorf("bcrypt_sha256 with cost %d is over the limit of %d", cost, maxDjangoBcryptCost)
+	if cost > MaxDjangoBcryptCost {
+		return nil, fmt.Errorf("bcrypt_sha256 with cost %d is over the limit of %d", cost, MaxDjangoBcryptCost)
 	}
 	stored := []byte(rest)
 	return func(password string) bool {
