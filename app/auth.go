@@ -88,7 +88,7 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 		switch {
 		case err == nil && existing.EmailVerified:
 			if !mailOK {
-				return t.audit("register_existing", existing, "", c, mailCapped)
+				return t.audit("register_existing", existing, "", c, mailCapped())
 			}
 			if err := t.queueMail(mailpkg.KindAlreadyRegistered, existing.Email, existing.ID, mailpkg.Data{FirstName: nameFor(existing), Email: existing.Email, IP: c.IP, UserAgent: c.UserAgent}); err != nil {
 				return err
@@ -122,8 +122,11 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 }
 
 // mailCapped is the audit detail of a mail not sent because its recipient
-// had all the mail the limit allows (MARBELLE_RATE_LIMITS mail_recipient).
-var mailCapped = map[string]string{"sent": "no", "reason": "recipient_limit"}
+// had all the mail the limit allows (MARBELLE_RATE_LIMITS mail_recipient):
+// a new map each time, since an event keeps the one it is given.
+func mailCapped() map[string]string {
+	return map[string]string{"sent": "no", "reason": "recipient_limit"}
+}
 
 // verificationDetail is the audit detail of a verification mail.
 func verificationDetail(what string, sent bool) map[string]string {
@@ -132,7 +135,7 @@ func verificationDetail(what string, sent bool) map[string]string {
 		d["verification"] = what
 	}
 	if !sent {
-		maps.Copy(d, mailCapped)
+		maps.Copy(d, mailCapped())
 	}
 	if len(d) == 0 {
 		return nil
@@ -270,7 +273,7 @@ func (s *Server) resendVerification(ctx context.Context, raw string) error {
 			return t.audit("verification_resend_requested", u, "", c, map[string]string{"sent": "no"})
 		}
 		if !mailOK {
-			return t.audit("verification_resend_requested", u, "", c, mailCapped)
+			return t.audit("verification_resend_requested", u, "", c, mailCapped())
 		}
 		// The new link stands for the same registration as the last one:
 		// its password, or none if there was more than one.
@@ -370,7 +373,7 @@ func (in loginInput) check() error {
 // failure and answers it errBadCredentials, and gives the failure budget
 // back for a right password. The password of an unverified account is the
 // one its pending registration carries.
-func (s *Server) checkLoginPassword(ctx context.Context, email, password string) (u *store.User, rehash bool, err error) {
+func (s *Server) checkLoginPassword(ctx context.Context, email, pw string) (u *store.User, rehash bool, err error) {
 	var hash string
 	err = s.db.View(func(tx *store.Tx) error {
 		var err error
@@ -394,9 +397,9 @@ func (s *Server) checkLoginPassword(ctx context.Context, email, password string)
 	}
 	var ok bool
 	if u == nil {
-		err = s.hasher.VerifyDummy(ctx, password)
+		err = s.hasher.VerifyDummy(ctx, pw)
 	} else {
-		ok, rehash, err = s.hasher.Verify(ctx, hash, password)
+		ok, rehash, err = s.hasher.Verify(ctx, hash, pw)
 	}
 	if err != nil {
 		s.limits.loginFailures.Refund(email)
@@ -529,7 +532,7 @@ func (s *Server) requestPasswordReset(ctx context.Context, raw string) error {
 			return t.audit("password_reset_requested", u, "", c, map[string]string{"sent": "no"})
 		}
 		if !mailOK {
-			return t.audit("password_reset_requested", u, "", c, mailCapped)
+			return t.audit("password_reset_requested", u, "", c, mailCapped())
 		}
 		if err := t.IssueToken(token, &store.Token{Kind: store.TokenPasswordReset, UserID: u.ID, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
 			return err

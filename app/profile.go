@@ -134,8 +134,8 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request, _ 
 
 // checkCurrentPassword verifies the signed-in user's password for a
 // sensitive action; a wrong one is a validation error on field.
-func (s *Server) checkCurrentPassword(ctx context.Context, a *auth, field, password string) error {
-	if password == "" {
+func (s *Server) checkCurrentPassword(ctx context.Context, a *auth, field, pw string) error {
+	if pw == "" {
 		return fieldError(field, "Enter your current password.")
 	}
 	// A stolen session must not become unlimited password guesses: the same
@@ -144,13 +144,13 @@ func (s *Server) checkCurrentPassword(ctx context.Context, a *auth, field, passw
 	if ok, retry := s.limits.loginFailures.Allow(key, s.now()); !ok {
 		return rateLimited(retry)
 	}
-	ok, _, err := s.hasher.Verify(ctx, a.User.PasswordHash, password)
+	ok, _, err := s.hasher.Verify(ctx, a.User.PasswordHash, pw)
 	if err != nil {
 		s.limits.loginFailures.Refund(key)
 		return err
 	}
 	if !ok {
-		return fieldError(field, "The password is not correct.")
+		return fieldError(field, "The pw is not correct.")
 	}
 	s.limits.loginFailures.Refund(key)
 	return nil
