@@ -1,6 +1,6 @@
 //go:build faults
 
-package main
+package e2e
 
 // Fault-injection tests: go test -tags faults -run Fault ./...
 // They start a `go build -tags faults` binary whose hooks (app/faults_on.go,

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Resource limits of the real binary, with the
 // http.Server settings of app.Serve: ReadHeaderTimeout 5 s, ReadTimeout

@@ -1,12 +1,14 @@
-package main
+package e2e
 
-// Helpers for the reliability tests that start the real binary as a child
-// process (crash_test.go, limits_test.go, faults_test.go): one build per
-// test process and set of build tags, free loopback ports, start, kill -9,
-// SIGTERM, RSS, and `marbelle check`.
+// Helpers for the system tests that start the real binary as a child
+// process (crash_test.go, limits_test.go, faults_test.go, fsync_test.go,
+// flood_test.go, backup_stall_test.go): one build per test process and set
+// of build tags, free loopback ports, start, kill -9, SIGTERM, RSS, and
+// `marbelle check`.
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +25,27 @@ import (
 	"testing"
 	"time"
 )
+
+// servingRE finds the URL in serve's "serving on" line.
+var servingRE = regexp.MustCompile(`serving on (http://\S+)`)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 var (
 	buildMu   sync.Mutex
@@ -38,8 +62,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildBinary builds the marbelle binary once per test process (and per
-// tags, "" or "faults") and returns its path: `go build -o DIR/marbelle .`.
+// buildBinary builds the marbelle binary (the module's root package) once
+// per test process (and per tags, "" or "faults") and returns its path:
+// `go build -o DIR/marbelle github.com/marbelle/marbelle`.
 func buildBinary(t testing.TB, tags string) string {
 	t.Helper()
 	buildMu.Lock()
@@ -66,7 +91,7 @@ func buildBinary(t testing.TB, tags string) string {
 		goCmd = "/usr/local/go/bin/go"
 	}
 	start := time.Now()
-	out, err := exec.Command(goCmd, "build", "-tags", tags, "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command(goCmd, "build", "-tags", tags, "-o", bin, "github.com/marbelle/marbelle").CombinedOutput()
 	if err != nil {
 		buildErrs[tags] = fmt.Errorf("%v: %s", err, out)
 		t.Fatalf("go build (tags %q): %v\n%s", tags, err, out)

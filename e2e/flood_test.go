@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Floods against the real binary (issue 14, items 7 and 8): a signed-in
 // client that repeats writes cannot grow the store without end, and

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -29,7 +29,7 @@ func TestR02AcknowledgedMeansFsynced(t *testing.T) {
 		if os.Getenv("MARBELLE_STRACE_TESTS") == "1" {
 			t.Fatal("strace is missing (MARBELLE_STRACE_TESTS=1)")
 		}
-		t.Skip("strace is missing: apt-get install -y strace, then go test -run TestR02 .")
+		t.Skip("strace is missing: apt-get install -y strace, then go test -run TestR02 ./e2e")
 	}
 	bin := buildBinary(t, "")
 	dir := t.TempDir()
