@@ -34,6 +34,7 @@ import (
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -224,22 +225,19 @@ func secFlushMail(t testing.TB, ts *testServer) {
 // returns the newest such mail.
 func secWaitSubject(t testing.TB, ts *testServer, addr, part string) mail.Captured {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var found mail.Captured
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		var subjects []string
 		for _, m := range ts.mailsTo(addr) {
 			if strings.Contains(m.Subject, part) {
-				return m
+				found = m
+				return nil
 			}
+			subjects = append(subjects, m.Subject)
 		}
-		if time.Now().After(deadline) {
-			var subjects []string
-			for _, m := range ts.mailsTo(addr) {
-				subjects = append(subjects, m.Subject)
-			}
-			t.Fatalf("no mail to %s with a subject containing %q; got %q", addr, part, subjects)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("no mail to %s with a subject containing %q; got %q", addr, part, subjects)
+	})
+	return found
 }
 
 // secTokens returns the tokens of kind (verify-email, reset-password,
@@ -260,16 +258,14 @@ func secTokens(ts *testServer, addr, kind string) []string {
 // and returns the newest token.
 func secWaitToken(t testing.TB, ts *testServer, addr, kind string, n int) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if toks := secTokens(ts, addr, kind); len(toks) >= n {
-			return toks[0]
+	var toks []string
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		if toks = secTokens(ts, addr, kind); len(toks) < n {
+			return fmt.Errorf("got %d mails to %s with a %s link, want %d", len(toks), addr, kind, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d mails to %s with a %s link, want %d", len(secTokens(ts, addr, kind)), addr, kind, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return toks[0]
 }
 
 var secTokenLinkRE = regexp.MustCompile(`(/[A-Za-z0-9_./-]*)\?token=([^\s"'&<>]*)`)
