@@ -8,44 +8,22 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
-
-// servingRE finds the URL in serve's "serving on" line.
-var servingRE = regexp.MustCompile(`serving on (http://\S+)`)
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var (
 	buildMu   sync.Mutex
@@ -101,17 +79,6 @@ func buildBinary(t testing.TB, tags string) string {
 	return bin
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // childEnv is the whole environment of a child: nothing of the test's own
 // (no stray MARBELLE_* from the caller), a development server on the given
 // data dir with cheap hashing and quiet logs. extra overrides.
@@ -144,7 +111,7 @@ type child struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	URL    string
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	done   chan struct{} // closed once the process has exited
 	state  *os.ProcessState
 }
@@ -158,7 +125,7 @@ func startChild(t testing.TB, bin, dataDir string, extra map[string]string) *chi
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &child{t: t, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	c := &child{t: t, cmd: cmd, stderr: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
@@ -168,7 +135,7 @@ func startChild(t testing.TB, bin, dataDir string, extra map[string]string) *chi
 		sc := bufio.NewScanner(stdout)
 		sent := false
 		for sc.Scan() {
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
+			if m := testutil.ServingRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
 				urls <- m[1]
 				sent = true
 			}
@@ -202,21 +169,18 @@ func startChild(t testing.TB, bin, dataDir string, extra map[string]string) *chi
 // waitReady polls /readyz until it answers 200, within d.
 func (c *child) waitReady(d time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(d)
 	cl := &http.Client{Timeout: time.Second}
-	for {
+	testutil.WaitFor(c.t, d, func() error {
 		res, err := cl.Get(c.URL + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return fmt.Errorf("/readyz not 200: %v", err)
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("/readyz not 200 within %v: %v %v", d, res, err)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("/readyz not 200: %s", res.Status)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // kill sends SIGKILL and waits for the process to be gone.

@@ -11,7 +11,6 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/marbelle/marbelle/app"
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -99,7 +99,7 @@ func (s crashStats) String() string {
 func crashIteration(t *testing.T, bin string, iter int, killAfter time.Duration) crashStats {
 	t.Helper()
 	dir := t.TempDir()
-	env := map[string]string{"MARBELLE_ADDR": freePort(t), "MARBELLE_DEV_SMTP_ADDR": freePort(t)}
+	env := map[string]string{"MARBELLE_ADDR": testutil.FreePort(t), "MARBELLE_DEV_SMTP_ADDR": testutil.FreePort(t)}
 	srv := startChild(t, bin, dir, env)
 	srv.waitReady(5 * time.Second)
 
@@ -266,10 +266,9 @@ func (c *crashClient) post(url string, body any) (int, json.RawMessage, error) {
 	return c.do(context.Background(), "POST", url, body)
 }
 
-var crashTokenRE = map[string]*regexp.Regexp{
-	"verify-email":         regexp.MustCompile(`/verify-email\?token=([A-Za-z0-9_-]{43})`),
-	"confirm-email-change": regexp.MustCompile(`/confirm-email-change\?token=([A-Za-z0-9_-]{43})`),
-}
+// crashTokenKinds are the links (keys of testutil.TokenRE) that the
+// workers follow.
+var crashTokenKinds = []string{"verify-email", "confirm-email-change"}
 
 // pollMail reads the dev sink every 50 ms and indexes the tokens by kind
 // and recipient, so that 16 workers do not each download every mail.
@@ -293,8 +292,8 @@ func (d *crashDriver) pollMail(ctx context.Context) {
 			d.mu.Lock()
 			// Newest first: keep the first token seen per kind and address.
 			for _, m := range env.Data {
-				for kind, re := range crashTokenRE {
-					if match := re.FindStringSubmatch(m.Text); match != nil && len(m.To) > 0 {
+				for _, kind := range crashTokenKinds {
+					if match := testutil.TokenRE[kind].FindStringSubmatch(m.Text); match != nil && len(m.To) > 0 {
 						key := kind + "|" + strings.ToLower(m.To[0])
 						if _, ok := d.tokens[key]; !ok {
 							d.tokens[key] = match[1]
