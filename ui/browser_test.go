@@ -255,9 +255,13 @@ type browser struct {
 }
 
 // chromiumPath is the browser to drive, or a skip (a failure with
-// MARBELLE_BROWSER_TESTS=1) when there is none.
+// MARBELLE_BROWSER_TESTS=1) when there is none. Under -short every browser
+// test skips here, first of all: -short is the quick loop.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("drives Chromium; skipped under -short")
+	}
 	p := os.Getenv("MARBELLE_CHROMIUM")
 	if p == "" {
 		p = "/usr/bin/chromium"
