@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
 
 // TestIssue14DevModeRefusesPublicAddress: `marbelle serve` in development on
@@ -19,7 +21,7 @@ func TestIssue14DevModeRefusesPublicAddress(t *testing.T) {
 		}
 		return devEnv(dir)(k)
 	}
-	var out, errs syncBuffer
+	var out, errs testutil.SyncBuffer
 	err := run(context.Background(), []string{"serve"}, getenv, strings.NewReader(""), &out, &errs)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "MARBELLE_DEV_ALLOW_PUBLIC=true") {

@@ -7,29 +7,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func devEnv(dataDir string) func(string) string {
 	env := map[string]string{
@@ -40,8 +23,6 @@ func devEnv(dataDir string) func(string) string {
 	}
 	return func(k string) string { return env[k] }
 }
-
-var servingRE = regexp.MustCompile(`serving on (http://\S+)`)
 
 // startServe runs `marbelle serve` in-process and returns its URL and a
 // function that stops it (as SIGTERM would) and returns run's error.
@@ -54,7 +35,7 @@ func startServe(t *testing.T, dataDir string) (string, func() error) {
 func startServeEnv(t *testing.T, dataDir string, extra map[string]string) (string, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errs := &syncBuffer{}, &syncBuffer{}
+	out, errs := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 	done := make(chan error, 1)
 	getenv := func(k string) string {
 		if v, ok := extra[k]; ok {
@@ -65,7 +46,7 @@ func startServeEnv(t *testing.T, dataDir string, extra map[string]string) (strin
 	go func() { done <- run(ctx, []string{"serve"}, getenv, strings.NewReader(""), out, errs) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if m := servingRE.FindStringSubmatch(out.String()); m != nil {
+		if m := testutil.ServingRE.FindStringSubmatch(out.String()); m != nil {
 			return m[1], func() error { cancel(); return <-done }
 		}
 		select {
@@ -97,23 +78,7 @@ func TestServeStartsAnswersAndShutsDown(t *testing.T) {
 	}
 	res.Body.Close()
 	// The mail reaches the built-in sink through real SMTP.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		res, err := http.Get(url + "/api/v1/dev/mail")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		b.ReadFrom(res.Body)
-		res.Body.Close()
-		if strings.Contains(b.String(), "cli@example.test") && strings.Contains(b.String(), "/verify-email?token=") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("verification mail never reached the sink: %s", b.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitDevTokens(t, nil, url, "cli@example.test", "verify-email", 1, 10*time.Second)
 	if err := stop(); err != nil {
 		t.Fatalf("shutdown: got %v, want nil (exit 0)", err)
 	}
@@ -133,7 +98,7 @@ func TestSecondServerOnSameStoreFailsClearly(t *testing.T) {
 	_, stop := startServe(t, dir)
 	defer stop()
 	start := time.Now()
-	err := run(context.Background(), []string{"serve"}, devEnv(dir), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})
+	err := run(context.Background(), []string{"serve"}, devEnv(dir), strings.NewReader(""), &testutil.SyncBuffer{}, &testutil.SyncBuffer{})
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("got %v, want a 'store is in use' error", err)
 	}
@@ -143,7 +108,7 @@ func TestSecondServerOnSameStoreFailsClearly(t *testing.T) {
 }
 
 func TestProductionWithoutSettingsExitsTwo(t *testing.T) {
-	var out, errs syncBuffer
+	var out, errs testutil.SyncBuffer
 	env := map[string]string{"MARBELLE_ENV": "production"}
 	err := run(context.Background(), nil, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs)
 	var ee *exitError
@@ -158,11 +123,11 @@ func TestProductionWithoutSettingsExitsTwo(t *testing.T) {
 }
 
 func TestVersionHelpAndUnknownCommand(t *testing.T) {
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, nil, &out, &out); err != nil || !strings.HasPrefix(out.String(), "marbelle ") {
 		t.Fatalf("version: got %v %q", err, out.String())
 	}
-	out = syncBuffer{}
+	out = testutil.SyncBuffer{}
 	if err := run(context.Background(), []string{"serve", "--help"}, func(string) string { return "" }, nil, &out, &out); !strings.Contains(out.String(), "-addr") {
 		t.Fatalf("serve --help: got %v %q", err, out.String())
 	}
@@ -183,7 +148,7 @@ func cliEnv(dataDir string) func(string) string {
 func TestAdminCreateCheckAndBackup(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	var out, errs syncBuffer
+	var out, errs testutil.SyncBuffer
 	// Fresh store: admin/admin does not exist.
 	url, stop := startServe(t, dir)
 	res, err := http.Post(url+"/api/v1/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"admin"}`))
@@ -215,7 +180,7 @@ func TestAdminCreateCheckAndBackup(t *testing.T) {
 	if err := run(ctx, []string{"admin", "create", "--email", "s@example.test"}, cliEnv(dir), strings.NewReader(""), &out, &errs); err == nil || !strings.Contains(err.Error(), "--password-stdin") {
 		t.Fatalf("no terminal: got %v, want a hint at --password-stdin", err)
 	}
-	out = syncBuffer{}
+	out = testutil.SyncBuffer{}
 	if err := run(ctx, []string{"check", "--data-dir", dir}, cliEnv(t.TempDir()), nil, &out, &errs); err != nil || !strings.Contains(out.String(), "ok") {
 		t.Fatalf("check: %v %s", err, out.String())
 	}

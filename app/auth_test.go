@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/marbelle/marbelle/app/internal/ratelimit"
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -271,7 +272,7 @@ func TestConcurrentRegistrationsMakeOneAccount(t *testing.T) {
 	mails := ts.waitMail("alice@example.test", n)
 	works := 0
 	for _, m := range mails {
-		tok := tokenRE["verify-email"].FindStringSubmatch(m.Text)[1]
+		tok := testutil.TokenRE["verify-email"].FindStringSubmatch(m.Text)[1]
 		if ts.client().do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).Status == 200 {
 			works++
 		}

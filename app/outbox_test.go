@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -20,12 +21,7 @@ import (
 // marked sent, and its sealed body erased.
 func TestOutboxWaitsWhileSMTPIsDown(t *testing.T) {
 	// A port with nothing listening (yet).
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	smtpAddr := probe.Addr().String()
-	probe.Close()
+	smtpAddr := testutil.FreePort(t)
 
 	cfg := testConfig(t)
 	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/google/uuid"
 
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/mail"
 )
 
@@ -88,12 +89,7 @@ type outboxRow struct {
 //     down) nor after it was sent.
 func TestOutboxRelayDownThen451Then550ThenRetried(t *testing.T) {
 	// A port with nothing listening yet.
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	relayAddr := probe.Addr().String()
-	probe.Close()
+	relayAddr := testutil.FreePort(t)
 
 	cfg := testConfig(t)
 	cfg.Addr = "127.0.0.1:0"
@@ -276,7 +272,7 @@ func TestOutboxRelayDownThen451Then550ThenRetried(t *testing.T) {
 	var tokens []string
 	for _, m := range got {
 		plain := strings.ReplaceAll(strings.ReplaceAll(string(m), "=\r\n", ""), "=3D", "=")
-		match := tokenRE["verify-email"].FindStringSubmatch(plain)
+		match := testutil.TokenRE["verify-email"].FindStringSubmatch(plain)
 		if match == nil {
 			t.Fatalf("delivered mail has no verification link: %s", m)
 		}

@@ -2,17 +2,15 @@ package app
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/marbelle/marbelle/app/internal/ratelimit"
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
-
-var undoRE = regexp.MustCompile(`/undo\?token=([A-Za-z0-9_-]{43})`)
 
 // subjects lists the subjects of the mails to addr, oldest first.
 func (ts *testServer) subjects(addr string) []string {
@@ -36,7 +34,7 @@ func countSubject(subjects []string, part string) int {
 
 func undoToken(t *testing.T, m mail.Captured) string {
 	t.Helper()
-	match := undoRE.FindStringSubmatch(m.Text)
+	match := testutil.UndoRE.FindStringSubmatch(m.Text)
 	if match == nil {
 		t.Fatalf("notice %q has no undo link: %s", m.Subject, m.Text)
 	}
@@ -46,18 +44,14 @@ func undoToken(t *testing.T, m mail.Captured) string {
 // settle waits until the outbox is empty, so counting mails is exact.
 func (ts *testServer) settle() {
 	ts.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(ts.t, 10*time.Second, func() error {
 		var due []store.Mail
 		ts.db.View(func(tx *store.Tx) error { due, _ = tx.DueMail(ts.clock.Now().Add(time.Hour), 10); return nil })
-		if len(due) == 0 {
-			return
+		if len(due) > 0 {
+			return fmt.Errorf("outbox never drained: %d queued", len(due))
 		}
-		if time.Now().After(deadline) {
-			ts.t.Fatalf("outbox never drained: %d queued", len(due))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestNoticesOncePerEventWithUndo: each security event mails its owner
@@ -94,7 +88,7 @@ func TestNoticesOncePerEventWithUndo(t *testing.T) {
 	c.do("DELETE", "/api/v1/auth/account", map[string]string{"password": "quiet harbour lantern 9"}).want(t, 200, "")
 	ts.settle()
 	got := ts.waitMail("n2@example.test", 2)
-	if countSubject(ts.subjects("n2@example.test"), "was deleted") != 1 || undoRE.MatchString(got[0].Text) {
+	if countSubject(ts.subjects("n2@example.test"), "was deleted") != 1 || testutil.UndoRE.MatchString(got[0].Text) {
 		t.Fatalf("deletion notice: %v", ts.subjects("n2@example.test"))
 	}
 	ts.checkStore()
@@ -133,6 +127,7 @@ func TestIssue14UndoOfEmailChangeFreezesAccount(t *testing.T) {
 	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "attacker@example.test", "password": testPassword}).want(t, 403, CodeAccountFrozen)
 	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "victim@example.test", "password": testPassword}).want(t, 401, CodeUnauthenticated)
 	ts.client().do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": early, "password": "quiet harbour lantern 9"}).want(t, 400, CodeInvalidToken)
+	ts.settle() // the undo's notices are delivered before counting
 	before := len(ts.mailsTo("attacker@example.test"))
 	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "attacker@example.test"}).want(t, 200, "")
 	ts.settle()

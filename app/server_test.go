@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,33 +12,14 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
-
-// testClock is a clock tests can move.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // testServer is the real handler on a loopback port, with a real store
 // file, the real dev SMTP sink and the real delivery loop.
@@ -47,26 +29,9 @@ type testServer struct {
 	http   *httptest.Server
 	db     *store.DB
 	sink   *mail.Sink
-	clock  *testClock
+	clock  *testutil.Clock // tests move it
 	URL    string
-	logBuf *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logBuf *testutil.SyncBuffer
 }
 
 // testConfig is a development config with cheap hashing and no rate limits.
@@ -100,7 +65,7 @@ func newTestServer(t testing.TB, change func(*Config)) *testServer {
 // sink and a fast delivery loop.
 func startTestServer(t testing.TB, cfg Config, uiHandler http.Handler) *testServer {
 	t.Helper()
-	logBuf := &syncBuffer{}
+	logBuf := &testutil.SyncBuffer{}
 	level := slog.LevelDebug
 	if _, bench := t.(*testing.B); bench {
 		level = slog.LevelInfo // as in production: per-request lines are debug
@@ -110,7 +75,7 @@ func startTestServer(t testing.TB, cfg Config, uiHandler http.Handler) *testServ
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	clock := &testClock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	clock := testutil.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
 	hs := httptest.NewUnstartedServer(nil)
 	base := "http://" + hs.Listener.Addr().String()
 	opts := Options{Now: clock.Now, BaseURL: base, HashWait: 10 * time.Second, UI: uiHandler}
@@ -252,12 +217,6 @@ func registerBody(email, password string) map[string]string {
 	return map[string]string{"email": email, "password": password, "first_name": "Ann", "last_name": "Lee"}
 }
 
-var tokenRE = map[string]*regexp.Regexp{
-	"verify-email":         regexp.MustCompile(`/verify-email\?token=([A-Za-z0-9_-]{43})`),
-	"reset-password":       regexp.MustCompile(`/reset-password\?token=([A-Za-z0-9_-]{43})`),
-	"confirm-email-change": regexp.MustCompile(`/confirm-email-change\?token=([A-Za-z0-9_-]{43})`),
-}
-
 // mailsTo returns the captured mails to addr, newest first.
 func (ts *testServer) mailsTo(addr string) []mail.Captured {
 	var out []mail.Captured
@@ -274,24 +233,21 @@ func (ts *testServer) mailsTo(addr string) []mail.Captured {
 // waitMail waits until addr has at least n mails and returns them, newest first.
 func (ts *testServer) waitMail(addr string, n int) []mail.Captured {
 	ts.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := ts.mailsTo(addr)
-		if len(got) >= n {
-			return got
+	var got []mail.Captured
+	testutil.WaitFor(ts.t, 10*time.Second, func() error {
+		if got = ts.mailsTo(addr); len(got) < n {
+			return fmt.Errorf("got %d mails to %s, want %d", len(got), addr, n)
 		}
-		if time.Now().After(deadline) {
-			ts.t.Fatalf("got %d mails to %s, want %d", len(got), addr, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 // waitToken waits for the n-th mail to addr and returns the token of kind in the newest one.
 func (ts *testServer) waitToken(addr, kind string, n int) string {
 	ts.t.Helper()
 	m := ts.waitMail(addr, n)[0]
-	match := tokenRE[kind].FindStringSubmatch(m.Text)
+	match := testutil.TokenRE[kind].FindStringSubmatch(m.Text)
 	if match == nil {
 		ts.t.Fatalf("newest mail to %s (%q) has no %s link: %s", addr, m.Subject, kind, m.Text)
 	}
@@ -333,7 +289,7 @@ func mailData(to string) mail.Data {
 // "This wasn't me" link: a notice never carries a link that verifies,
 // resets or confirms anything.
 func onlyUndoToken(text string) bool {
-	for _, re := range tokenRE {
+	for _, re := range testutil.TokenRE {
 		if re.MatchString(text) {
 			return false
 		}

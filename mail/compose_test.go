@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
 
 const testToken = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdE" // 43 chars, like 32 random bytes base64url
@@ -234,7 +236,7 @@ func TestComposeVerifyLinkThroughSink(t *testing.T) {
 	if len(list) != 1 {
 		t.Fatalf("got %d captured, want 1", len(list))
 	}
-	got := regexp.MustCompile(`/verify-email\?token=([A-Za-z0-9_-]{43})`).FindStringSubmatch(list[0].Text)
+	got := testutil.TokenRE["verify-email"].FindStringSubmatch(list[0].Text)
 	if got == nil || got[1] != testToken {
 		t.Fatalf("got %v from %q, want token %q", got, list[0].Text, testToken)
 	}

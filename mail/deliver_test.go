@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
 
 // fakeQueue is an in-memory Queue.
@@ -132,42 +133,6 @@ func (s *fakeSender) callCount() int {
 	return s.calls
 }
 
-// fakeClock is the injected DeliveryOptions.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-// syncBuffer lets the test read what slog wrote from Run's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // startDeliverer runs d until the test ends and checks Run returns.
 func startDeliverer(t *testing.T, d *Deliverer) {
 	t.Helper()
@@ -206,11 +171,11 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestDelivererRetriesWithBackoff(t *testing.T) {
-	clock := &fakeClock{t: t0()}
+	clock := testutil.NewClock(t0()) // the injected DeliveryOptions.Now
 	q := newFakeQueue()
 	q.add("m1", t0(), "Subject: hi\r\n\r\nhttp://x/verify-email?token=SECRETTOKEN\r\n")
 	s := &fakeSender{fails: 3, err: &smtp.SMTPError{Code: 451, Message: "try later, bob@example.com"}}
-	var logs syncBuffer
+	var logs testutil.SyncBuffer // read here, written from Run's goroutine
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	d := NewDeliverer(q, s, log, DeliveryOptions{
 		Interval:    time.Hour, // only Notify drives this test
@@ -258,7 +223,7 @@ func TestDelivererRetriesWithBackoff(t *testing.T) {
 }
 
 func TestDelivererPermanentFailure(t *testing.T) {
-	clock := &fakeClock{t: t0()}
+	clock := testutil.NewClock(t0())
 	q := newFakeQueue()
 	q.add("m1", t0(), "x")
 	s := &fakeSender{fails: 100, err: fmt.Errorf("mail: send: %w", &smtp.SMTPError{Code: 550, Message: "mailbox unavailable"})}
@@ -290,7 +255,7 @@ func TestDelivererPermanentFailure(t *testing.T) {
 }
 
 func TestDelivererTemporaryFailureLimit(t *testing.T) {
-	clock := &fakeClock{t: t0()}
+	clock := testutil.NewClock(t0())
 	q := newFakeQueue()
 	q.add("m1", t0(), "x")
 	s := &fakeSender{fails: 100, err: errors.New("dial tcp: connection refused")}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
 
 func TestNewSMTPSenderURLs(t *testing.T) {
@@ -234,13 +236,7 @@ func TestPermanent(t *testing.T) {
 	}
 
 	// A port nobody listens on any more.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s, err := NewSMTPSender("smtp://"+addr, "", nil)
+	s, err := NewSMTPSender("smtp://"+testutil.FreePort(t), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/marbelle/marbelle/app"
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/ui"
 )
 
@@ -54,23 +55,6 @@ const (
 )
 
 // --- the server ---
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startServer runs the real server on 127.0.0.1:0 with the dev SMTP sink
 // and returns its base URL; it stops when the test ends. extra holds
@@ -118,7 +102,7 @@ func serverConfig(t *testing.T, extra ...string) app.Config {
 // serve runs the server of cfg until the test ends and returns its base URL.
 func serve(t *testing.T, cfg app.Config) string {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -222,30 +206,19 @@ var linkRE = regexp.MustCompile(`http://[^\s"<>]+`)
 // mailLink waits for a captured mail to `to` with a link to path and returns the link.
 func (c *customer) mailLink(to, path string) string {
 	c.t.Helper()
-	deadline := time.Now().Add(stepTimeout)
-	for {
-		var list []struct {
-			To   []string `json:"to"`
-			Text string   `json:"text"`
-		}
-		env := c.call("GET", "/api/v1/dev/mail", nil)
-		if err := json.Unmarshal(env.Data, &list); err != nil {
-			c.t.Fatal(err)
-		}
-		for _, m := range list {
-			if len(m.To) == 1 && m.To[0] == to {
-				for _, l := range linkRE.FindAllString(m.Text, -1) {
-					if strings.HasPrefix(l, c.base+path) {
-						return l
-					}
+	var link string
+	testutil.WaitFor(c.t, stepTimeout, func() error {
+		for _, m := range testutil.DevMails(c.t, c.http, c.base, to) {
+			for _, l := range linkRE.FindAllString(m.Text, -1) {
+				if strings.HasPrefix(l, c.base+path) {
+					link = l
+					return nil
 				}
 			}
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("no mail to %s with a link to %s", to, path)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return fmt.Errorf("no mail to %s with a link to %s", to, path)
+	})
+	return link
 }
 
 // newCustomer registers, verifies (through the mailed link) and logs in.
@@ -282,9 +255,13 @@ type browser struct {
 }
 
 // chromiumPath is the browser to drive, or a skip (a failure with
-// MARBELLE_BROWSER_TESTS=1) when there is none.
+// MARBELLE_BROWSER_TESTS=1) when there is none. Under -short every browser
+// test skips here, first of all: -short is the quick loop.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("drives Chromium; skipped under -short")
+	}
 	p := os.Getenv("MARBELLE_CHROMIUM")
 	if p == "" {
 		p = "/usr/bin/chromium"
@@ -1589,24 +1566,12 @@ func TestIssue14BrowserVerifyAsksForPassword(t *testing.T) {
 	c.call("POST", "/api/v1/auth/register", map[string]string{"email": email, "password": "attacker chose this 99", "first_name": "Mallory", "last_name": "First"})
 	c.call("POST", "/api/v1/auth/register", map[string]string{"email": email, "password": password, "first_name": "Tia", "last_name": "Owner"})
 	// The newest link is the second mail's: wait until both are there.
-	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(25 * time.Millisecond) {
-		var list []struct {
-			To []string `json:"to"`
+	testutil.WaitFor(t, stepTimeout, func() error {
+		if n := len(testutil.DevMails(t, c.http, base, email)); n != 2 {
+			return fmt.Errorf("verification mails to %s: %d, want 2", email, n)
 		}
-		json.Unmarshal(c.call("GET", "/api/v1/dev/mail", nil).Data, &list)
-		n := 0
-		for _, m := range list {
-			if len(m.To) == 1 && m.To[0] == email {
-				n++
-			}
-		}
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("verification mails to %s: %d, want 2", email, n)
-		}
-	}
+		return nil
+	})
 	link := c.mailLink(email, "/verify-email?token=")
 
 	b := newBrowser(t, base)

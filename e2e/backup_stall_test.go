@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,9 +40,11 @@ func TestIssue14BackupSlowClientDoesNotStallStore(t *testing.T) {
 	bin := buildBinary(t, "")
 	dir := t.TempDir()
 	const staff = "staff@example.test"
-	var out, errs syncBuffer
-	if err := run(context.Background(), []string{"admin", "create", "--email", staff, "--password-stdin"}, cliEnv(dir), strings.NewReader(crashPassword+"\n"), &out, &errs); err != nil {
-		t.Fatalf("admin create: %v %s", err, errs.String())
+	create := exec.Command(bin, "admin", "create", "--email", staff, "--password-stdin")
+	create.Env = childEnv(dir, nil)
+	create.Stdin = strings.NewReader(crashPassword + "\n")
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("admin create: %v %s", err, out)
 	}
 	hwm, fileSize := seedNearMapSize(t, dir, 8<<20)
 	t.Logf("seeded: data %.2f MiB in a %.0f MiB file", float64(hwm)/(1<<20), float64(fileSize)/(1<<20))

@@ -1,6 +1,6 @@
 //go:build faults
 
-package main
+package e2e
 
 // Fault-injection tests: go test -tags faults -run Fault ./...
 // They start a `go build -tags faults` binary whose hooks (app/faults_on.go,
@@ -18,49 +18,24 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/marbelle/marbelle/app"
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
 
-var faultTokenRE = crashTokenRE["verify-email"]
+var faultTokenRE = testutil.TokenRE["verify-email"]
 
 // devTokens returns the verification tokens mailed to addr that the dev
 // sink holds, newest first.
 func devTokens(t *testing.T, c *crashClient, base, addr string) []string {
 	t.Helper()
-	st, data, err := c.do(context.Background(), "GET", base+"/api/v1/dev/mail", nil)
-	if err != nil || st != 200 {
-		t.Fatalf("dev mail: %d %v", st, err)
-	}
-	var list []mail.Captured
-	if err := json.Unmarshal(data, &list); err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, m := range list {
-		if len(m.To) == 1 && m.To[0] == addr {
-			if match := faultTokenRE.FindStringSubmatch(m.Text); match != nil {
-				out = append(out, match[1])
-			}
-		}
-	}
-	return out
+	return testutil.DevTokens(t, c.http, base, addr, "verify-email")
 }
 
 // waitDevTokens waits (5 s at most) until the sink holds n tokens for addr.
 func waitDevTokens(t *testing.T, c *crashClient, base, addr string, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		toks := devTokens(t, c, base, addr)
-		if len(toks) >= n {
-			return toks
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d verification mails to %s, want %d", len(toks), addr, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return testutil.WaitDevTokens(t, c.http, base, addr, "verify-email", n, 5*time.Second)
 }
 
 // TestFaultAfterCommit: a write that fails after its commit and before its
@@ -72,7 +47,7 @@ func waitDevTokens(t *testing.T, c *crashClient, base, addr string, n int) []str
 func TestFaultAfterCommit(t *testing.T) {
 	bin := buildBinary(t, "faults")
 	dir := t.TempDir()
-	env := map[string]string{"MARBELLE_ADDR": freePort(t)}
+	env := map[string]string{"MARBELLE_ADDR": testutil.FreePort(t)}
 	api := func(c *child) string { return c.URL + "/api/v1/auth" }
 
 	// 1. No fault: an account with a session.
@@ -202,7 +177,7 @@ func TestFaultAfterSMTP(t *testing.T) {
 	go sink.Serve(ln)
 	defer sink.Close()
 	env := map[string]string{
-		"MARBELLE_ADDR":          freePort(t),
+		"MARBELLE_ADDR":          testutil.FreePort(t),
 		"MARBELLE_DEV_SMTP_ADDR": "off",
 		"MARBELLE_SMTP_URL":      "smtp://" + ln.Addr().String(),
 		"MARBELLE_FAULTS":        "after-smtp:1",

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Floods against the real binary (issue 14, items 7 and 8): a signed-in
 // client that repeats writes cannot grow the store without end, and
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/marbelle/marbelle/mail"
+	"github.com/marbelle/marbelle/internal/testutil"
 )
 
 // floodClient sends JSON requests to a child, from a client IP of its
@@ -62,37 +62,6 @@ func (c *floodClient) do(t *testing.T, method, path string, body any) (int, json
 	return res.StatusCode, env.Data
 }
 
-// devMails returns the mails the child's sink holds for addr.
-func (c *floodClient) devMails(t *testing.T, addr string) []mail.Captured {
-	t.Helper()
-	st, data := c.do(t, "GET", "/api/v1/dev/mail", nil)
-	if st != 200 {
-		t.Fatalf("dev mail: %d", st)
-	}
-	var list, out []mail.Captured
-	if err := json.Unmarshal(data, &list); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range list {
-		if len(m.To) == 1 && m.To[0] == addr {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// waitDevMails waits (10 s at most) until addr has n mails in the sink.
-func (c *floodClient) waitDevMails(t *testing.T, addr string, n int) []mail.Captured {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if got := c.devMails(t, addr); len(got) >= n || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestIssue14Item7And8FloodsAgainstTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary")
@@ -128,9 +97,9 @@ func TestIssue14Item7And8FloodsAgainstTheBinary(t *testing.T) {
 	// Every request naming the address takes from its budget, mail or not
 	// (so the cap tells nothing about the account): here the first two
 	// named an address without an account.
-	next().waitDevMails(t, victim, 3)
+	testutil.WaitDevMails(t, nil, c.URL, victim, 3, 10*time.Second)
 	time.Sleep(300 * time.Millisecond) // any mail over the cap would be queued by now
-	if got := next().devMails(t, victim); len(got) != 3 {
+	if got := testutil.DevMails(t, nil, c.URL, victim); len(got) != 3 {
 		t.Fatalf("mails to one address after 40 requests: %d, want 3 (5 requests allowed, 2 of them before it had an account)", len(got))
 	}
 
@@ -140,12 +109,8 @@ func TestIssue14Item7And8FloodsAgainstTheBinary(t *testing.T) {
 	if st, _ := next().do(t, "POST", "/api/v1/auth/register", registerJSON(user, crashPassword)); st != 201 {
 		t.Fatalf("register: %d", st)
 	}
-	m := next().waitDevMails(t, user, 1)
-	match := crashTokenRE["verify-email"].FindStringSubmatch(m[0].Text)
-	if match == nil {
-		t.Fatalf("no verification link: %s", m[0].Text)
-	}
-	if st, _ := next().do(t, "POST", "/api/v1/auth/verify-email", map[string]string{"token": match[1]}); st != 200 {
+	tok := testutil.WaitDevTokens(t, nil, c.URL, user, "verify-email", 1, 10*time.Second)[0]
+	if st, _ := next().do(t, "POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}); st != 200 {
 		t.Fatalf("verify: %d", st)
 	}
 	s := next()

@@ -1,8 +1,7 @@
-package main
+package e2e
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
 
 // TestR02AcknowledgedMeansFsynced runs the real binary under strace and
@@ -29,7 +30,7 @@ func TestR02AcknowledgedMeansFsynced(t *testing.T) {
 		if os.Getenv("MARBELLE_STRACE_TESTS") == "1" {
 			t.Fatal("strace is missing (MARBELLE_STRACE_TESTS=1)")
 		}
-		t.Skip("strace is missing: apt-get install -y strace, then go test -run TestR02 .")
+		t.Skip("strace is missing: apt-get install -y strace, then go test -run TestR02 ./e2e")
 	}
 	bin := buildBinary(t, "")
 	dir := t.TempDir()
@@ -45,7 +46,7 @@ func TestR02AcknowledgedMeansFsynced(t *testing.T) {
 	url := ""
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
-		if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
+		if m := testutil.ServingRE.FindStringSubmatch(sc.Text()); m != nil {
 			url = m[1]
 			break
 		}
@@ -68,15 +69,7 @@ func TestR02AcknowledgedMeansFsynced(t *testing.T) {
 	}
 	const email = "r02@example.test"
 	post("/api/v1/auth/register", registerJSON(email, crashPassword))
-	token := ""
-	for i := 0; i < 100 && token == ""; i++ {
-		if _, data, err := c.do(context.Background(), "GET", url+"/api/v1/dev/mail", nil); err == nil {
-			if m := crashTokenRE["verify-email"].FindSubmatch(data); m != nil {
-				token = string(m[1])
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	token := testutil.WaitDevTokens(t, c.http, url, email, "verify-email", 1, 5*time.Second)[0]
 	post("/api/v1/auth/verify-email", map[string]string{"token": token})
 	post("/api/v1/auth/login", map[string]string{"email": email, "password": crashPassword})
 	status := post("/api/v1/auth/addresses", map[string]string{"label": "Home", "first_name": "Ann", "last_name": "Lee", "street_address": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"})

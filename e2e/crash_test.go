@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +21,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/marbelle/marbelle/app"
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -100,7 +99,7 @@ func (s crashStats) String() string {
 func crashIteration(t *testing.T, bin string, iter int, killAfter time.Duration) crashStats {
 	t.Helper()
 	dir := t.TempDir()
-	env := map[string]string{"MARBELLE_ADDR": freePort(t), "MARBELLE_DEV_SMTP_ADDR": freePort(t)}
+	env := map[string]string{"MARBELLE_ADDR": testutil.FreePort(t), "MARBELLE_DEV_SMTP_ADDR": testutil.FreePort(t)}
 	srv := startChild(t, bin, dir, env)
 	srv.waitReady(5 * time.Second)
 
@@ -267,10 +266,9 @@ func (c *crashClient) post(url string, body any) (int, json.RawMessage, error) {
 	return c.do(context.Background(), "POST", url, body)
 }
 
-var crashTokenRE = map[string]*regexp.Regexp{
-	"verify-email":         regexp.MustCompile(`/verify-email\?token=([A-Za-z0-9_-]{43})`),
-	"confirm-email-change": regexp.MustCompile(`/confirm-email-change\?token=([A-Za-z0-9_-]{43})`),
-}
+// crashTokenKinds are the links (keys of testutil.TokenRE) that the
+// workers follow.
+var crashTokenKinds = []string{"verify-email", "confirm-email-change"}
 
 // pollMail reads the dev sink every 50 ms and indexes the tokens by kind
 // and recipient, so that 16 workers do not each download every mail.
@@ -294,8 +292,8 @@ func (d *crashDriver) pollMail(ctx context.Context) {
 			d.mu.Lock()
 			// Newest first: keep the first token seen per kind and address.
 			for _, m := range env.Data {
-				for kind, re := range crashTokenRE {
-					if match := re.FindStringSubmatch(m.Text); match != nil && len(m.To) > 0 {
+				for _, kind := range crashTokenKinds {
+					if match := testutil.TokenRE[kind].FindStringSubmatch(m.Text); match != nil && len(m.To) > 0 {
 						key := kind + "|" + strings.ToLower(m.To[0])
 						if _, ok := d.tokens[key]; !ok {
 							d.tokens[key] = match[1]
@@ -633,50 +631,6 @@ func checkTokensHaveMail(tx *store.Tx) (int, []string) {
 		}
 	}
 	return n, faults
-}
-
-// TestNoSyncNeverSet (R-02): no non-test source sets bbolt's NoSync or
-// NoGrowSync, which would let a commit be answered before it is on disk.
-func TestNoSyncNeverSet(t *testing.T) {
-	re := regexp.MustCompile(`\bNo(Grow)?Sync\s*(:|=[^=])`)
-	files := 0
-	err := filepath.WalkDir(".", func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if e.IsDir() && (strings.HasPrefix(e.Name(), ".") && path != "." || e.Name() == "testdata" || e.Name() == "dist") {
-			return filepath.SkipDir
-		}
-		if e.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		src, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files++
-		for i, line := range strings.Split(string(src), "\n") {
-			if re.MatchString(line) {
-				t.Errorf("%s:%d sets bbolt's %s: %s", path, i+1, re.FindString(line), strings.TrimSpace(line))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files < 20 {
-		t.Fatalf("scanned %d Go files, want the whole module (run from its root)", files)
-	}
-	// The pattern catches what it must.
-	for _, bad := range []string{"bolt.Options{NoSync: true}", "db.NoSync = true", "o := bolt.Options{Timeout: 1, NoGrowSync:true}"} {
-		if !re.MatchString(bad) {
-			t.Fatalf("the pattern misses %q", bad)
-		}
-	}
-	if re.MatchString("// NoSync is never set") || re.MatchString("if db.NoSync == false {") {
-		t.Fatalf("the pattern matches a comment or a comparison")
-	}
 }
 
 // TestProductionBuildHasNoFaultHooks: a normal build carries no fault

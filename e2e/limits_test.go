@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Resource limits of the real binary, with the
 // http.Server settings of app.Serve: ReadHeaderTimeout 5 s, ReadTimeout
@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/marbelle/marbelle/app"
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -365,9 +366,9 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	bin := buildBinary(t, "")
 	dir := t.TempDir()
 	env := map[string]string{
-		"MARBELLE_ADDR":             freePort(t),
+		"MARBELLE_ADDR":             testutil.FreePort(t),
 		"MARBELLE_DEV_SMTP_ADDR":    "off",
-		"MARBELLE_SMTP_URL":         "smtp://" + freePort(t), // nothing listens: mail stays queued
+		"MARBELLE_SMTP_URL":         "smtp://" + testutil.FreePort(t), // nothing listens: mail stays queued
 		"MARBELLE_SHUTDOWN_TIMEOUT": "10s",
 	}
 	srv := startChild(t, bin, dir, env)

@@ -1,16 +1,16 @@
-package main
+package e2e
 
-// Helpers for the reliability tests that start the real binary as a child
-// process (crash_test.go, limits_test.go, faults_test.go): one build per
-// test process and set of build tags, free loopback ports, start, kill -9,
-// SIGTERM, RSS, and `marbelle check`.
+// Helpers for the system tests that start the real binary as a child
+// process (crash_test.go, limits_test.go, faults_test.go, fsync_test.go,
+// flood_test.go, backup_stall_test.go): one build per test process and set
+// of build tags, free loopback ports, start, kill -9, SIGTERM, RSS, and
+// `marbelle check`.
 
 import (
 	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
 
 var (
@@ -38,8 +40,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildBinary builds the marbelle binary once per test process (and per
-// tags, "" or "faults") and returns its path: `go build -o DIR/marbelle .`.
+// buildBinary builds the marbelle binary (the module's root package) once
+// per test process (and per tags, "" or "faults") and returns its path:
+// `go build -o DIR/marbelle github.com/marbelle/marbelle`.
 func buildBinary(t testing.TB, tags string) string {
 	t.Helper()
 	buildMu.Lock()
@@ -66,7 +69,7 @@ func buildBinary(t testing.TB, tags string) string {
 		goCmd = "/usr/local/go/bin/go"
 	}
 	start := time.Now()
-	out, err := exec.Command(goCmd, "build", "-tags", tags, "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command(goCmd, "build", "-tags", tags, "-o", bin, "github.com/marbelle/marbelle").CombinedOutput()
 	if err != nil {
 		buildErrs[tags] = fmt.Errorf("%v: %s", err, out)
 		t.Fatalf("go build (tags %q): %v\n%s", tags, err, out)
@@ -74,17 +77,6 @@ func buildBinary(t testing.TB, tags string) string {
 	t.Logf("built %s in %v", bin, time.Since(start).Round(time.Millisecond))
 	buildBins[tags] = bin
 	return bin
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // childEnv is the whole environment of a child: nothing of the test's own
@@ -119,7 +111,7 @@ type child struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	URL    string
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	done   chan struct{} // closed once the process has exited
 	state  *os.ProcessState
 }
@@ -133,7 +125,7 @@ func startChild(t testing.TB, bin, dataDir string, extra map[string]string) *chi
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &child{t: t, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	c := &child{t: t, cmd: cmd, stderr: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
@@ -143,7 +135,7 @@ func startChild(t testing.TB, bin, dataDir string, extra map[string]string) *chi
 		sc := bufio.NewScanner(stdout)
 		sent := false
 		for sc.Scan() {
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
+			if m := testutil.ServingRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
 				urls <- m[1]
 				sent = true
 			}
@@ -177,21 +169,18 @@ func startChild(t testing.TB, bin, dataDir string, extra map[string]string) *chi
 // waitReady polls /readyz until it answers 200, within d.
 func (c *child) waitReady(d time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(d)
 	cl := &http.Client{Timeout: time.Second}
-	for {
+	testutil.WaitFor(c.t, d, func() error {
 		res, err := cl.Get(c.URL + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return fmt.Errorf("/readyz not 200: %v", err)
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("/readyz not 200 within %v: %v %v", d, res, err)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("/readyz not 200: %s", res.Status)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
