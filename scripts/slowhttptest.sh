@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # R-10 slow clients, with Debian's slowhttptest, against a server on 127.0.0.1.
 # Not run in CI (it takes a few minutes); the Go test TestSlowClientsDoNotStarveOthers
-# (limits_test.go) covers slow headers and slow bodies there.
+# (e2e/limits_test.go) covers slow headers and slow bodies there.
 #
 #   bash scripts/slowhttptest.sh                       # builds and starts a throw-away server
 #   bash scripts/slowhttptest.sh http://127.0.0.1:8080 # a server you started (MARBELLE_RATE_LIMITS
