@@ -107,9 +107,14 @@ var migrations = map[uint64]func(*Tx) error{
 
 // upgradeTo2 builds the indexes version 2 added over existing records:
 // outbox_sent for mail sent before it existed, and the dead mark in
-// tokens_by_user for tokens already spent or voided.
+// tokens_by_user for tokens already spent or voided. It also sets the user
+// counters where they are missing: the first code of version 1 kept none,
+// and the code that added them did not change the version.
 func upgradeTo2(tx *Tx) error {
 	if err := indexSentMail(tx); err != nil {
+		return err
+	}
+	if err := countUsers(tx); err != nil {
 		return err
 	}
 	byUser := tx.bucket(bucketTokensByUser)
@@ -120,6 +125,33 @@ func upgradeTo2(tx *Tx) error {
 		}
 		return byUser.Put(join(t.UserID[:], []byte{byte(t.Kind)}, k), deadMark)
 	})
+}
+
+// countUsers sets the "users" and "verified" counters from the records,
+// unless the store has them.
+func countUsers(tx *Tx) error {
+	if tx.bucket(bucketMeta).Get(keyUserCount) != nil {
+		return nil
+	}
+	users, verified := 0, 0
+	err := tx.bucket(bucketUsers).ForEach(func(_, v []byte) error {
+		var u User
+		if decodeUser(v, &u) != nil {
+			return nil // Check reports it
+		}
+		users++
+		if u.EmailVerified {
+			verified++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.setCounter(keyUserCount, users); err != nil {
+		return err
+	}
+	return tx.setCounter(keyVerifiedCount, verified)
 }
 
 // upgradeTo3 moves every user whose email version 3's NormalizeEmail
