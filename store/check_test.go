@@ -74,7 +74,7 @@ func firstKey(tx *bolt.Tx, bucket string) []byte {
 }
 
 // editUser rewrites one field of the user record, named as in its JSON
-// form, and stores it as JSON (which the store still reads).
+// form, and stores it in the stored form.
 func editUser(tx *bolt.Tx, uid uuid.UUID, field string, value any) error {
 	b := tx.Bucket([]byte("users"))
 	u, err := store.DecodeUserRecord(b.Get(uid[:]))
@@ -87,8 +87,12 @@ func editUser(tx *bolt.Tx, uid uuid.UUID, field string, value any) error {
 		return err
 	}
 	m[field] = value
-	data, _ := json.Marshal(m)
-	return b.Put(uid[:], data)
+	js, _ = json.Marshal(m)
+	u = store.User{}
+	if err := json.Unmarshal(js, &u); err != nil {
+		return err
+	}
+	return b.Put(uid[:], store.EncodeUserRecord(&u))
 }
 
 // TestCheckCatchesEachBrokenInvariant breaks one invariant at a time in a
@@ -138,7 +142,7 @@ func TestCheckCatchesEachBrokenInvariant(t *testing.T) {
 			b := tx.Bucket([]byte("addresses"))
 			for range 10 {
 				id := store.NewID()
-				data, _ := json.Marshal(store.Address{ID: id, UserID: uid})
+				data := store.EncodeAddressRecord(&store.Address{ID: id, UserID: uid})
 				if err := b.Put(append(append([]byte{}, uid[:]...), id[:]...), data); err != nil {
 					return err
 				}
@@ -147,7 +151,7 @@ func TestCheckCatchesEachBrokenInvariant(t *testing.T) {
 		}},
 		{"address of a missing user", "missing user", func(tx *bolt.Tx) error {
 			other := store.NewID()
-			data, _ := json.Marshal(store.Address{ID: addr, UserID: other})
+			data := store.EncodeAddressRecord(&store.Address{ID: addr, UserID: other})
 			return tx.Bucket([]byte("addresses")).Put(append(append([]byte{}, other[:]...), addr[:]...), data)
 		}},
 		{"queued mail not in the due index", "due index", func(tx *bolt.Tx) error {

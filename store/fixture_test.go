@@ -80,6 +80,14 @@ func TestFixturesOfEarlierSchemasOpenAndRead(t *testing.T) {
 			if v := rawSchemaVersion(t, path); v != store.SchemaVersion {
 				t.Fatalf("schema_version after Open: got %d, want %d", v, store.SchemaVersion)
 			}
+			// One form per record kind since version 4: no JSON, no V1 user.
+			for bucket, form := range map[string]byte{"users": 0xB2, "sessions": 0xC1, "addresses": 0xA1} {
+				for k, v := range rawValues(t, path, bucket) {
+					if len(v) == 0 || v[0] != form {
+						t.Errorf("%s %x: stored as %.12q…, want the binary form %#x", bucket, k, v, form)
+					}
+				}
+			}
 		})
 	}
 }
@@ -259,4 +267,22 @@ func rawSchemaVersion(t *testing.T, path string) uint64 {
 		return nil
 	})
 	return v
+}
+
+// rawValues returns the values of a bucket of a closed store file, by key.
+func rawValues(t *testing.T, path, bucket string) map[string][]byte {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	out := map[string][]byte{}
+	bdb.View(func(btx *bolt.Tx) error {
+		return btx.Bucket([]byte(bucket)).ForEach(func(k, v []byte) error {
+			out[string(k)] = slices.Clone(v)
+			return nil
+		})
+	})
+	return out
 }
