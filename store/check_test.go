@@ -177,6 +177,9 @@ func TestCheckCatchesEachBrokenInvariant(t *testing.T) {
 		{"stray audit index entry", "audit_by_user", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("audit_by_user")).Put(append(append([]byte{}, uid[:]...), make([]byte, 16)...), nil)
 		}},
+		{"imports entry without a user id", "imports", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("imports")).Put([]byte("django\x0042"), []byte("not an id"))
+		}},
 		{"email not normalised", "not normalised", func(tx *bolt.Tx) error {
 			if err := editUser(tx, uid, "email", "Sound@Example.test"); err != nil {
 				return err
