@@ -126,16 +126,15 @@ func TestUpgradeTo4RewritesInBoundedTransactionsAndResumes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v3.db")
 	writeOldStore(t, path, n)
 
-	// One transaction of the migration, then a "crash".
-	db, err := Open(path, Options{Timeout: time.Second, ReadOnly: true})
-	if err == nil || !strings.Contains(err.Error(), "schema 3 is older than 4") {
+	if _, err := Open(path, Options{Timeout: time.Second, ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "schema 3 is older than 4") {
 		t.Fatalf("read-only Open of version 3: got %v", err)
 	}
+	// One transaction of the migration, then a "crash".
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db = &DB{bolt: bdb}
+	db := &DB{bolt: bdb}
 	var p migrateProgress
 	next, err := rewriteBatch(db, recordKind{bucketUsers, rewriteUser}, nil, 100, &p)
 	if err != nil || next == nil || p.read != 100 || p.rewritten != 100 {
