@@ -176,9 +176,12 @@ func (db *DB) Update(fn func(*Tx) error) error {
 // returns once fn's writes are committed and on disk, or with fn's error
 // (then nothing of fn is written). fn may run more than once, so it must
 // only depend on its arguments and the transaction, and side effects
-// belong after Batch returns. Each fn sees the writes of the ones before it
-// in the same commit, so invariants hold exactly as with Update.
+// belong after Batch returns (a -tags batchtwice build runs every fn
+// twice, to show the ones that break this). Each fn sees the writes of the
+// ones before it in the same commit, so invariants hold exactly as with
+// Update.
 func (db *DB) Batch(fn func(*Tx) error) error {
+	db.rehearse(fn) // runs fn once more in a -tags batchtwice build only
 	call := &batchCall{fn: fn, done: make(chan error, 1)}
 	g := &db.group
 	g.mu.Lock()
