@@ -102,18 +102,51 @@ func TestCheckCatchesEachBrokenInvariant(t *testing.T) {
 	if f := faultsOf(t, path); len(f) != 0 {
 		t.Fatalf("sound store: got faults %v", f)
 	}
-	cases := []struct {
-		name, want string
-		breakIt    func(tx *bolt.Tx) error
-	}{
+	for _, c := range corruptions(uid, addr) {
+		t.Run(c.name, func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			broken := filepath.Join(t.TempDir(), "broken.db")
+			os.WriteFile(broken, data, 0o600)
+			bdb, err := bolt.Open(broken, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := bdb.Update(c.breakIt); err != nil {
+				t.Fatal(err)
+			}
+			bdb.Close()
+			faults := faultsOf(t, broken)
+			if !strings.Contains(strings.Join(faults, "\n"), c.want) {
+				t.Fatalf("got faults %q, want one mentioning %q", faults, c.want)
+			}
+		})
+	}
+}
+
+// corruption breaks one invariant of soundStore's store; Check must then
+// report a fault mentioning want.
+type corruption struct {
+	name, want string
+	breakIt    func(tx *bolt.Tx) error
+}
+
+// corruptions are the broken invariants of TestCheckCatchesEachBrokenInvariant,
+// for the user uid and its address addr.
+func corruptions(uid, addr uuid.UUID) []corruption {
+	return append(indexCorruptions(uid), recordCorruptions(uid, addr)...)
+}
+
+// indexCorruptions break an index: an entry missing, or one too many.
+func indexCorruptions(uid uuid.UUID) []corruption {
+	return []corruption{
 		{"email index entry missing", "email index", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("users_by_email")).Delete([]byte("sound@example.test"))
 		}},
 		{"stray email index entry", "email index", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("users_by_email")).Put([]byte("ghost@example.test"), uid[:])
-		}},
-		{"user gone but records left", "missing user", func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("users")).Delete(uid[:])
 		}},
 		{"session without by-user entry", "by-user index", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("sessions_by_user")).Delete(firstKey(tx, "sessions_by_user"))
@@ -130,6 +163,24 @@ func TestCheckCatchesEachBrokenInvariant(t *testing.T) {
 		}},
 		{"stray session expiry entry", "sessions_by_expiry", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("sessions_by_expiry")).Put(make([]byte, 40), nil)
+		}},
+		{"queued mail not in the due index", "due index", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("outbox_due")).Delete(firstKey(tx, "outbox_due"))
+		}},
+		{"stray audit index entry", "audit_by_user", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("audit_by_user")).Put(append(append([]byte{}, uid[:]...), make([]byte, 16)...), nil)
+		}},
+		{"imports entry without a user id", "imports", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("imports")).Put([]byte("django\x0042"), []byte("not an id"))
+		}},
+	}
+}
+
+// recordCorruptions break a record, or what its indexes say of it.
+func recordCorruptions(uid, addr uuid.UUID) []corruption {
+	return []corruption{
+		{"user gone but records left", "missing user", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("users")).Delete(uid[:])
 		}},
 		{"address count disagrees", "counts", func(tx *bolt.Tx) error { return editUser(tx, uid, "address_count", 5) }},
 		{"primary is not an address of the user", "primary", func(tx *bolt.Tx) error {
@@ -154,9 +205,6 @@ func TestCheckCatchesEachBrokenInvariant(t *testing.T) {
 			data := store.EncodeAddressRecord(&store.Address{ID: addr, UserID: other})
 			return tx.Bucket([]byte("addresses")).Put(append(append([]byte{}, other[:]...), addr[:]...), data)
 		}},
-		{"queued mail not in the due index", "due index", func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("outbox_due")).Delete(firstKey(tx, "outbox_due"))
-		}},
 		{"sent mail still holds its body", "holds its body", func(tx *bolt.Tx) error {
 			b := tx.Bucket([]byte("outbox"))
 			k := firstKey(tx, "outbox")
@@ -174,39 +222,11 @@ func TestCheckCatchesEachBrokenInvariant(t *testing.T) {
 			binary.BigEndian.PutUint64(v[:], 7)
 			return tx.Bucket([]byte("meta")).Put([]byte("users"), v[:])
 		}},
-		{"stray audit index entry", "audit_by_user", func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("audit_by_user")).Put(append(append([]byte{}, uid[:]...), make([]byte, 16)...), nil)
-		}},
-		{"imports entry without a user id", "imports", func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("imports")).Put([]byte("django\x0042"), []byte("not an id"))
-		}},
 		{"email not normalised", "not normalised", func(tx *bolt.Tx) error {
 			if err := editUser(tx, uid, "email", "Sound@Example.test"); err != nil {
 				return err
 			}
 			return tx.Bucket([]byte("users_by_email")).Put([]byte("Sound@Example.test"), uid[:])
 		}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			broken := filepath.Join(t.TempDir(), "broken.db")
-			os.WriteFile(broken, data, 0o600)
-			bdb, err := bolt.Open(broken, 0o600, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := bdb.Update(c.breakIt); err != nil {
-				t.Fatal(err)
-			}
-			bdb.Close()
-			faults := faultsOf(t, broken)
-			if !strings.Contains(strings.Join(faults, "\n"), c.want) {
-				t.Fatalf("got faults %q, want one mentioning %q", faults, c.want)
-			}
-		})
 	}
 }
