@@ -129,8 +129,10 @@ type undone struct {
 
 func (s *Server) undo(ctx context.Context, token string) (*undone, error) {
 	c := clientOf(ctx)
-	res := &undone{message: "Every device has been signed out. Please reset your password before you log in again."}
+	var res *undone
 	err := s.update(ctx, func(t *txn) error {
+		// Made afresh by each run: Batch may run this more than once.
+		res = &undone{message: "Every device has been signed out. Please reset your password before you log in again."}
 		tok, err := t.SpendToken(store.TokenUndo, strings.TrimSpace(token), t.now)
 		if err != nil {
 			return err

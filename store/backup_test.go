@@ -29,10 +29,6 @@ func (s slowWriter) Write(p []byte) (int, error) {
 
 func TestBackupWhileWritingHoldsEveryUserCommittedBeforeItStarted(t *testing.T) {
 	db := mustOpen(t)
-	type created struct {
-		id    uuid.UUID
-		email string
-	}
 	var pre []created
 	mustUpdate(t, db, func(tx *store.Tx) error {
 		for i := 0; i < 300; i++ {
@@ -45,43 +41,8 @@ func TestBackupWhileWritingHoldsEveryUserCommittedBeforeItStarted(t *testing.T) 
 		return nil
 	})
 
-	var (
-		mu       sync.Mutex
-		written  []created // committed by the writer goroutine
-		writeErr error
-		stop     = make(chan struct{})
-		started  = make(chan struct{})
-		wg       sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			u := &store.User{ID: store.NewID(), Email: fmt.Sprintf("live%d@example.com", i), DateJoined: t0}
-			if err := db.Update(func(tx *store.Tx) error { return tx.CreateUser(u) }); err != nil {
-				mu.Lock()
-				writeErr = err
-				mu.Unlock()
-				return
-			}
-			mu.Lock()
-			written = append(written, created{u.ID, u.Email})
-			mu.Unlock()
-			if i == 0 {
-				close(started)
-			}
-		}
-	}()
-	<-started
-
-	mu.Lock()
-	mustHave := append(append([]created(nil), pre...), written...)
-	mu.Unlock()
+	w := startWriter(t, db)
+	mustHave := append(append([]created(nil), pre...), w.committed()...)
 
 	path := filepath.Join(t.TempDir(), "backup.db")
 	f, err := os.Create(path)
@@ -95,11 +56,8 @@ func TestBackupWhileWritingHoldsEveryUserCommittedBeforeItStarted(t *testing.T) 
 	if err := f.Close(); err != nil {
 		t.Fatalf("Close backup file: %v", err)
 	}
-	mu.Lock()
-	duringOrBefore := len(written)
-	mu.Unlock()
-	close(stop)
-	wg.Wait()
+	duringOrBefore := len(w.committed())
+	written, writeErr := w.halt()
 	if writeErr != nil {
 		t.Fatalf("concurrent writer: got %v, want nil", writeErr)
 	}
@@ -130,8 +88,6 @@ func TestBackupWhileWritingHoldsEveryUserCommittedBeforeItStarted(t *testing.T) 
 		}
 		// The copy is one consistent snapshot: every user the writer made is
 		// either wholly in it (record and email index) or wholly absent.
-		mu.Lock()
-		defer mu.Unlock()
 		for _, c := range written {
 			_, errUser := tx.User(c.id)
 			_, errEmail := tx.UserByEmail(c.email)
@@ -141,6 +97,68 @@ func TestBackupWhileWritingHoldsEveryUserCommittedBeforeItStarted(t *testing.T) 
 		}
 		return nil
 	})
+}
+
+// created is a user a backup test made.
+type created struct {
+	id    uuid.UUID
+	email string
+}
+
+// liveWriter creates users, one Update each, until halted.
+type liveWriter struct {
+	mu      sync.Mutex
+	written []created // committed
+	err     error
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// startWriter starts a liveWriter on db and returns once it has committed
+// its first user.
+func startWriter(t *testing.T, db *store.DB) *liveWriter {
+	t.Helper()
+	w := &liveWriter{stop: make(chan struct{}), done: make(chan struct{})}
+	started := make(chan struct{})
+	go func() {
+		defer close(w.done)
+		for i := 0; ; i++ {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			u := &store.User{ID: store.NewID(), Email: fmt.Sprintf("live%d@example.com", i), DateJoined: t0}
+			if err := db.Update(func(tx *store.Tx) error { return tx.CreateUser(u) }); err != nil {
+				w.mu.Lock()
+				w.err = err
+				w.mu.Unlock()
+				return
+			}
+			w.mu.Lock()
+			w.written = append(w.written, created{u.ID, u.Email})
+			w.mu.Unlock()
+			if i == 0 {
+				close(started)
+			}
+		}
+	}()
+	<-started
+	return w
+}
+
+// committed returns the users committed so far.
+func (w *liveWriter) committed() []created {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]created(nil), w.written...)
+}
+
+// halt stops the writer and returns every user it committed and its error.
+func (w *liveWriter) halt() ([]created, error) {
+	close(w.stop)
+	<-w.done
+	return w.written, w.err
 }
 
 // TestSnapshotHoldsNoTransactionWhileRead: Snapshot's copy is a file

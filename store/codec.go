@@ -15,8 +15,9 @@ import (
 // byte naming the record kind, then each field in a fixed order (ids as 16
 // bytes, strings and byte strings as a uvarint length and the bytes,
 // times as a varint of Unix nanoseconds, small numbers and flag sets as
-// uvarints). A value that starts with '{' is read as JSON, the form
-// earlier builds wrote; the next write of that record converts it.
+// uvarints). Since schema version 4 every such record is in this form;
+// the forms older stores hold (JSON, V1 users) are read only by the
+// migrations (decodeOldUser and its kin).
 const (
 	addressCodecV1 = 0xA1
 	userCodecV1    = 0xB1
@@ -60,8 +61,8 @@ type recordReader struct {
 	bad  bool
 }
 
-// isJSON reports whether a stored value is in the JSON form earlier builds
-// wrote, rather than the binary one.
+// isJSON reports whether a stored value is in the JSON form that stores
+// before version 4 may hold, rather than the binary one.
 func isJSON(b []byte) bool { return len(b) > 0 && b[0] == '{' }
 
 // start sets r to read b, which must begin with the version byte. A reader
@@ -182,9 +183,6 @@ var (
 )
 
 func decodeAddress(b []byte, a *Address) error {
-	if isJSON(b) {
-		return json.Unmarshal(b, a)
-	}
 	var r recordReader
 	r.start(b, addressCodecV1)
 	a.ID, a.UserID = r.id(), r.id()
@@ -245,17 +243,12 @@ func encodeUser(u *User) []byte {
 	return w
 }
 
-func decodeUser(b []byte, u *User) error {
-	if isJSON(b) {
-		return json.Unmarshal(b, u)
-	}
+func decodeUser(b []byte, u *User) error { return decodeUserAs(b, userCodecV2, u) }
+
+// decodeUserAs reads a user written as version, V1 or V2.
+func decodeUserAs(b []byte, version byte, u *User) error {
 	var r recordReader
-	v2 := len(b) > 0 && b[0] == userCodecV2
-	if v2 {
-		r.start(b, userCodecV2)
-	} else {
-		r.start(b, userCodecV1)
-	}
+	r.start(b, version)
 	u.ID = r.id()
 	for _, dst := range [...]*string{&u.Email, &u.FirstName, &u.LastName, &u.Phone, &u.CompanyName, &u.PasswordHash} {
 		*dst = r.str()
@@ -280,7 +273,7 @@ func decodeUser(b []byte, u *User) error {
 		}
 	}
 	u.SecurityStamp = 0
-	if v2 {
+	if version == userCodecV2 {
 		u.SecurityStamp = r.uint()
 	}
 	return r.finish(errBadUser)
@@ -307,9 +300,6 @@ func encodeSession(s *Session) []byte {
 }
 
 func decodeSession(b []byte, s *Session) error {
-	if isJSON(b) {
-		return json.Unmarshal(b, s)
-	}
 	var r recordReader
 	r.start(b, sessionCodecV1)
 	s.ID, s.UserID = r.id(), r.id()
@@ -318,4 +308,35 @@ func decodeSession(b []byte, s *Session) error {
 	s.IP, s.UserAgent = r.str(), r.str()
 	s.Hash = r.bytes()
 	return r.finish(errBadSession)
+}
+
+// The forms of users, sessions and addresses that stores before version 4
+// may hold, read only by the migrations: JSON (before the binary codec)
+// and, for users, V1 (before the security stamp; its stamp reads as 0).
+
+func decodeOldUser(b []byte, u *User) error {
+	switch {
+	case isJSON(b):
+		*u = User{}
+		return json.Unmarshal(b, u)
+	case len(b) > 0 && b[0] == userCodecV1:
+		return decodeUserAs(b, userCodecV1, u)
+	}
+	return decodeUser(b, u)
+}
+
+func decodeOldSession(b []byte, s *Session) error {
+	if isJSON(b) {
+		*s = Session{}
+		return json.Unmarshal(b, s)
+	}
+	return decodeSession(b, s)
+}
+
+func decodeOldAddress(b []byte, a *Address) error {
+	if isJSON(b) {
+		*a = Address{}
+		return json.Unmarshal(b, a)
+	}
+	return decodeAddress(b, a)
 }

@@ -14,7 +14,9 @@ func sampleAddress() Address {
 		Phone: "+4930123456", CreatedAt: at, UpdatedAt: at.Add(time.Second)}
 }
 
-func TestAddressCodecRoundTripAndJSONFallback(t *testing.T) {
+// The JSON form of earlier builds is read by the migration's decoder
+// only; the everyday one refuses it.
+func TestAddressCodecRoundTripAndOldForm(t *testing.T) {
 	a := sampleAddress()
 	var got Address
 	if err := decodeAddress(encodeAddress(&a), &got); err != nil || got != a {
@@ -22,8 +24,11 @@ func TestAddressCodecRoundTripAndJSONFallback(t *testing.T) {
 	}
 	js, _ := json.Marshal(a)
 	got = Address{}
-	if err := decodeAddress(js, &got); err != nil || got != a {
+	if err := decodeOldAddress(js, &got); err != nil || got != a {
 		t.Fatalf("JSON value: got %+v, %v", got, err)
+	}
+	if err := decodeAddress(js, &got); err == nil {
+		t.Fatalf("decodeAddress read a JSON value, want an error")
 	}
 	enc := encodeAddress(&a)
 	for _, bad := range [][]byte{nil, {addressCodecV1}, enc[:len(enc)-1], append(append([]byte{}, enc...), 0), {0x7f, 1, 2}} {
@@ -80,8 +85,9 @@ func sampleSession() Session {
 }
 
 // A zero time (a user who never logged in) and an empty device list come
-// back as they went in, and a JSON record of an earlier build still reads.
-func TestUserAndSessionCodecRoundTripAndJSONFallback(t *testing.T) {
+// back as they went in; a JSON record of an earlier build reads through
+// the migration's decoder only.
+func TestUserAndSessionCodecRoundTripAndOldForm(t *testing.T) {
 	for _, u := range []User{sampleUser(), {ID: NewID(), Email: "b@example.test", DateJoined: time.Unix(0, 0).UTC()}} {
 		var got User
 		if err := decodeUser(encodeUser(&u), &got); err != nil || !reflect.DeepEqual(got, u) {
@@ -89,8 +95,11 @@ func TestUserAndSessionCodecRoundTripAndJSONFallback(t *testing.T) {
 		}
 		js, _ := json.Marshal(u)
 		got = User{}
-		if err := decodeUser(js, &got); err != nil || !reflect.DeepEqual(got, u) {
+		if err := decodeOldUser(js, &got); err != nil || !reflect.DeepEqual(got, u) {
 			t.Fatalf("user JSON value: got %+v, %v", got, err)
+		}
+		if err := decodeUser(js, &got); err == nil {
+			t.Fatalf("decodeUser read a JSON value, want an error")
 		}
 	}
 	s := sampleSession()
@@ -100,8 +109,11 @@ func TestUserAndSessionCodecRoundTripAndJSONFallback(t *testing.T) {
 	}
 	js, _ := json.Marshal(s)
 	gs = Session{}
-	if err := decodeSession(js, &gs); err != nil || !reflect.DeepEqual(gs, s) {
+	if err := decodeOldSession(js, &gs); err != nil || !reflect.DeepEqual(gs, s) {
 		t.Fatalf("session JSON value: got %+v, %v", gs, err)
+	}
+	if err := decodeSession(js, &gs); err == nil {
+		t.Fatalf("decodeSession read a JSON value, want an error")
 	}
 
 	u := sampleUser()
@@ -155,9 +167,10 @@ func BenchmarkDecodeUserAndSession(b *testing.B) {
 	}
 }
 
-// TestUserCodecV1StillReads: a user written before the security stamp
-// existed reads with stamp 0, and is written back as V2.
-func TestUserCodecV1StillReads(t *testing.T) {
+// TestUserCodecV1ReadsInMigration: a user written before the security
+// stamp existed reads, in the migration, with stamp 0, and is written back
+// as V2; the everyday decoder reads V2 only.
+func TestUserCodecV1ReadsInMigration(t *testing.T) {
 	u := sampleUser()
 	u.SecurityStamp, u.Frozen = 7, true
 	v2 := encodeUser(&u)
@@ -171,11 +184,17 @@ func TestUserCodecV1StillReads(t *testing.T) {
 	v1 := encodeUser(&u1)
 	v1 = append([]byte{userCodecV1}, v1[1:len(v1)-1]...)
 	var got User
-	if err := decodeUser(v1, &got); err != nil {
+	if err := decodeOldUser(v1, &got); err != nil {
 		t.Fatalf("decode V1: %v", err)
 	}
 	if got.SecurityStamp != 0 || got.Email != u.Email || got.Frozen {
 		t.Fatalf("V1 decoded as %+v", got)
+	}
+	if err := decodeUser(v1, &User{}); err == nil {
+		t.Fatalf("decodeUser read a V1 value, want an error")
+	}
+	if re, err := rewriteUser(v1); err != nil || re[0] != userCodecV2 {
+		t.Fatalf("rewriteUser(V1): %x, %v, want a V2 record", re, err)
 	}
 	if err := decodeUser(v2, &got); err != nil || got.SecurityStamp != 7 || !got.Frozen {
 		t.Fatalf("V2 decoded as %+v, %v", got, err)

@@ -89,14 +89,15 @@ type Options struct {
 	Timeout time.Duration
 	// ReadOnly opens with a shared lock (marbelle check); nothing is created or migrated.
 	ReadOnly bool
-	// Logger takes the warnings of a migration (accounts that version 3's
-	// email rules made one spelling); nil drops them.
+	// Logger takes what a migration reports: its warnings (accounts that
+	// version 3's email rules made one spelling) and, at Info, the progress
+	// of a long one (version 4 rewrites every user). nil drops them.
 	Logger *slog.Logger
 }
 
 // Open opens (creating if needed) the store at path, creates every bucket
-// and brings the schema up to date. Errors: ErrInUse, ErrSchemaTooNew, or
-// an I/O error.
+// and brings the schema up to date. Errors: ErrInUse, ErrSchemaTooNew (a
+// *SchemaTooNewError, which names both versions), or an I/O error.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = time.Second
@@ -126,7 +127,7 @@ func Open(path string, opts Options) (*DB, error) {
 	current := false
 	db.View(func(tx *Tx) error { current = tx.upToDate(); return nil })
 	if !current {
-		if err := db.Update(func(tx *Tx) error { tx.log = opts.Logger; return tx.initialise() }); err != nil {
+		if err := db.migrate(opts.Logger); err != nil {
 			bdb.Close()
 			return nil, err
 		}
@@ -175,9 +176,12 @@ func (db *DB) Update(fn func(*Tx) error) error {
 // returns once fn's writes are committed and on disk, or with fn's error
 // (then nothing of fn is written). fn may run more than once, so it must
 // only depend on its arguments and the transaction, and side effects
-// belong after Batch returns. Each fn sees the writes of the ones before it
-// in the same commit, so invariants hold exactly as with Update.
+// belong after Batch returns (a -tags batchtwice build runs every fn
+// twice, to show the ones that break this). Each fn sees the writes of the
+// ones before it in the same commit, so invariants hold exactly as with
+// Update.
 func (db *DB) Batch(fn func(*Tx) error) error {
+	db.rehearse(fn) // runs fn once more in a -tags batchtwice build only
 	call := &batchCall{fn: fn, done: make(chan error, 1)}
 	g := &db.group
 	g.mu.Lock()
@@ -425,24 +429,69 @@ func (tx *Tx) warn(msg string, args ...any) {
 
 func (tx *Tx) bucket(name []byte) *bolt.Bucket { return tx.tx.Bucket(name) }
 
-func (tx *Tx) initialise() error {
+// migrate creates the buckets and brings the file to SchemaVersion.
+// Migrations run in order, in one write transaction with the version they
+// reach, up to one with a records part: that part runs in transactions of
+// its own (a crash between them leaves the file at the old version, and
+// the next Open runs it again), then the next round goes on from there.
+func (db *DB) migrate(log *slog.Logger) error {
+	ran := uint64(SchemaVersion) // whose records part has run: none yet
+	for {
+		var v uint64
+		err := db.Update(func(tx *Tx) error {
+			tx.log = log
+			var err error
+			v, err = tx.initialise(ran)
+			return err
+		})
+		if err != nil || v == SchemaVersion {
+			return err
+		}
+		if err := migrationFrom(v).records(db, log); err != nil {
+			return fmt.Errorf("store: migrate from %d: %w", v, err)
+		}
+		ran = v
+	}
+}
+
+// initialise creates missing buckets and runs the migrations from the
+// file's version on, stopping before one whose records part has not run
+// (ran is the version whose has), and records the version reached.
+func (tx *Tx) initialise(ran uint64) (uint64, error) {
 	for _, name := range allBuckets() {
 		if _, err := tx.tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("store: create bucket %s: %w", name, err)
+			return 0, fmt.Errorf("store: create bucket %s: %w", name, err)
 		}
 	}
 	v := tx.version()
 	if v > SchemaVersion {
-		return fmt.Errorf("%w (file %d, binary %d)", ErrSchemaTooNew, v, SchemaVersion)
+		return v, &SchemaTooNewError{File: v, Binary: SchemaVersion}
 	}
 	for ; v < SchemaVersion; v++ {
-		if err := migrations[v](tx); err != nil {
-			return fmt.Errorf("store: migrate from %d: %w", v, err)
+		m := migrationFrom(v)
+		if m.records != nil && v != ran && !tx.allEmpty(m.reads) {
+			break
+		}
+		if m.tx == nil {
+			continue
+		}
+		if err := m.tx(tx); err != nil {
+			return v, fmt.Errorf("store: migrate from %d: %w", v, err)
 		}
 	}
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], SchemaVersion)
-	return tx.bucket(bucketMeta).Put(keySchemaVersion, b[:])
+	binary.BigEndian.PutUint64(b[:], v)
+	return v, tx.bucket(bucketMeta).Put(keySchemaVersion, b[:])
+}
+
+// allEmpty reports whether every bucket named is empty.
+func (tx *Tx) allEmpty(names [][]byte) bool {
+	for _, name := range names {
+		if k, _ := tx.bucket(name).Cursor().First(); k != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // upToDate reports whether every bucket exists and the schema is current.
@@ -470,7 +519,7 @@ func (tx *Tx) version() uint64 {
 func (tx *Tx) checkVersion() error {
 	v := tx.version()
 	if v > SchemaVersion {
-		return fmt.Errorf("%w (file %d, binary %d)", ErrSchemaTooNew, v, SchemaVersion)
+		return &SchemaTooNewError{File: v, Binary: SchemaVersion}
 	}
 	if v < SchemaVersion {
 		return fmt.Errorf("store: schema %d is older than %d; start the server once to migrate it", v, SchemaVersion)

@@ -1,6 +1,9 @@
 package store
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrNotFound: the record does not exist (or is not the caller's).
@@ -14,10 +17,25 @@ var (
 	ErrTokenInvalid = errors.New("store: token invalid")
 	// ErrInUse: another process holds the store file.
 	ErrInUse = errors.New("store is in use by another process (is a server running on this data dir?)")
-	// ErrSchemaTooNew: the file was written by a newer Marbelle.
+	// ErrSchemaTooNew: the file was written by a newer Marbelle. Open
+	// returns it as a *SchemaTooNewError, which names both versions.
 	ErrSchemaTooNew = errors.New("store: schema is newer than this binary")
 	// ErrNotRequeueable: only a failed mail can be queued again.
 	ErrNotRequeueable = errors.New("store: only failed mail can be retried")
 	// ErrAddressLimit: the user already has the maximum number of addresses.
 	ErrAddressLimit = errors.New("store: address limit reached")
 )
+
+// SchemaTooNewError: the file's schema version is newer than this binary
+// reads. It is ErrSchemaTooNew to errors.Is. Its message is what an
+// operator who started an older binary reads, so it says what to do.
+type SchemaTooNewError struct {
+	File, Binary uint64 // the file's version; the newest this binary reads
+}
+
+func (e *SchemaTooNewError) Error() string {
+	return fmt.Sprintf("store: the store was written by schema version %d; this binary reads up to %d: upgrade marbelle", e.File, e.Binary)
+}
+
+// Is makes errors.Is(err, ErrSchemaTooNew) hold.
+func (e *SchemaTooNewError) Is(target error) bool { return target == ErrSchemaTooNew }

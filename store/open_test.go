@@ -3,6 +3,7 @@ package store_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -229,6 +230,25 @@ func TestOpenRefusesNewerSchemaWithErrSchemaTooNewAndLeavesFileAlone(t *testing.
 		}
 		return nil
 	})
+}
+
+// TestOpenNewerSchemaMessageNamesBothVersions: the operator who starts an
+// older binary on a newer file reads which versions and what to do.
+func TestOpenNewerSchemaMessageNamesBothVersions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "future.db")
+	writeSchemaVersion(t, path, store.SchemaVersion+1)
+	want := fmt.Sprintf("store: the store was written by schema version %d; this binary reads up to %d: upgrade marbelle", store.SchemaVersion+1, store.SchemaVersion)
+	for _, ro := range []bool{false, true} {
+		db, err := store.Open(path, store.Options{Timeout: time.Second, ReadOnly: ro})
+		if err == nil {
+			db.Close()
+			t.Fatalf("read-only %v: Open of a newer schema succeeded", ro)
+		}
+		var tooNew *store.SchemaTooNewError
+		if err.Error() != want || !errors.As(err, &tooNew) || tooNew.File != store.SchemaVersion+1 {
+			t.Errorf("read-only %v: got %q, want %q", ro, err, want)
+		}
+	}
 }
 
 func TestOpenMigratesVersionZeroFileToCurrent(t *testing.T) {

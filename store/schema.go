@@ -7,18 +7,22 @@
 // The bucket tree (all top-level, created in Open). Keys are raw bytes:
 // ids are the 16 bytes of a UUIDv7 (time-ordered), times are 8-byte
 // big-endian Unix nanoseconds, so that cursor ranges scan in order.
+// Users, sessions and addresses are in the binary forms of codec.go (a
+// version byte, then the fields in a fixed order); tokens, outbox mail
+// and audit events are JSON.
 //
 //	meta
-//	  "schema_version"            → uint64 big-endian
+//	  "schema_version"            → uint64 big-endian (SchemaVersion; see docs/upgrading.md)
 //	  "users", "verified"         → uint64 counts of live users and of verified ones
+//	  "active_staff"              → uint64 count of active staff (absent in stores from before it: ActiveStaff counts the records then)
 //	users
-//	  user id                     → JSON User
+//	  user id                     → binary User, 0xB2 (userCodecV2)
 //	users_by_email
 //	  normalised email            → user id   (NormalizeEmail; see upgradeTo3 for older spellings)
 //	signups_by_day
 //	  day (uint32 yyyymmdd, UTC)  → uint64 count of accounts created that day (history: not lowered on delete)
 //	sessions
-//	  SHA-256(session secret)     → JSON Session
+//	  SHA-256(session secret)     → binary Session, 0xC1 (sessionCodecV1)
 //	sessions_by_user
 //	  user id | session id        → SHA-256(session secret)
 //	sessions_by_expiry
@@ -26,7 +30,8 @@
 //	tokens
 //	  SHA-256(token)              → JSON Token
 //	tokens_by_user
-//	  user id | kind (1 byte) | SHA-256 → empty (live) or 0x01 (spent or voided)
+//	  user id | kind (1 byte) | SHA-256 → empty = live, 0x01 = spent or voided
+//	                                (the mark since version 2, so issuing skips dead ones undecoded)
 //	tokens_by_expiry
 //	  expiry time | SHA-256       → empty
 //	outbox
@@ -42,9 +47,13 @@
 //	audit_by_user
 //	  user id | event id          → empty
 //	addresses
-//	  user id | address id        → JSON Address (one user's addresses are one ordered range)
+//	  user id | address id        → binary Address, 0xA1 (addressCodecV1; one user's addresses are one ordered range)
 //	imports
 //	  source | 0x00 | external id → user id (what an import brought in, so a re-run changes nothing)
+//
+// Stores before version 4 may also hold users, sessions and addresses as
+// JSON, and users as 0xB1 (V1: no security stamp); upgradeTo4 rewrites
+// them, and only the migrations read those forms.
 //
 // Values are decoded inside the transaction: bbolt's byte slices are only
 // valid until it ends.
@@ -55,8 +64,10 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+	"time"
 )
 
 // Bucket names, as named values so that a typo cannot create a new bucket.
@@ -95,21 +106,46 @@ var keySchemaVersion = []byte("schema_version")
 
 // SchemaVersion is the layout this code reads and writes. Open migrates an
 // older file forward and refuses a newer one.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
-// migrations[v] upgrades a store from version v to v+1, inside the open
-// transaction. Version 0 is a file that has never been initialised.
-var migrations = map[uint64]func(*Tx) error{
-	0: func(*Tx) error { return nil }, // buckets are created by Open itself
-	1: upgradeTo2,
-	2: upgradeTo3,
+// A migration upgrades a store from one version to the next.
+type migration struct {
+	// tx runs inside the write transaction that then records the new
+	// version (shared with the migrations before and after it).
+	tx func(*Tx) error
+	// records, when set, runs before tx, in write transactions of its own,
+	// so that no transaction grows with the store. It must be idempotent:
+	// a crash between its transactions leaves the old version, and the
+	// next Open runs it again. It is skipped when every bucket of reads is
+	// empty (a new file).
+	records func(*DB, *slog.Logger) error
+	reads   [][]byte
+}
+
+// migrationFrom returns the migration from version v to v+1. Version 0 is
+// a file that has never been initialised: Open creates the buckets.
+func migrationFrom(v uint64) migration {
+	switch v {
+	case 1:
+		return migration{tx: upgradeTo2}
+	case 2:
+		return migration{tx: upgradeTo3}
+	case 3:
+		return migration{records: upgradeTo4, reads: [][]byte{bucketUsers, bucketSessions, bucketAddresses}}
+	}
+	return migration{}
 }
 
 // upgradeTo2 builds the indexes version 2 added over existing records:
 // outbox_sent for mail sent before it existed, and the dead mark in
-// tokens_by_user for tokens already spent or voided.
+// tokens_by_user for tokens already spent or voided. It also sets the user
+// counters where they are missing: the first code of version 1 kept none,
+// and the code that added them did not change the version.
 func upgradeTo2(tx *Tx) error {
 	if err := indexSentMail(tx); err != nil {
+		return err
+	}
+	if err := countUsers(tx); err != nil {
 		return err
 	}
 	byUser := tx.bucket(bucketTokensByUser)
@@ -120,6 +156,33 @@ func upgradeTo2(tx *Tx) error {
 		}
 		return byUser.Put(join(t.UserID[:], []byte{byte(t.Kind)}, k), deadMark)
 	})
+}
+
+// countUsers sets the "users" and "verified" counters from the records,
+// unless the store has them.
+func countUsers(tx *Tx) error {
+	if tx.bucket(bucketMeta).Get(keyUserCount) != nil {
+		return nil
+	}
+	users, verified := 0, 0
+	err := tx.bucket(bucketUsers).ForEach(func(_, v []byte) error {
+		var u User
+		if decodeOldUser(v, &u) != nil {
+			return nil // Check reports it
+		}
+		users++
+		if u.EmailVerified {
+			verified++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.setCounter(keyUserCount, users); err != nil {
+		return err
+	}
+	return tx.setCounter(keyVerifiedCount, verified)
 }
 
 // upgradeTo3 moves every user whose email version 3's NormalizeEmail
@@ -134,11 +197,13 @@ func upgradeTo2(tx *Tx) error {
 // account that already had the new spelling takes the one the kept account
 // leaves), so nothing is deleted, they can no longer sign in, and a warning
 // names both ids for staff to sort out. Check accepts these leftovers.
+// Users are read in any form a version 2 store holds (JSON, V1, V2); the
+// ones it moves are written as V2.
 func upgradeTo3(tx *Tx) error {
 	moving := map[string][]*User{}
 	err := tx.bucket(bucketUsers).ForEach(func(_, v []byte) error {
 		var u User
-		if decodeUser(v, &u) != nil {
+		if decodeOldUser(v, &u) != nil {
 			return nil // Check reports it; no migration can repair it
 		}
 		if key := NormalizeEmail(u.Email); key != u.Email {
@@ -160,9 +225,10 @@ func upgradeTo3(tx *Tx) error {
 		group := moving[key]
 		var holder *User // already stored under the new spelling
 		if id, ok := idFromBytes(idx.Get([]byte(key))); ok {
-			if u, err := tx.User(id); err == nil && u.Email == key {
-				holder = u
-				group = append(group, u)
+			var u User
+			if decodeOldUser(tx.bucket(bucketUsers).Get(id[:]), &u) == nil && u.Email == key {
+				holder = &u
+				group = append(group, &u)
 			}
 		}
 		slices.SortFunc(group, func(a, b *User) int {
@@ -199,4 +265,166 @@ func upgradeTo3(tx *Tx) error {
 		}
 	}
 	return nil
+}
+
+// migrateBatch bounds the records one transaction of upgradeTo4 reads:
+// about 1,000 users rewritten is a few hundred KiB of pages per commit.
+const migrateBatch = 1000
+
+// migrateLogEvery spaces the progress lines of upgradeTo4 in a large store.
+const migrateLogEvery = 5 * time.Second
+
+// upgradeTo4 rewrites every user, session and address still in an older
+// form (JSON, from before the binary codec; a V1 user, from before the
+// security stamp) in the current binary form, so that version 4 names
+// exactly one form for each and the decoders have one path. Only records
+// in an older form are written, so running it again after a crash
+// rewrites what was left and reads past the rest.
+func upgradeTo4(db *DB, log *slog.Logger) error {
+	return rewriteRecords(db, log, migrateBatch, migrateLogEvery)
+}
+
+// recordKind is one bucket of records that upgradeTo4 rewrites.
+type recordKind struct {
+	bucket []byte
+	// rewrite returns v in the current form; nil when it already is, an
+	// error when it is in no form this code knows.
+	rewrite func(v []byte) ([]byte, error)
+}
+
+func rewriteUser(v []byte) ([]byte, error) {
+	if len(v) > 0 && v[0] == userCodecV2 {
+		return nil, nil
+	}
+	var u User
+	if err := decodeOldUser(v, &u); err != nil {
+		return nil, err
+	}
+	// As RememberDevice keeps them: a longer list would not decode.
+	u.KnownDevices = u.KnownDevices[:min(len(u.KnownDevices), MaxKnownDevices)]
+	return encodeUser(&u), nil
+}
+
+func rewriteSession(v []byte) ([]byte, error) {
+	if len(v) > 0 && v[0] == sessionCodecV1 {
+		return nil, nil
+	}
+	var s Session
+	if err := decodeOldSession(v, &s); err != nil {
+		return nil, err
+	}
+	return encodeSession(&s), nil
+}
+
+func rewriteAddress(v []byte) ([]byte, error) {
+	if len(v) > 0 && v[0] == addressCodecV1 {
+		return nil, nil
+	}
+	var a Address
+	if err := decodeOldAddress(v, &a); err != nil {
+		return nil, err
+	}
+	return encodeAddress(&a), nil
+}
+
+// rewriteRecords is upgradeTo4 with its pace: at most batch records read
+// per transaction, a progress line at most every logEvery.
+func rewriteRecords(db *DB, log *slog.Logger, batch int, logEvery time.Duration) error {
+	kinds := []recordKind{{bucketUsers, rewriteUser}, {bucketSessions, rewriteSession}, {bucketAddresses, rewriteAddress}}
+	p := migrateProgress{log: log, every: logEvery, start: time.Now()}
+	p.last = p.start
+	db.View(func(tx *Tx) error {
+		for _, k := range kinds {
+			p.total += tx.bucket(k.bucket).Stats().KeyN
+		}
+		return nil
+	})
+	p.info("store migration to version 4: rewriting users, sessions and addresses in the binary form", "records", p.total)
+	for _, k := range kinds {
+		var from []byte
+		for {
+			next, err := rewriteBatch(db, k, from, batch, &p)
+			if err != nil {
+				return fmt.Errorf("rewrite %s: %w", k.bucket, err)
+			}
+			if next == nil {
+				break
+			}
+			from = next
+		}
+	}
+	p.info("store migration to version 4: done", "read", p.read, "rewritten", p.rewritten, "took", time.Since(p.start).Round(time.Millisecond))
+	return nil
+}
+
+// rewriteBatch rewrites the records of kind from key from on (nil: the
+// first), reading at most n, in one write transaction, and returns the key
+// to go on from (nil: none left). A batch that rewrites nothing is rolled
+// back: no commit, no fsync.
+func rewriteBatch(db *DB, kind recordKind, from []byte, n int, p *migrateProgress) ([]byte, error) {
+	btx, err := db.bolt.Begin(true)
+	if err != nil {
+		return nil, err
+	}
+	defer btx.Rollback() // a no-op once committed
+	b := btx.Bucket(kind.bucket)
+	c := b.Cursor()
+	k, v := c.First()
+	if from != nil {
+		k, v = c.Seek(from)
+	}
+	var keys, values [][]byte // written once the cursor is done with the bucket
+	read := 0
+	for ; k != nil && read < n; k, v = c.Next() {
+		read++
+		nv, err := kind.rewrite(v)
+		switch {
+		case err != nil:
+			p.warn("store migration to version 4: a record in no known form is left as it is (marbelle check names it)", "bucket", string(kind.bucket), "key", fmt.Sprintf("%x", k))
+		case nv != nil:
+			keys, values = append(keys, bytes.Clone(k)), append(values, nv)
+		}
+	}
+	next := bytes.Clone(k)
+	for i := range keys {
+		if err := b.Put(keys[i], values[i]); err != nil {
+			return nil, err
+		}
+	}
+	if len(keys) > 0 {
+		if err := btx.Commit(); err != nil {
+			return nil, err
+		}
+	}
+	p.add(read, len(keys))
+	return next, nil
+}
+
+// migrateProgress counts what upgradeTo4 did and logs it now and then.
+type migrateProgress struct {
+	log                    *slog.Logger
+	every                  time.Duration
+	start, last            time.Time
+	total, read, rewritten int
+}
+
+func (p *migrateProgress) add(read, rewritten int) {
+	p.read += read
+	p.rewritten += rewritten
+	if time.Since(p.last) >= p.every {
+		p.last = time.Now()
+		p.info("store migration to version 4: progress", "read", p.read, "of", p.total, "rewritten", p.rewritten)
+	}
+}
+
+func (p *migrateProgress) info(msg string, args ...any) {
+	if p.log != nil {
+		p.log.Info(msg, args...)
+	}
+}
+
+func (p *migrateProgress) warn(msg string, args ...any) {
+	if p.log != nil {
+		p.log.Warn(msg, args...)
+	}
 }

@@ -339,39 +339,42 @@ func TestDeleteUserRemovesUserEmailSessionsTokensAndIndexesButNotOtherUsers(t *t
 
 	// The index buckets documented in schema.go hold nothing of the deleted
 	// user and everything of the kept one.
-	checkIndexes := func(f userFixture, present bool) {
-		t.Helper()
-		want := 0
-		if present {
-			want = 1
-		}
-		if got := countKeysWithPrefix(rawKeys(t, path, "sessions_by_user"), f.user.ID[:]); got != 2*want {
-			t.Fatalf("sessions_by_user entries of %s: got %d, want %d", f.user.Email, got, 2*want)
-		}
-		if got := countKeysWithPrefix(rawKeys(t, path, "tokens_by_user"), f.user.ID[:]); got != 2*want {
-			t.Fatalf("tokens_by_user entries of %s: got %d, want %d", f.user.Email, got, 2*want)
-		}
-		for _, bucket := range []string{"sessions", "sessions_by_expiry"} {
-			keys := rawKeys(t, path, bucket)
-			for _, secret := range f.sessions {
-				if got := countKeysContaining(keys, store.HashSecret(secret)); got != want {
-					t.Fatalf("%s entries for a session of %s: got %d, want %d", bucket, f.user.Email, got, want)
-				}
-			}
-		}
-		for _, bucket := range []string{"tokens", "tokens_by_expiry"} {
-			keys := rawKeys(t, path, bucket)
-			for _, raw := range f.tokens {
-				if got := countKeysContaining(keys, store.HashSecret(raw)); got != want {
-					t.Fatalf("%s entries for a token of %s: got %d, want %d", bucket, f.user.Email, got, want)
-				}
+	checkUserIndexes(t, path, gone, false)
+	checkUserIndexes(t, path, kept, true)
+	if keys := rawKeys(t, path, "users_by_email"); countKeysContaining(keys, []byte("kept@example.com")) != 1 {
+		t.Fatalf("users_by_email: got %q, want an entry for kept@example.com", keys)
+	}
+}
+
+// checkUserIndexes checks that the index buckets hold every entry of f's
+// two sessions and two tokens (present) or none.
+func checkUserIndexes(t *testing.T, path string, f userFixture, present bool) {
+	t.Helper()
+	want := 0
+	if present {
+		want = 1
+	}
+	if got := countKeysWithPrefix(rawKeys(t, path, "sessions_by_user"), f.user.ID[:]); got != 2*want {
+		t.Fatalf("sessions_by_user entries of %s: got %d, want %d", f.user.Email, got, 2*want)
+	}
+	if got := countKeysWithPrefix(rawKeys(t, path, "tokens_by_user"), f.user.ID[:]); got != 2*want {
+		t.Fatalf("tokens_by_user entries of %s: got %d, want %d", f.user.Email, got, 2*want)
+	}
+	for _, bucket := range []string{"sessions", "sessions_by_expiry"} {
+		keys := rawKeys(t, path, bucket)
+		for _, secret := range f.sessions {
+			if got := countKeysContaining(keys, store.HashSecret(secret)); got != want {
+				t.Fatalf("%s entries for a session of %s: got %d, want %d", bucket, f.user.Email, got, want)
 			}
 		}
 	}
-	checkIndexes(gone, false)
-	checkIndexes(kept, true)
-	if keys := rawKeys(t, path, "users_by_email"); countKeysContaining(keys, []byte("kept@example.com")) != 1 {
-		t.Fatalf("users_by_email: got %q, want an entry for kept@example.com", keys)
+	for _, bucket := range []string{"tokens", "tokens_by_expiry"} {
+		keys := rawKeys(t, path, bucket)
+		for _, raw := range f.tokens {
+			if got := countKeysContaining(keys, store.HashSecret(raw)); got != want {
+				t.Fatalf("%s entries for a token of %s: got %d, want %d", bucket, f.user.Email, got, want)
+			}
+		}
 	}
 }
 
