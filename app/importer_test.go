@@ -15,34 +15,17 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/store"
 )
 
 const fixtureFile = "testdata/django/dump.json"
 
-// fixturePasswords are the plaintext test passwords of the users in
-// testdata/django/dump.json, by email as Django stored it (PASSWORDS in
-// testdata/django/make_fixture.py; internal/password/djangohash_test.go
-// checks the fixture's hashes with the same table). frank@ and ken@ have
-// unusable ones.
-var fixturePasswords = map[string]string{
-	"alice@example.com": "alice pbkdf2 Tulip-7",
-	"bob@example.com":   "bob argon2 Walnut-8",
-	"carol@example.com": "carol bcrypt Pepper-9",
-	"dave@example.com":  "dave pbkdf2 Harbor-10",
-	"Erin@Example.com":  "erin first Meadow-11",
-	"erin@example.com":  "erin second Meadow-12",
-	"grace@example.com": "grace unverified Lark-13",
-	"heidi@example.com": "heidi deactivated Fjord-14",
-	"ivan@example.com":  "ivan superuser Quartz-15",
-	"judy@example.com":  "judy phones Cobalt-16",
-	"not-an-email":      "mallory Zinc-17",
-}
-
-// djangoDefaultCost marks the fixture's hashes made at Django 3.2's
-// default costs (PBKDF2 260,000 iterations; argon2 m=100 MiB, t=2, p=8;
-// bcrypt 12); the others use cheaper costs of the same formats.
-var djangoDefaultCost = map[string]bool{"alice@example.com": true, "bob@example.com": true, "carol@example.com": true}
+// fixturePasswords are the plaintext test passwords of the users in the
+// Django fixture, and djangoDefaultCost marks the hashes made at Django's
+// default costs: both from testdata/django/passwords.json, which the
+// importer's tests and the password package's read alike.
+var fixturePasswords, djangoDefaultCost = testutil.DjangoPasswords("testdata/django/passwords.json")
 
 // fixtureReportLines is what importing testdata/django/dump.json into an
 // empty store reports: every broken case of make_fixture.py, by pk.

@@ -13,7 +13,10 @@ package testutil
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -98,4 +101,27 @@ func WaitFor(tb testing.TB, within time.Duration, cond func() error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// DjangoPasswords reads the Django fixture's password table (JSON with
+// "passwords", by email, and "default_cost", a list of emails) from path:
+// the plaintext passwords and which hashes were made at Django's defaults.
+// It panics on a broken file, which is a broken test tree.
+func DjangoPasswords(path string) (map[string]string, map[string]bool) {
+	b, err := os.ReadFile(path) // #nosec G304 -- a testdata path
+	if err != nil {
+		panic(err)
+	}
+	var f struct {
+		Passwords   map[string]string `json:"passwords"`
+		DefaultCost []string          `json:"default_cost"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		panic(fmt.Sprintf("%s: %v", path, err))
+	}
+	cost := map[string]bool{}
+	for _, e := range f.DefaultCost {
+		cost[e] = true
+	}
+	return f.Passwords, cost
 }

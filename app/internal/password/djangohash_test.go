@@ -8,31 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
 
-// fixturePasswords are the plaintext test passwords of the users in
-// app/testdata/django/dump.json (the importer's fixture, which
-// app/importer_test.go reads with the same table), by email as Django
-// stored it (PASSWORDS in app/testdata/django/make_fixture.py). frank@
-// and ken@ have unusable ones.
-var fixturePasswords = map[string]string{
-	"alice@example.com": "alice pbkdf2 Tulip-7",
-	"bob@example.com":   "bob argon2 Walnut-8",
-	"carol@example.com": "carol bcrypt Pepper-9",
-	"dave@example.com":  "dave pbkdf2 Harbor-10",
-	"Erin@Example.com":  "erin first Meadow-11",
-	"erin@example.com":  "erin second Meadow-12",
-	"grace@example.com": "grace unverified Lark-13",
-	"heidi@example.com": "heidi deactivated Fjord-14",
-	"ivan@example.com":  "ivan superuser Quartz-15",
-	"judy@example.com":  "judy phones Cobalt-16",
-	"not-an-email":      "mallory Zinc-17",
-}
-
-// djangoDefaultCost marks the fixture's hashes made at Django 3.2's
-// default costs (PBKDF2 260,000 iterations; argon2 m=100 MiB, t=2, p=8;
-// bcrypt 12); the others use cheaper costs of the same formats.
-var djangoDefaultCost = map[string]bool{"alice@example.com": true, "bob@example.com": true, "carol@example.com": true}
+// fixturePasswords are the plaintext test passwords of the users in the
+// Django fixture, and djangoDefaultCost marks the hashes made at Django's
+// default costs: both from ../../testdata/django/passwords.json, which the
+// importer's tests and the password package's read alike.
+var fixturePasswords, djangoDefaultCost = testutil.DjangoPasswords("../../testdata/django/passwords.json")
 
 const fixtureFile = "../../testdata/django/dump.json"
 
