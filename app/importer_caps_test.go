@@ -9,26 +9,16 @@ import (
 	"testing"
 
 	"github.com/marbelle/marbelle/app/internal/password"
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/store"
 )
 
-// Hash strings for the cap tests (app/internal/password's
-// djangohash_caps_test.go has the same for the caps' own). Their salts and
-// hashes are well formed, so only a cost parameter can make a hash over a
-// cap refused; none needs to be computable, since the point is that none
-// is computed.
-const (
-	capB32   = "VawEblbjCJ/sFpHCJUS2BflBhSFt3gRl5oudV8INrLw=" // 32 bytes, standard base64
-	capSalt  = "c29tZXNhbHQ"                                  // argon2 "somesalt"
-	capArgon = "CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"  // argon2 32-byte hash
-	capBcr   = "CCCCCCCCCCCCCCCCCCCCC.bdNwF18LmuBgx.3vdUAHc5aN/.UHaVC"
+// Hash strings of a chosen cost (internal/testutil's Django helpers).
+var (
+	capPBKDF2 = testutil.DjangoPBKDF2
+	capArgon2 = testutil.DjangoArgon2
+	capBcrypt = testutil.DjangoBcrypt
 )
-
-func capPBKDF2(iter int) string { return fmt.Sprintf("pbkdf2_sha256$%d$salt$%s", iter, capB32) }
-func capArgon2(variant string, m, t, p int) string {
-	return fmt.Sprintf("argon2$%s$v=19$m=%d,t=%d,p=%d$%s$%s", variant, m, t, p, capSalt, capArgon)
-}
-func capBcrypt(cost int) string { return fmt.Sprintf("bcrypt_sha256$$2b$%02d$%s", cost, capBcr) }
 
 // TestIssue14ImportedHashOverCapIsUnusable: records whose hash is over a
 // cap (of every algorithm) or of a format Marbelle does not verify (the
@@ -61,12 +51,12 @@ func TestIssue14ImportedHashOverCapIsUnusable(t *testing.T) {
 		{5, capArgon2("argon2i", 102400, 2, 64), "argon2 with m=102400,t=2,p=64 is over the limit of m=131072,t=3,p=16"},
 		{6, capBcrypt(16), "bcrypt_sha256 with cost 16 is over the limit of 13"},
 		{7, capBcrypt(password.MaxDjangoBcryptCost + 1), "bcrypt_sha256 with cost 14 is over the limit of 13"},
-		{8, "pbkdf2_sha256$1$" + strings.Repeat("s", 200) + "$" + capB32, "a hash of 261 characters is over the limit of 128 (Django's column width)"},
+		{8, "pbkdf2_sha256$1$" + strings.Repeat("s", 200) + "$" + testutil.DjangoHash32, "a hash of 261 characters is over the limit of 128 (Django's column width)"},
 		{9, "sha1$salt$" + strings.Repeat("a", 40), `the hash algorithm "sha1" is not supported`},
 		{10, "md5$salt$" + strings.Repeat("a", 32), `the hash algorithm "md5" is not supported`},
 		{11, "md5$$" + strings.Repeat("a", 32), `the hash algorithm "md5" is not supported`},
 		{12, strings.Repeat("a", 32), "the hash algorithm (unrecognised) is not supported"}, // Django's unsalted MD5
-		{13, "bcrypt$$2b$12$" + capBcr, `the hash algorithm "bcrypt" is not supported`},
+		{13, "bcrypt$$2b$12$" + testutil.DjangoBcryptTail, `the hash algorithm "bcrypt" is not supported`},
 		{14, "pbkdf2_sha1$260000$salt$aGFzaA==", `the hash algorithm "pbkdf2_sha1" is not supported`},
 	}
 	// At the caps, or at Django's defaults: vectors from djangohash_test.go.
