@@ -205,8 +205,8 @@ func (b *benchSeeder) user(tx *store.Tx, i int) error {
 	if list == "" {
 		return nil
 	}
-	secret := newSecret()
-	if _, err := b.s.newSession(tx, u, secret, client{IP: "127.0.0.1", UserAgent: "wrk"}, b.now); err != nil {
+	secret := newSessionSecret()
+	if _, err := b.s.newSession(tx, u, secret, passwordSignIn(false), client{IP: "127.0.0.1", UserAgent: "wrk"}, b.now); err != nil {
 		return err
 	}
 	c, err := b.s.sessionCookie(secret, time.Hour)
