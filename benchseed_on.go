@@ -26,7 +26,7 @@ func benchSeed(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("marbelle bench-seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o app.BenchSeedOptions
-	fs.IntVar(&o.Readers, "readers", 1000, "users with 10 addresses and a session")
+	fs.IntVar(&o.Readers, "readers", 1000, "users with 10 addresses, a cookie session and a token session")
 	fs.IntVar(&o.Writers, "writers", 20000, "users with a session and no address")
 	fs.IntVar(&o.Extra, "extra", 0, "further users without a session")
 	fs.IntVar(&o.Tokens, "tokens", 0, "tokens")

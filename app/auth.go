@@ -293,6 +293,20 @@ func (s *Server) resendVerification(ctx context.Context, raw string) error {
 type loginInput struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	// Session is where the session goes: "cookie" (the default, for
+	// browsers) or "token" (answered as data.session_token, for apps).
+	Session string `json:"session"`
+}
+
+// wantsToken reports whether the login answers a bearer token instead of
+// setting the cookie.
+func (in loginInput) wantsToken() bool { return in.Session == "token" }
+
+// loggedIn is the answer of a login: the profile, and for a token login
+// the session token beside its fields.
+type loggedIn struct {
+	*profile
+	SessionToken string `json:"session_token,omitempty"`
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
@@ -300,19 +314,23 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httproute
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	p, cookie, err := s.login(r.Context(), in)
+	out, cookie, err := s.login(r.Context(), in)
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, cookie)
+	if cookie != nil {
+		http.SetCookie(w, cookie)
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, "You are logged in.", p)
+	writeJSON(w, http.StatusOK, "You are logged in.", out)
 	return nil
 }
 
-// login checks a password and opens a new session. Unknown emails, wrong
-// passwords and deactivated accounts fail alike, each after one hash.
-func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cookie, error) {
+// login checks a password and opens a new session: a cookie to set, or
+// (in.Session "token") no cookie and the token in the answer. Unknown
+// emails, wrong passwords and deactivated accounts fail alike, each after
+// one hash.
+func (s *Server) login(ctx context.Context, in loginInput) (*loggedIn, *http.Cookie, error) {
 	if err := in.check(); err != nil {
 		return nil, nil, err
 	}
@@ -336,16 +354,19 @@ func (s *Server) login(ctx context.Context, in loginInput) (*profile, *http.Cook
 			newHash = "" // keep the old hash; the next login tries again
 		}
 	}
-	secret := newSecret()
-	u, sess, err := s.openSession(ctx, u, newHash, secret)
+	secret := newSessionSecret()
+	u, sess, err := s.openSession(ctx, u, newHash, secret, passwordSignIn(in.wantsToken()))
 	if err != nil {
 		return nil, nil, err
+	}
+	if in.wantsToken() {
+		return &loggedIn{profile: profileOf(u), SessionToken: secret}, nil, nil
 	}
 	cookie, err := s.sessionCookie(secret, s.absoluteTimeout(sess.Staff))
 	if err != nil {
 		return nil, nil, err
 	}
-	return profileOf(u), cookie, nil
+	return &loggedIn{profile: profileOf(u)}, cookie, nil
 }
 
 // check refuses a login body that cannot be anyone's.
@@ -364,6 +385,9 @@ func (in loginInput) check() error {
 	}
 	if in.Password == "" {
 		errs.add("password", "Enter your password.")
+	}
+	if in.Session != "" && in.Session != "cookie" && in.Session != "token" {
+		errs.add("session", `Must be "cookie" or "token".`)
 	}
 	return errs.err()
 }
@@ -431,9 +455,9 @@ func loginRefusal(u *store.User) error {
 
 // openSession records a login of u (checked against the stored record,
 // which may have changed since the password was verified) and creates its
-// session under secret. newHash, when set, replaces a hash made with older
-// parameters. A device not seen before gets a notice.
-func (s *Server) openSession(ctx context.Context, u *store.User, newHash, secret string) (*store.User, *store.Session, error) {
+// session under secret, opened as how says. newHash, when set, replaces a
+// hash made with older parameters. A device not seen before gets a notice.
+func (s *Server) openSession(ctx context.Context, u *store.User, newHash, secret string, how signIn) (*store.User, *store.Session, error) {
 	c := clientOf(ctx)
 	var sess *store.Session
 	var out *store.User
@@ -458,28 +482,38 @@ func (s *Server) openSession(ctx context.Context, u *store.User, newHash, secret
 			return err
 		}
 		out = cur
-		if sess, err = s.newSession(t.Tx, cur, secret, c, t.now); err != nil {
+		if sess, err = s.newSession(t.Tx, cur, secret, how, c, t.now); err != nil {
 			return err
 		}
-		return t.audit("login", cur, "", c, nil)
+		var detail map[string]string
+		if how.Token {
+			detail = map[string]string{"session": "token"}
+		}
+		return t.audit("login", cur, "", c, detail)
 	})
 	return out, sess, err
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	if err := s.logout(r.Context(), s.cookieSecret(r)); err != nil {
+	kind, secret := s.credential(r)
+	if err := s.logout(r.Context(), kind, secret); err != nil {
 		return err
 	}
-	s.clearSessionCookie(w)
-	w.Header().Set("Clear-Site-Data", `"cookies", "storage"`)
+	if kind == credCookie || kind == credNone {
+		// A browser's logout clears what it holds; an app's (Authorization)
+		// ends its own session and leaves any cookie of that browser be.
+		s.clearSessionCookie(w)
+		w.Header().Set("Clear-Site-Data", `"cookies", "storage"`)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, "You are logged out.", nil)
 	return nil
 }
 
-// logout deletes the session at once; without one it does nothing.
-func (s *Server) logout(ctx context.Context, secret string) error {
-	if secret == "" {
+// logout deletes the session the credential names at once; any other
+// credential, or none, ends nothing.
+func (s *Server) logout(ctx context.Context, kind credentialKind, secret string) error {
+	if kind != credCookie && kind != credBearer {
 		return nil
 	}
 	c := clientOf(ctx)

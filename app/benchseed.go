@@ -22,20 +22,20 @@ import (
 
 // BenchSeedOptions size a store for the load scripts in scripts/bench.
 type BenchSeedOptions struct {
-	Readers   int    // verified users with 10 addresses and a session each
+	Readers   int    // verified users with 10 addresses, a cookie session and a token session each
 	Writers   int    // verified users with no address and a session each (for the create test)
 	Extra     int    // further users without sessions (for the start-up test)
 	Tokens    int    // unspent tokens spread over all users
 	Expired   int    // of Tokens, how many are already expired (for the sweeper)
 	Password  string // every seeded user's password (one hash, shared)
-	OutDir    string // where readers.txt, writers.txt and logins.txt are written
+	OutDir    string // where readers.txt, writers.txt, logins.txt and bearers.txt are written
 	BatchSize int    // records per write transaction (default 5000)
 }
 
 // BenchSeed writes users, addresses, sessions and tokens straight into the
 // store of cfg.DataDir (which no server may hold), fast, and writes the
-// session cookies (one Cookie header value per line) and login bodies the
-// wrk scripts read. cfg.SecretKey must be the one the server will run with.
+// session cookies (one Cookie header value per line), session tokens (one
+// per line) and login bodies the wrk scripts read. cfg.SecretKey must be the one the server will run with.
 func BenchSeed(ctx context.Context, cfg Config, o BenchSeedOptions, stdout io.Writer) error {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 5000
@@ -69,7 +69,7 @@ func BenchSeed(ctx context.Context, cfg Config, o BenchSeedOptions, stdout io.Wr
 	if err := seed.tokens(db); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "seeded %d users (%d with 10 addresses and a session, %d with a session and no address), %d tokens (%d expired) in %v\n",
+	fmt.Fprintf(stdout, "seeded %d users (%d with 10 addresses, a cookie session and a token session, %d with a session and no address), %d tokens (%d expired) in %v\n",
 		o.Readers+o.Writers+o.Extra, o.Readers, o.Writers, o.Tokens, o.Expired, time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -124,13 +124,13 @@ func (s *Server) hashRate(ctx context.Context, password string, cores int) (floa
 }
 
 // createSeedFiles creates the files the wrk scripts read, in dir: cookies
-// of readers.txt and writers.txt, bodies of logins.txt. closeFiles flushes
-// and closes them.
+// of readers.txt and writers.txt, bodies of logins.txt, the readers'
+// session tokens of bearers.txt. closeFiles flushes and closes them.
 func createSeedFiles(dir string) (files map[string]*bufio.Writer, closeFiles func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}
-	names := []string{"readers.txt", "writers.txt", "logins.txt"}
+	names := []string{"readers.txt", "writers.txt", "logins.txt", "bearers.txt"}
 	files = map[string]*bufio.Writer{}
 	var opened []*os.File // in the order of names
 	closeFiles = func() {
@@ -181,9 +181,10 @@ func (b *benchSeeder) users(db *store.DB) error {
 	return nil
 }
 
-// user creates user i: a reader has 10 addresses and a session, a writer a
-// session only, an extra user neither. Every user gets a line in
-// logins.txt; one with a session gets its cookie in its list.
+// user creates user i: a reader has 10 addresses, a cookie session and a
+// token session, a writer a cookie session only, an extra user neither.
+// Every user gets a line in logins.txt; one with a session gets its cookie
+// in its list, and a reader its token in bearers.txt.
 func (b *benchSeeder) user(tx *store.Tx, i int) error {
 	u := &store.User{ID: store.NewID(), Email: fmt.Sprintf("bench%d@example.test", i), FirstName: "Bench", LastName: fmt.Sprint("User", i),
 		PasswordHash: b.hash, EmailVerified: true, Active: true, DateJoined: b.now, UpdatedAt: b.now}
@@ -205,8 +206,9 @@ func (b *benchSeeder) user(tx *store.Tx, i int) error {
 	if list == "" {
 		return nil
 	}
-	secret := newSecret()
-	if _, err := b.s.newSession(tx, u, secret, client{IP: "127.0.0.1", UserAgent: "wrk"}, b.now); err != nil {
+	wrk := client{IP: "127.0.0.1", UserAgent: "wrk"}
+	secret := newSessionSecret()
+	if _, err := b.s.newSession(tx, u, secret, passwordSignIn(false), wrk, b.now); err != nil {
 		return err
 	}
 	c, err := b.s.sessionCookie(secret, time.Hour)
@@ -214,6 +216,15 @@ func (b *benchSeeder) user(tx *store.Tx, i int) error {
 		return err
 	}
 	fmt.Fprintf(b.files[list], "%s=%s\n", c.Name, c.Value)
+	if list != "readers.txt" {
+		return nil
+	}
+	// A reader is also signed in from an app, with a token session.
+	token := newSessionSecret()
+	if _, err := b.s.newSession(tx, u, token, passwordSignIn(true), wrk, b.now); err != nil {
+		return err
+	}
+	fmt.Fprintln(b.files["bearers.txt"], token)
 	return nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/publicsuffix"
+
 	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/app/internal/ratelimit"
 )
@@ -27,6 +29,7 @@ type Config struct {
 	DataDir            string
 	SecretKey          string // empty in development until the data dir supplies one
 	BaseURL            string // no trailing slash; empty in development means "from the listener"
+	CookieDomain       string // "" (the cookie is host-only) or a domain it covers with its subdomains
 	CSRFTrustedOrigins []string
 	CORSAllowedOrigins []string
 	AllowedHosts       []string
@@ -132,6 +135,11 @@ var settings = []setting{
 				return nil
 			}
 			return checkBaseURL(c.BaseURL)
+		}},
+	{env: "MARBELLE_COOKIE_DOMAIN", flag: "cookie-domain", usage: "a domain the session cookie covers with all its subdomains, e.g. shop.example; it must contain the base URL's host (default: the cookie is the base URL's host only)",
+		parse: func(c *Config, v string) (err error) {
+			c.CookieDomain, err = parseCookieDomain(v)
+			return err
 		}},
 	{env: "MARBELLE_CSRF_TRUSTED_ORIGINS", flag: "csrf-trusted-origins", usage: "origins allowed to send state-changing requests, comma-separated",
 		parse: func(c *Config, v string) (err error) {
@@ -472,6 +480,11 @@ func parseConfig(raw map[string]string) (Config, error) {
 // loopback only. A setting that did not parse is not judged again.
 func checkEnvRules(c *Config, problems configProblems) {
 	parsed := func(name string) bool { return len(problems[name]) == 0 }
+	if c.CookieDomain != "" && parsed("MARBELLE_COOKIE_DOMAIN") && parsed("MARBELLE_BASE_URL") {
+		if err := checkCookieDomain(c.CookieDomain, c.BaseURL); err != nil {
+			problems.add("MARBELLE_COOKIE_DOMAIN", err)
+		}
+	}
 	if !c.Production() {
 		if parsed("MARBELLE_ADDR") && !c.DevAllowPublic && !loopbackAddr(c.Addr) {
 			// Development serves every captured mail, reset links included, at
@@ -557,6 +570,69 @@ func checkBaseURL(v string) error {
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return fmt.Errorf("%q must not carry a query, fragment or user", v)
+	}
+	return nil
+}
+
+// parseCookieDomain reads a cookie domain: a host name of at least two
+// labels that is not itself a public suffix (browsers refuse a cookie for
+// "com" or "co.uk", and a single label is a TLD or a local name), and not
+// an IP address (a cookie for an IP covers that host only). A leading dot
+// is dropped, as browsers do.
+func parseCookieDomain(v string) (string, error) {
+	d := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(v)), ".")
+	if d == "" {
+		return "", nil
+	}
+	if _, err := netip.ParseAddr(strings.Trim(d, "[]")); err == nil {
+		return "", fmt.Errorf("%q is an IP address: name a domain such as shop.example", v)
+	}
+	if len(d) > 253 {
+		return "", fmt.Errorf("%q is longer than a host name may be", v)
+	}
+	labels := strings.Split(d, ".")
+	for _, l := range labels {
+		if !hostLabel(l) {
+			return "", fmt.Errorf("%q is not a host name (letters, digits and hyphens, in dot-separated labels)", v)
+		}
+	}
+	if len(labels) < 2 {
+		return "", fmt.Errorf("%q is a single label (a top-level domain or a local name): name a domain such as shop.example", v)
+	}
+	if suffix, _ := publicsuffix.PublicSuffix(d); suffix == d {
+		return "", fmt.Errorf("%q is a public suffix, shared by unrelated sites: name the shop's own domain under it", v)
+	}
+	return d, nil
+}
+
+// hostLabel reports whether l is one label of a host name (RFC 1123).
+func hostLabel(l string) bool {
+	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkCookieDomain says what is wrong with a cookie domain for a server
+// at baseURL: browsers refuse a cookie whose domain does not contain the
+// host that sets it.
+func checkCookieDomain(domain, baseURL string) error {
+	if baseURL == "" {
+		return errors.New("needs MARBELLE_BASE_URL, whose host it must contain")
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return err
+	}
+	host := strings.ToLower(u.Hostname())
+	if host != domain && !strings.HasSuffix(host, "."+domain) {
+		return fmt.Errorf("%q does not contain the base URL's host %q, so browsers would refuse the cookie", domain, host)
 	}
 	return nil
 }

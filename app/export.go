@@ -59,7 +59,7 @@ func (s *Server) export(a *auth) (*exportDocument, error) {
 		doc.Sessions = []sessionView{}
 		for _, sess := range sessions {
 			if sess.Valid(now) {
-				doc.Sessions = append(doc.Sessions, sessionView{ID: sess.ID, CreatedAt: sess.CreatedAt.UTC(), LastSeenAt: sess.LastSeenAt.UTC(), IP: sess.IP, UserAgent: sess.UserAgent, Current: sess.ID == a.Session.ID})
+				doc.Sessions = append(doc.Sessions, sessionViewOf(&sess, sess.ID == a.Session.ID))
 			}
 		}
 		events, err := tx.AuditEvents(u.ID, 1<<30)

@@ -98,7 +98,10 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	}
 	s.secureCookies = strings.HasPrefix(s.baseURL, "https://")
 	s.cookieName = "marbelle_session"
-	if s.secureCookies {
+	switch {
+	case s.secureCookies && cfg.CookieDomain != "":
+		s.cookieName = "__Secure-marbelle_session" // __Host- forbids a Domain
+	case s.secureCookies:
 		s.cookieName = "__Host-marbelle_session"
 	}
 	hashKey, blockKey, mailKey := deriveKey(cfg.SecretKey, "marbelle cookie hmac-sha256 v1", 32), deriveKey(cfg.SecretKey, "marbelle cookie aes-256 v1", 32), deriveKey(cfg.SecretKey, "marbelle outbox aes-256-gcm v1", 32)

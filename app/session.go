@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,10 +41,101 @@ func newSecret() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// auth is the signed-in user of a request.
+// auth is the request's principal, resolved once per request by
+// authenticate from the request's one credential (see credential): today
+// a user's session, by cookie or bearer token. A service's API key will
+// be a principal without a session, which requireUser refuses.
 type auth struct {
 	User    *store.User
 	Session *store.Session
+}
+
+// credentialKind is what a request presents to say who it is.
+type credentialKind int
+
+const (
+	credNone    credentialKind = iota // nothing: an anonymous request
+	credCookie                        // the session cookie; its value is the session secret inside it
+	credBearer                        // Authorization: Bearer <session token>; the token is the session secret
+	credAPIKey                        // Authorization: Bearer mbk_…, a service API key
+	credInvalid                       // an Authorization header that is none of these
+)
+
+// apiKeyPrefix starts every service API key. No session token starts
+// with it (newSessionSecret), so the two never read as each other.
+const apiKeyPrefix = "mbk_"
+
+// Session tokens are what newSecret makes (43 characters); the upper
+// bound leaves room for longer ones and keeps a junk header from being
+// hashed.
+const (
+	minTokenLength = 43
+	maxTokenLength = 256
+)
+
+// credential is the request's one credential and its value. An
+// Authorization header, when present, is the only one considered: the
+// cookie is then ignored, so that an app's call never borrows a browser's
+// ambient cookie (withCrossOriginProtection relies on that). Only the
+// header is read, never the query string: a token in a URL ends up in
+// logs and Referer headers.
+func (s *Server) credential(r *http.Request) (credentialKind, string) {
+	header, sent := r.Header["Authorization"]
+	if !sent {
+		if secret := s.cookieSecret(r); secret != "" {
+			return credCookie, secret
+		}
+		return credNone, ""
+	}
+	token, ok := bearerToken(header)
+	switch {
+	case !ok:
+		return credInvalid, ""
+	case strings.HasPrefix(token, apiKeyPrefix):
+		return credAPIKey, token
+	case !wellFormedToken(token):
+		return credInvalid, ""
+	}
+	return credBearer, token
+}
+
+// bearerToken is the token of a lone "Authorization: Bearer <token>"
+// header (RFC 6750 §2.1; the scheme is case-insensitive, RFC 9110 §11.1).
+func bearerToken(header []string) (string, bool) {
+	if len(header) != 1 {
+		return "", false
+	}
+	scheme, token, _ := strings.Cut(header[0], " ")
+	token = strings.TrimLeft(token, " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
+
+// wellFormedToken reports whether t could be a session token: base64url
+// without padding, of a plausible length.
+func wellFormedToken(t string) bool {
+	if len(t) < minTokenLength || len(t) > maxTokenLength {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// newSessionSecret is newSecret for a session: never one that would read
+// as an API key when an app sends it as a bearer token (1 in 64⁴ would).
+func newSessionSecret() string {
+	for {
+		if secret := newSecret(); !strings.HasPrefix(secret, apiKeyPrefix) {
+			return secret
+		}
+	}
 }
 
 // sessionCookie encodes secret for the Set-Cookie header.
@@ -56,6 +148,7 @@ func (s *Server) sessionCookie(secret string, maxAge time.Duration) (*http.Cooki
 		Name:     s.cookieName,
 		Value:    value,
 		Path:     "/",
+		Domain:   s.cfg.CookieDomain,
 		MaxAge:   int(maxAge / time.Second),
 		HttpOnly: true,
 		Secure:   s.secureCookies,
@@ -63,8 +156,10 @@ func (s *Server) sessionCookie(secret string, maxAge time.Duration) (*http.Cooki
 	}, nil
 }
 
+// clearSessionCookie removes the cookie; a browser replaces a cookie only
+// with one of the same name, domain and path.
 func (s *Server) clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: s.cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode}) // #nosec G124 -- clears the cookie; Secure as when it was set
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName, Value: "", Path: "/", Domain: s.cfg.CookieDomain, MaxAge: -1, HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode}) // #nosec G124 -- clears the cookie; Secure as when it was set
 }
 
 // cookieSecret returns the session secret carried by the request's cookie,
@@ -81,15 +176,36 @@ func (s *Server) cookieSecret(r *http.Request) string {
 	return string(secret)
 }
 
-// authenticate returns the request's valid session and its user, or
-// errUnauthenticated. A session whose user is gone, deactivated or
-// unverified is no session.
+// authenticate resolves the request's principal from its one credential.
+// Session routes take a session, by cookie or bearer token; no credential,
+// a malformed one and an API key are errUnauthenticated.
 func (s *Server) authenticate(r *http.Request) (*auth, error) {
-	secret := s.cookieSecret(r)
-	if secret == "" {
+	kind, value := s.credential(r)
+	switch kind {
+	case credCookie, credBearer:
+	default:
 		return nil, errUnauthenticated
 	}
 	now := s.now()
+	a, err := s.sessionAuth(value, now)
+	if err != nil {
+		return nil, err
+	}
+	if now.Sub(a.Session.LastSeenAt) >= s.touchInterval(a.Session.Staff) {
+		idleUntil := now.Add(s.idleTimeout(a.Session.Staff))
+		if s.touchSession(a.Session.Hash, now, idleUntil) {
+			// This request's answer shows what is being stored.
+			a.Session.LastSeenAt, a.Session.IdleUntil = now, idleUntil
+		}
+	}
+	return a, nil
+}
+
+// sessionAuth reads the session whose secret is secret, and its user, as
+// they stand at now, without touching it. A session that has ended, or
+// whose user is gone, deactivated, unverified or frozen, is
+// errUnauthenticated.
+func (s *Server) sessionAuth(secret string, now time.Time) (*auth, error) {
 	var a auth
 	err := s.db.View(func(tx *store.Tx) error {
 		sess, err := tx.SessionBySecret(secret)
@@ -115,9 +231,6 @@ func (s *Server) authenticate(r *http.Request) (*auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	if now.Sub(a.Session.LastSeenAt) >= s.touchInterval(a.Session.Staff) {
-		s.touchSession(a.Session.Hash, now, now.Add(s.idleTimeout(a.Session.Staff)))
-	}
 	return &a, nil
 }
 
@@ -125,12 +238,13 @@ func (s *Server) authenticate(r *http.Request) (*auth, error) {
 // bookkeeping, not a write the client asked for, so the answer does not
 // wait for its commit. At most cap(touchSlots) run at once; past that a
 // touch is skipped and the session's next request tries again (idle
-// timeouts are days or half an hour, touches come every minute).
-func (s *Server) touchSession(hash []byte, seen, idleUntil time.Time) {
+// timeouts are days or half an hour, touches come every minute). It
+// reports whether the touch was started.
+func (s *Server) touchSession(hash []byte, seen, idleUntil time.Time) bool {
 	select {
 	case s.touchSlots <- struct{}{}:
 	default:
-		return
+		return false
 	}
 	go func() {
 		defer func() { <-s.touchSlots }()
@@ -139,6 +253,7 @@ func (s *Server) touchSession(hash []byte, seen, idleUntil time.Time) {
 			s.log.Warn("session touch failed", "err", err)
 		}
 	}()
+	return true
 }
 
 func (s *Server) idleTimeout(staff bool) time.Duration {
@@ -166,6 +281,9 @@ func (s *Server) requireUser(h userHandler) httprouter.Handle {
 		if err != nil {
 			return err
 		}
+		if a.Session == nil { // a service's principal (an API key) is no user's session
+			return errUnauthenticated
+		}
 		if unsafeMethod(r.Method) {
 			if ok, retry := s.limits.userWrites.Allow(a.User.ID.String(), s.now()); !ok {
 				return rateLimited(retry)
@@ -180,9 +298,22 @@ func unsafeMethod(m string) bool {
 	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
 }
 
-// newSession creates a session for u (inside the caller's transaction) and
-// returns its cookie secret.
-func (s *Server) newSession(tx *store.Tx, u *store.User, secret string, c client, now time.Time) (*store.Session, error) {
+// signIn is how a session is opened: what the user proved, and where
+// its secret goes.
+type signIn struct {
+	Methods []string // store.Session.Methods
+	AAL     int
+	Token   bool // answered to an app as a bearer token, not set as a cookie
+}
+
+// passwordSignIn is a login with a password alone (AAL1).
+func passwordSignIn(token bool) signIn {
+	return signIn{Methods: []string{"password"}, AAL: 1, Token: token}
+}
+
+// newSession creates a session for u under secret, inside the caller's
+// transaction.
+func (s *Server) newSession(tx *store.Tx, u *store.User, secret string, how signIn, c client, now time.Time) (*store.Session, error) {
 	sess := &store.Session{
 		ID:         store.NewID(),
 		UserID:     u.ID,
@@ -193,6 +324,9 @@ func (s *Server) newSession(tx *store.Tx, u *store.User, secret string, c client
 		IdleUntil:  now.Add(s.idleTimeout(u.Staff)),
 		IP:         c.IP,
 		UserAgent:  c.UserAgent,
+		Token:      how.Token,
+		Methods:    how.Methods,
+		AAL:        how.AAL,
 	}
 	return sess, tx.CreateSession(secret, sess)
 }
@@ -205,6 +339,15 @@ type sessionView struct {
 	IP         string    `json:"ip"`
 	UserAgent  string    `json:"user_agent"`
 	Current    bool      `json:"current"`
+	Kind       string    `json:"kind"` // "cookie" (a browser) or "token" (an app)
+}
+
+func sessionViewOf(sess *store.Session, current bool) sessionView {
+	kind := "cookie"
+	if sess.Token {
+		kind = "token"
+	}
+	return sessionView{ID: sess.ID, Kind: kind, CreatedAt: sess.CreatedAt.UTC(), LastSeenAt: sess.LastSeenAt.UTC(), IP: sess.IP, UserAgent: sess.UserAgent, Current: current}
 }
 
 // listSessions returns the user's valid sessions, newest first.
@@ -222,7 +365,7 @@ func (s *Server) listSessions(a *auth) ([]sessionView, error) {
 			if !sess.Valid(now) {
 				continue
 			}
-			out = append(out, sessionView{ID: sess.ID, CreatedAt: sess.CreatedAt.UTC(), LastSeenAt: sess.LastSeenAt.UTC(), IP: sess.IP, UserAgent: sess.UserAgent, Current: sess.ID == a.Session.ID})
+			out = append(out, sessionViewOf(&sess, sess.ID == a.Session.ID))
 		}
 		return nil
 	})
@@ -258,4 +401,35 @@ func (s *Server) handleSessionRevoke(w http.ResponseWriter, r *http.Request, p h
 		return err
 	}
 	return answer(w, http.StatusOK, "The session is ended.", nil, s.revokeSession(r.Context(), a, id))
+}
+
+// sessionCheck is the answer of GET /session: who is signed in, and how.
+type sessionCheck struct {
+	User    *profile      `json:"user"`
+	Session sessionDetail `json:"session"`
+}
+
+type sessionDetail struct {
+	ID         uuid.UUID `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at"` // the earlier of the absolute and the idle end
+	LastSeenAt time.Time `json:"last_seen_at"`
+	Methods    []string  `json:"methods"`
+	AAL        int       `json:"aal"`
+}
+
+func sessionCheckOf(a *auth) *sessionCheck {
+	methods := a.Session.Methods
+	if methods == nil {
+		methods = []string{} // a list, never null
+	}
+	return &sessionCheck{User: profileOf(a.User), Session: sessionDetail{
+		ID: a.Session.ID, CreatedAt: a.Session.CreatedAt.UTC(), ExpiresAt: a.Session.EndsAt().UTC(),
+		LastSeenAt: a.Session.LastSeenAt.UTC(), Methods: methods, AAL: a.Session.AAL,
+	}}
+}
+
+func (s *Server) handleSessionCheck(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
+	writeJSON(w, http.StatusOK, "You are logged in.", sessionCheckOf(a))
+	return nil
 }

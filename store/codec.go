@@ -24,6 +24,9 @@ const (
 	// userCodecV2 appends the security stamp to V1's fields.
 	userCodecV2    = 0xB2
 	sessionCodecV1 = 0xC1
+	// sessionCodecV2 appends the sign-in methods and the AAL to V1's
+	// fields, and flags token sessions.
+	sessionCodecV2 = 0xC2
 )
 
 // zeroTimeNanos stands for the zero time.Time, which has no Unix
@@ -279,14 +282,30 @@ func decodeUserAs(b []byte, version byte, u *User) error {
 	return r.finish(errBadUser)
 }
 
+// Session flags, one bit each.
+const (
+	sessionStaff = 1 << iota
+	sessionToken
+)
+
+// maxAAL is the highest assurance level NIST SP 800-63B defines.
+const maxAAL = 3
+
 func encodeSession(s *Session) []byte {
-	w := make(recordWriter, 0, 96+len(s.IP)+len(s.UserAgent)+len(s.Hash))
-	w = append(w, sessionCodecV1)
+	n := 104 + len(s.IP) + len(s.UserAgent) + len(s.Hash)
+	for _, m := range s.Methods {
+		n += 1 + len(m)
+	}
+	w := make(recordWriter, 0, n)
+	w = append(w, sessionCodecV2)
 	w.id(s.ID)
 	w.id(s.UserID)
 	var flags uint64
 	if s.Staff {
-		flags = 1
+		flags |= sessionStaff
+	}
+	if s.Token {
+		flags |= sessionToken
 	}
 	w.uint(flags)
 	w.time(s.CreatedAt)
@@ -296,17 +315,49 @@ func encodeSession(s *Session) []byte {
 	w.str(s.IP)
 	w.str(s.UserAgent)
 	w.bytes(s.Hash)
+	w.uint(uint64(len(s.Methods)))
+	for _, m := range s.Methods {
+		w.str(m)
+	}
+	w.uint(uint64(max(s.AAL, 0))) // #nosec G115 -- not negative
 	return w
 }
 
 func decodeSession(b []byte, s *Session) error {
 	var r recordReader
-	r.start(b, sessionCodecV1)
+	v2 := len(b) > 0 && b[0] == sessionCodecV2
+	if v2 {
+		r.start(b, sessionCodecV2)
+	} else {
+		r.start(b, sessionCodecV1)
+	}
 	s.ID, s.UserID = r.id(), r.id()
-	s.Staff = r.uint()&1 != 0
+	flags := r.uint()
+	s.Staff = flags&sessionStaff != 0
+	s.Token = v2 && flags&sessionToken != 0
 	s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.IdleUntil = r.time(), r.time(), r.time(), r.time()
 	s.IP, s.UserAgent = r.str(), r.str()
 	s.Hash = r.bytes()
+	if !v2 {
+		// Every session written before V2 came from a password login.
+		s.Methods, s.AAL = []string{"password"}, 1
+		return r.finish(errBadSession)
+	}
+	s.Methods = nil
+	switch methods := r.uint(); {
+	case methods > MaxSessionMethods:
+		r.bad = true
+	case methods > 0:
+		s.Methods = make([]string, methods)
+		for i := range s.Methods {
+			s.Methods[i] = r.str()
+		}
+	}
+	aal := r.uint()
+	if aal > maxAAL {
+		r.bad = true
+	}
+	s.AAL = int(aal) // #nosec G115 -- at most maxAAL
 	return r.finish(errBadSession)
 }
 

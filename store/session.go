@@ -22,7 +22,20 @@ type Session struct {
 	IP         string    `json:"ip"`
 	UserAgent  string    `json:"user_agent"`
 	Hash       []byte    `json:"hash"` // SHA-256 of the secret, for the indexes
+	// Token: the secret went to an app as a bearer token, not into a
+	// cookie. Either way it is the same kind of session.
+	Token bool `json:"token"`
+	// Methods are how the user proved who they are when the session was
+	// opened, in order: "password", and later "totp", "passkey",
+	// "recovery_code" or "oidc:<provider>" (at most MaxSessionMethods).
+	Methods []string `json:"methods"`
+	// AAL is the NIST SP 800-63B assurance level those methods reach: 1
+	// for a password alone, 2 with a second factor.
+	AAL int `json:"aal"`
 }
+
+// MaxSessionMethods bounds a session's list of sign-in methods.
+const MaxSessionMethods = 8
 
 // EndsAt is when the session stops being valid if not used again.
 func (s *Session) EndsAt() time.Time {

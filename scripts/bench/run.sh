@@ -51,7 +51,7 @@ start() { # start DATA_DIR: runs the server, waits for /readyz, sets PID and STA
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 rss() { awk -v k="$2" '$1==k":" {printf "%.1f", $2/1024}' "/proc/$1/status"; } # rss PID VmRSS|VmHWM in MiB
 
-echo "== seed: 1,000 users with 10 addresses, 60,000 with free slots"
+echo "== seed: 1,000 users with 10 addresses (a cookie and a token session each), 60,000 with free slots"
 SEED_OUT=$(env $(env_for "$WORK/data") "$BIN" bench-seed --readers 1000 --writers 60000 --out "$WORK/seed")
 echo "$SEED_OUT"
 HASH_MS=$(echo "$SEED_OUT" | sed -n 's/^hash_ms=\([0-9.]*\).*/\1/p')
@@ -86,6 +86,7 @@ for c in 16 64; do
   echo "== c=$c"
   read -r RPS[health$c] P99[health$c] < <(wrk_run health $c "$URL/healthz")
   read -r RPS[profile$c] P99[profile$c] < <(wrk_run profile $c -s $S/cookies.lua "$URL" -- /api/v1/auth/profile "$WORK/seed/readers.txt")
+  read -r RPS[bearer$c] P99[bearer$c] < <(wrk_run bearer $c -s $S/bearer.lua "$URL" -- /api/v1/auth/profile "$WORK/seed/bearers.txt")
   read -r RPS[list$c] P99[list$c] < <(wrk_run list $c -s $S/cookies.lua "$URL" -- /api/v1/auth/addresses "$WORK/seed/readers.txt")
   read -r RPS[create$c] P99[create$c] < <(wrk_run create $c -s $S/create.lua "$URL" -- "$WORK/seed/writers.txt")
 done
@@ -120,6 +121,7 @@ CORES=$(nproc)
 awk -v d="$(date -u +%Y-%m-%dT%H:%MZ)" -v cores="$CORES" -v cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')" \
     -v h16="${RPS[health16]}" -v h64="${RPS[health64]}" -v hp="${P99[health16]}" \
     -v p16="${RPS[profile16]}" -v p64="${RPS[profile64]}" -v pp="${P99[profile16]}" \
+    -v b16="${RPS[bearer16]}" -v b64="${RPS[bearer64]}" -v bp="${P99[bearer16]}" \
     -v l16="${RPS[list16]}" -v l64="${RPS[list64]}" -v lp="${P99[list16]}" \
     -v c16="${RPS[create16]}" -v c64="${RPS[create64]}" -v cp="${P99[create16]}" \
     -v g64="${RPS[login64]}" -v gp="${P99[login64]}" -v hash="$HASH_MS" \
@@ -131,6 +133,7 @@ BEGIN {
   printf "| test | rps c=16 | rps c=64 | p99 ms c=16 | ratio c=16 | ratio c=64 | target | met |\n|---|---|---|---|---|---|---|---|\n"
   printf "| /healthz | %.0f | %.0f | %s | 1 | 1 | — | — |\n", h16, h64, hp
   printf "| profile read | %.0f | %.0f | %s | %.2f | %.2f | ≥ 0.5 | %s |\n", p16, p64, pp, p16/h16, p64/h64, ok(p16/h16>=0.5 && p64/h64>=0.5)
+  printf "| profile read, bearer token | %.0f | %.0f | %s | %.2f | %.2f | ≥ 0.5 | %s |\n", b16, b64, bp, b16/h16, b64/h64, ok(b16/h16>=0.5 && b64/h64>=0.5)
   printf "| list 10 addresses | %.0f | %.0f | %s | %.2f | %.2f | ≥ 0.4 | %s |\n", l16, l64, lp, l16/h16, l64/h64, ok(l16/h16>=0.4 && l64/h64>=0.4)
   printf "| create address (fsynced) | %.0f | %.0f | %s | %.2f | %.2f | ≥ 0.25 | %s |\n", c16, c64, cp, c16/h16, c64/h64, ok(c16/h16>=0.25 && c64/h64>=0.25)
   want = 0.9 * cores / (hash/1000)

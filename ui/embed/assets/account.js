@@ -371,7 +371,8 @@ function sessionsCard(v, reload) {
     const others = list.filter((s) => !s.current);
     body.replaceChildren(
       el("ul", { class: "sessions", role: "list" }, list.map((s) => el("li", { class: "session" + (s.current ? " current" : "") },
-        el("h3", { id: "session-" + s.id }, device(s.user_agent), s.current ? el("span", { class: "badge" }, "This device") : null),
+        el("h3", { id: "session-" + s.id }, device(s.user_agent), s.current ? el("span", { class: "badge" }, "This device") : null,
+          s.kind === "token" ? el("span", { class: "badge" }, "App") : null),
         el("p", { class: "muted" }, `IP address ${s.ip || "unknown"} · logged in ${when(s.created_at)} · last active ${when(s.last_seen_at)}`),
         s.current ? null : el("button", { type: "button", class: "btn secondary small", "aria-describedby": "session-" + s.id, onclick: () => revoke([s]) }, "End session")))),
       others.length
