@@ -323,14 +323,13 @@ func encodeSession(s *Session) []byte {
 	return w
 }
 
-func decodeSession(b []byte, s *Session) error {
+func decodeSession(b []byte, s *Session) error { return decodeSessionAs(b, sessionCodecV2, s) }
+
+// decodeSessionAs reads a session written as version, V1 or V2.
+func decodeSessionAs(b []byte, version byte, s *Session) error {
 	var r recordReader
-	v2 := len(b) > 0 && b[0] == sessionCodecV2
-	if v2 {
-		r.start(b, sessionCodecV2)
-	} else {
-		r.start(b, sessionCodecV1)
-	}
+	r.start(b, version)
+	v2 := version == sessionCodecV2
 	s.ID, s.UserID = r.id(), r.id()
 	flags := r.uint()
 	s.Staff = flags&sessionStaff != 0
@@ -363,7 +362,8 @@ func decodeSession(b []byte, s *Session) error {
 
 // The forms of users, sessions and addresses that stores before version 4
 // may hold, read only by the migrations: JSON (before the binary codec)
-// and, for users, V1 (before the security stamp; its stamp reads as 0).
+// and V1: for users before the security stamp (its stamp reads as 0), for
+// sessions before their sign-in methods (a password login at AAL 1).
 
 func decodeOldUser(b []byte, u *User) error {
 	switch {
@@ -377,9 +377,18 @@ func decodeOldUser(b []byte, u *User) error {
 }
 
 func decodeOldSession(b []byte, s *Session) error {
-	if isJSON(b) {
+	switch {
+	case isJSON(b):
 		*s = Session{}
-		return json.Unmarshal(b, s)
+		if err := json.Unmarshal(b, s); err != nil {
+			return err
+		}
+		if len(s.Methods) == 0 && s.AAL == 0 { // written before sessions had them: as for V1, below
+			s.Methods, s.AAL = []string{"password"}, 1
+		}
+		return nil
+	case len(b) > 0 && b[0] == sessionCodecV1:
+		return decodeSessionAs(b, sessionCodecV1, s)
 	}
 	return decodeSession(b, s)
 }

@@ -81,7 +81,7 @@ func TestFixturesOfEarlierSchemasOpenAndRead(t *testing.T) {
 				t.Fatalf("schema_version after Open: got %d, want %d", v, store.SchemaVersion)
 			}
 			// One form per record kind since version 4: no JSON, no V1 user.
-			for bucket, form := range map[string]byte{"users": 0xB2, "sessions": 0xC1, "addresses": 0xA1} {
+			for bucket, form := range map[string]byte{"users": 0xB2, "sessions": 0xC2, "addresses": 0xA1} {
 				for k, v := range rawValues(t, path, bucket) {
 					if len(v) == 0 || v[0] != form {
 						t.Errorf("%s %x: stored as %.12q…, want the binary form %#x", bucket, k, v, form)
@@ -141,10 +141,10 @@ func checkFixtureSessions(t *testing.T, tx *store.Tx) {
 	want := map[string]store.Session{
 		"session-ann": {ID: fixtureID(21), UserID: fixtureID(1), CreatedAt: fixtureT0, LastSeenAt: fixtureT0.Add(time.Hour),
 			ExpiresAt: fixtureT0.Add(30 * 24 * time.Hour), IdleUntil: fixtureT0.Add(49 * time.Hour), IP: "192.0.2.1",
-			UserAgent: "Mozilla/5.0", Hash: store.HashSecret("session-ann")},
+			UserAgent: "Mozilla/5.0", Hash: store.HashSecret("session-ann"), Methods: []string{"password"}, AAL: 1},
 		"session-staff": {ID: fixtureID(22), UserID: fixtureID(3), Staff: true, CreatedAt: fixtureT0, LastSeenAt: fixtureT0,
 			ExpiresAt: fixtureT0.Add(12 * time.Hour), IdleUntil: fixtureT0.Add(time.Hour), IP: "2001:db8::1",
-			UserAgent: "curl/8", Hash: store.HashSecret("session-staff")},
+			UserAgent: "curl/8", Hash: store.HashSecret("session-staff"), Methods: []string{"password"}, AAL: 1},
 	}
 	for secret, w := range want {
 		got, err := tx.SessionBySecret(secret)

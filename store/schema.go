@@ -22,7 +22,7 @@
 //	signups_by_day
 //	  day (uint32 yyyymmdd, UTC)  → uint64 count of accounts created that day (history: not lowered on delete)
 //	sessions
-//	  SHA-256(session secret)     → binary Session, 0xC1 (sessionCodecV1)
+//	  SHA-256(session secret)     → binary Session, 0xC2 (sessionCodecV2: V1 and sign-in methods, AAL, token flag)
 //	sessions_by_user
 //	  user id | session id        → SHA-256(session secret)
 //	sessions_by_expiry
@@ -306,7 +306,7 @@ func rewriteUser(v []byte) ([]byte, error) {
 }
 
 func rewriteSession(v []byte) ([]byte, error) {
-	if len(v) > 0 && v[0] == sessionCodecV1 {
+	if len(v) > 0 && v[0] == sessionCodecV2 {
 		return nil, nil
 	}
 	var s Session

@@ -103,7 +103,7 @@ func oldForms(tb testing.TB, db *DB) int {
 	tb.Helper()
 	n := 0
 	db.View(func(tx *Tx) error {
-		for name, form := range map[string]byte{"users": userCodecV2, "sessions": sessionCodecV1, "addresses": addressCodecV1} {
+		for name, form := range map[string]byte{"users": userCodecV2, "sessions": sessionCodecV2, "addresses": addressCodecV1} {
 			tx.bucket([]byte(name)).ForEach(func(_, v []byte) error {
 				if len(v) == 0 || v[0] != form {
 					n++
