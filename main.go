@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -128,9 +127,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return &exitError{code: 2, err: err}
 	}
 	log := newLogger(cfg, stderr)
-	return app.Serve(ctx, cfg, log, stdout, app.ServeOptions{Version: buildVersion(), UI: func(siteName string, devMail bool) http.Handler {
-		return ui.Handler(ui.Config{SiteName: siteName, DevMail: devMail})
-	}})
+	return app.Serve(ctx, cfg, log, stdout, app.ServeOptions{Version: buildVersion(), UI: ui.Handler})
 }
 
 func newLogger(cfg app.Config, w io.Writer) *slog.Logger {

@@ -82,6 +82,16 @@ func BenchmarkProfileRead(b *testing.B) {
 	}
 }
 
+// BenchmarkForwardAuth: what a proxy asks for each page it protects; the
+// same session read as BenchmarkProfileRead, answered in headers.
+func BenchmarkForwardAuth(b *testing.B) {
+	_, h, host, cookie := benchSetup(b, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		benchRequest(b, h, host, "GET", "/api/v1/auth/forward", "", cookie, 200)
+	}
+}
+
 // BenchmarkAddressCreate: one create and one delete per iteration, each
 // answered after its fsynced commit (sequential: no commit to share).
 func BenchmarkAddressCreate(b *testing.B) {

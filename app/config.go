@@ -34,6 +34,7 @@ type Config struct {
 	CORSAllowedOrigins []string
 	AllowedHosts       []string
 	TrustedProxies     []netip.Prefix
+	ForwardAuthHosts   []string // host or host:port, lower-case, as a browser writes it
 	SMTPURL            string
 	MailFrom           string
 	DevSMTPAddr        string // "" or "off" disables the sink
@@ -171,6 +172,11 @@ var settings = []setting{
 				c.TrustedProxies = append(c.TrustedProxies, prefix)
 			}
 			return errors.Join(bad...)
+		}},
+	{env: "MARBELLE_FORWARD_AUTH_HOSTS", flag: "forward-auth-hosts", usage: "hosts (host or host:port) whose pages a proxy puts behind Marbelle's forward auth; login returns to them (production: https only)",
+		parse: func(c *Config, v string) (err error) {
+			c.ForwardAuthHosts, err = parseHosts(v)
+			return err
 		}},
 	// #nosec G101 -- user:pass in the help text shows the URL's shape; it is no credential
 	{env: "MARBELLE_SMTP_URL", flag: "smtp-url", usage: "smtps://user:pass@host:465 or smtp://user:pass@host:587 (production: required; development: the built-in sink)",
@@ -649,6 +655,58 @@ func parseOrigins(v string) ([]string, error) {
 		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
 	}
 	return out, nil
+}
+
+// parseHosts reads host or host:port items (no scheme, path or wildcard),
+// lower-cased.
+func parseHosts(v string) ([]string, error) {
+	var out []string
+	var bad []error
+	for _, h := range splitList(strings.ToLower(v)) {
+		u, err := url.Parse("//" + h)
+		if err != nil || u.Host != h || u.Hostname() == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || strings.ContainsAny(h, "*\\ ") {
+			bad = append(bad, fmt.Errorf("%q is not a host or host:port (e.g. shop.example, or shop.example:8443)", h))
+			continue
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				bad = append(bad, fmt.Errorf("%q has no valid port", h))
+				continue
+			}
+		}
+		out = append(out, h)
+	}
+	return out, errors.Join(bad...)
+}
+
+// ForwardAuthOrigins are the origins of the forward-auth hosts, the only
+// ones besides its own that a login may return to: https, and in
+// development http as well. Each is written as a browser's URL.origin
+// writes it (no default port), so that both sides compare strings.
+func (c *Config) ForwardAuthOrigins() []string {
+	schemes := []string{"https"}
+	if !c.Production() {
+		schemes = append(schemes, "http")
+	}
+	var out []string
+	for _, h := range c.ForwardAuthHosts {
+		for _, scheme := range schemes {
+			out = append(out, origin(scheme, h))
+		}
+	}
+	return out
+}
+
+// origin is scheme://host, the host without the scheme's default port.
+func origin(scheme, host string) string {
+	host = strings.ToLower(host)
+	switch scheme {
+	case "https":
+		host = strings.TrimSuffix(host, ":443")
+	case "http":
+		host = strings.TrimSuffix(host, ":80")
+	}
+	return scheme + "://" + host
 }
 
 // loopbackAddr reports whether the listen address host:port takes

@@ -97,7 +97,11 @@ var (
 	errInvalidToken    = &Error{Code: CodeInvalidToken, Message: "This link is invalid or has expired. Please request a new one."}
 	errNotFound        = &Error{Code: CodeNotFound, Message: "Not found."}
 	errForbidden       = &Error{Code: CodeForbidden, Message: "You are not allowed to do this."}
-	errAccountFrozen   = &Error{Code: CodeAccountFrozen, Message: "This account is locked for your protection after a \"This wasn't me\" report. Please contact the shop to restore it."}
+	// errStaffOnly and errSecondFactorNeeded: forward auth's refusals of a
+	// valid session (?staff=1, ?aal=2).
+	errStaffOnly          = &Error{Code: CodeForbidden, Message: "This page is for staff only."}
+	errSecondFactorNeeded = &Error{Code: CodeForbidden, Message: "This page needs a sign-in with a second factor."}
+	errAccountFrozen      = &Error{Code: CodeAccountFrozen, Message: "This account is locked for your protection after a \"This wasn't me\" report. Please contact the shop to restore it."}
 	// errBackupRunning: each backup takes a copy of the store in the data
 	// dir, so only one runs at a time.
 	errBackupRunning = &Error{Code: CodeRateLimited, Message: "A backup is already being downloaded, and only one runs at a time. Please try again in a minute.", RetryAfter: time.Minute}

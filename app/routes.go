@@ -42,6 +42,9 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("POST", auth+"/email-change/request", s.requireUser(s.handleEmailChangeRequest))
 	rt.handle("POST", auth+"/email-change/confirm", s.limitByIP(s.limits.token, "email_change_confirm", s.handleEmailChangeConfirm))
 	rt.handle("GET", auth+"/session", s.requireUser(s.handleSessionCheck))
+	// Forward auth reads the session itself: without one it answers a login
+	// redirect or 401, as the proxy in front of a shop's pages needs.
+	rt.handle("GET", auth+"/forward", s.public(s.handleForwardAuth))
 	rt.handle("GET", auth+"/sessions", s.requireUser(s.handleSessionsList))
 	rt.handle("DELETE", auth+"/sessions/:id", s.requireUser(s.handleSessionRevoke))
 	rt.handle("DELETE", auth+"/account", s.requireUser(s.handleAccountDelete))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/mail"
+	"github.com/marbelle/marbelle/ui"
 )
 
 // ServeOptions adjust Serve for tests.
@@ -25,8 +26,8 @@ type ServeOptions struct {
 	Ready func(baseURL string)
 	// Delivery tunes the mail delivery loop.
 	Delivery mail.DeliveryOptions
-	// UI serves the web pages; devMail says whether the mail viewer exists.
-	UI func(siteName string, devMail bool) http.Handler
+	// UI serves the web pages configured as Serve says (ui.Handler).
+	UI func(ui.Config) http.Handler
 	// HashSlots and HashWait: see Options.
 	HashSlots int
 	HashWait  time.Duration
@@ -75,11 +76,11 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 	if sink != nil {
 		defer sink.Close()
 	}
-	var ui http.Handler
+	var pages http.Handler
 	if opts.UI != nil {
-		ui = opts.UI(cfg.SiteName, sink != nil)
+		pages = opts.UI(ui.Config{SiteName: cfg.SiteName, DevMail: sink != nil, NextOrigins: cfg.ForwardAuthOrigins()})
 	}
-	s, err := New(cfg, db, log, Options{BaseURL: "http://" + ln.Addr().String(), Sink: sink, UI: ui, HashSlots: opts.HashSlots, HashWait: opts.HashWait, Version: opts.Version})
+	s, err := New(cfg, db, log, Options{BaseURL: "http://" + ln.Addr().String(), Sink: sink, UI: pages, HashSlots: opts.HashSlots, HashWait: opts.HashWait, Version: opts.Version})
 	if err != nil {
 		return err
 	}

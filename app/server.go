@@ -44,6 +44,9 @@ type Server struct {
 	touchSlots    chan struct{} // bounds the background session touches
 	lists         sync.Pool     // *listScratch, reused by address-list answers
 	backupSlot    chan struct{} // full while a backup runs: one at a time
+	// forwardOrigins are cfg.ForwardAuthOrigins(), where forward auth's
+	// login redirect may send the visitor back to.
+	forwardOrigins map[string]bool
 
 	metrics *metrics
 }
@@ -95,6 +98,10 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	}
 	if s.baseURL == "" {
 		return nil, errors.New("app: no base URL")
+	}
+	s.forwardOrigins = map[string]bool{}
+	for _, o := range cfg.ForwardAuthOrigins() {
+		s.forwardOrigins[o] = true
 	}
 	s.secureCookies = strings.HasPrefix(s.baseURL, "https://")
 	s.cookieName = "marbelle_session"

@@ -2,7 +2,7 @@ package e2e
 
 // Helpers for the system tests that start the real binary as a child
 // process (crash_test.go, limits_test.go, faults_test.go, fsync_test.go,
-// flood_test.go, backup_stall_test.go): one build per test process and set
+// flood_test.go, backup_stall_test.go, forwardauth_test.go): one build per test process and set
 // of build tags, free loopback ports, start, kill -9, SIGTERM, RSS, and
 // `marbelle check`.
 

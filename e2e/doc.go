@@ -14,6 +14,11 @@
 //     graceful shutdown under load (R-09 to R-13).
 //   - flood_test.go, backup_stall_test.go: issue 14's floods and the stalled
 //     backup download.
+//   - forwardauth_test.go, forwardauth_browser_test.go: forward auth
+//     through the real Caddy and nginx, running the configurations of
+//     docs/integration.md as written there, and a Chromium login through
+//     Caddy's redirect; MARBELLE_PROXY_TESTS=1 makes a missing proxy a
+//     failure.
 //   - faults_test.go (build tag faults): a `-tags faults` binary that fails
 //     after a commit or after SMTP: go test -tags faults -run Fault ./e2e.
 //

@@ -110,9 +110,7 @@ func serve(t *testing.T, cfg app.Config) string {
 	go func() {
 		done <- app.Serve(ctx, cfg, log, io.Discard, app.ServeOptions{
 			Ready: func(url string) { ready <- url },
-			UI: func(site string, dev bool) http.Handler {
-				return ui.Handler(ui.Config{SiteName: site, DevMail: dev})
-			},
+			UI:    ui.Handler,
 		})
 	}()
 	var url string

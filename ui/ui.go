@@ -54,6 +54,9 @@ var pages = map[string]bool{
 type Config struct {
 	SiteName string // the shop's name, in every page's title and header
 	DevMail  bool   // serve the captured-mail viewer at /dev/mail (development only)
+	// NextOrigins are the origins besides its own that the login page may
+	// return to after a login (the forward-auth hosts: assets/next.js).
+	NextOrigins []string
 }
 
 // asset is one embedded file under assets/, ready to serve.
@@ -75,10 +78,11 @@ func Handler(cfg Config) http.Handler {
 	tmpl := template.Must(template.ParseFS(static, "index.html"))
 	var page bytes.Buffer
 	data := struct {
-		SiteName string
-		DevMail  bool
-		Assets   string
-	}{cfg.SiteName, cfg.DevMail, prefix}
+		SiteName    string
+		DevMail     bool
+		NextOrigins string
+		Assets      string
+	}{cfg.SiteName, cfg.DevMail, strings.Join(cfg.NextOrigins, " "), prefix}
 	if err := tmpl.Execute(&page, data); err != nil {
 		panic(err)
 	}

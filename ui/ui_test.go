@@ -289,3 +289,16 @@ func TestNoUnsafeDOMOrStorage(t *testing.T) {
 		}
 	}
 }
+
+// TestPageCarriesNextOrigins: the forward-auth origins reach the page as
+// one attribute (read by lib.js for safeNext), escaped like any value.
+func TestPageCarriesNextOrigins(t *testing.T) {
+	b := body(t, get(t, Handler(Config{SiteName: "Shop", NextOrigins: []string{"https://shop.example", "http://127.0.0.1:8443"}}), "GET", "/login"))
+	if !strings.Contains(b, `data-next-origins="https://shop.example http://127.0.0.1:8443"`) {
+		t.Errorf("no data-next-origins with both origins:\n%s", b)
+	}
+	b = body(t, get(t, Handler(Config{SiteName: "Shop", NextOrigins: []string{`x" onload="alert(1)`}}), "GET", "/login"))
+	if strings.Contains(b, `onload="alert(1)"`) {
+		t.Errorf("an origin broke out of its attribute:\n%s", b)
+	}
+}

@@ -4,7 +4,7 @@
 # p99 latency and the ratio of each test to /healthz in the same run,
 # against the targets of docs/performance.md.
 #
-#   scripts/bench/run.sh            # 20 s per test (about 5 minutes)
+#   scripts/bench/run.sh            # 20 s per test (about 6 minutes)
 #   DURATION=5 scripts/bench/run.sh # a quick look
 #
 # Needs wrk (apt-get install wrk). Everything stays on 127.0.0.1 and every
@@ -87,6 +87,9 @@ for c in 16 64; do
   read -r RPS[health$c] P99[health$c] < <(wrk_run health $c "$URL/healthz")
   read -r RPS[profile$c] P99[profile$c] < <(wrk_run profile $c -s $S/cookies.lua "$URL" -- /api/v1/auth/profile "$WORK/seed/readers.txt")
   read -r RPS[bearer$c] P99[bearer$c] < <(wrk_run bearer $c -s $S/bearer.lua "$URL" -- /api/v1/auth/profile "$WORK/seed/bearers.txt")
+  # Forward auth, as a proxy asks it for each page it protects: the same
+  # session read as a profile read, answered in headers.
+  read -r RPS[forward$c] P99[forward$c] < <(wrk_run forward $c -s $S/cookies.lua "$URL" -- /api/v1/auth/forward "$WORK/seed/readers.txt")
   read -r RPS[list$c] P99[list$c] < <(wrk_run list $c -s $S/cookies.lua "$URL" -- /api/v1/auth/addresses "$WORK/seed/readers.txt")
   read -r RPS[create$c] P99[create$c] < <(wrk_run create $c -s $S/create.lua "$URL" -- "$WORK/seed/writers.txt")
 done
@@ -122,6 +125,7 @@ awk -v d="$(date -u +%Y-%m-%dT%H:%MZ)" -v cores="$CORES" -v cpu="$(grep -m1 'mod
     -v h16="${RPS[health16]}" -v h64="${RPS[health64]}" -v hp="${P99[health16]}" \
     -v p16="${RPS[profile16]}" -v p64="${RPS[profile64]}" -v pp="${P99[profile16]}" \
     -v b16="${RPS[bearer16]}" -v b64="${RPS[bearer64]}" -v bp="${P99[bearer16]}" \
+    -v f16="${RPS[forward16]}" -v f64="${RPS[forward64]}" -v fp="${P99[forward16]}" \
     -v l16="${RPS[list16]}" -v l64="${RPS[list64]}" -v lp="${P99[list16]}" \
     -v c16="${RPS[create16]}" -v c64="${RPS[create64]}" -v cp="${P99[create16]}" \
     -v g64="${RPS[login64]}" -v gp="${P99[login64]}" -v hash="$HASH_MS" \
@@ -134,6 +138,7 @@ BEGIN {
   printf "| /healthz | %.0f | %.0f | %s | 1 | 1 | — | — |\n", h16, h64, hp
   printf "| profile read | %.0f | %.0f | %s | %.2f | %.2f | ≥ 0.5 | %s |\n", p16, p64, pp, p16/h16, p64/h64, ok(p16/h16>=0.5 && p64/h64>=0.5)
   printf "| profile read, bearer token | %.0f | %.0f | %s | %.2f | %.2f | ≥ 0.5 | %s |\n", b16, b64, bp, b16/h16, b64/h64, ok(b16/h16>=0.5 && b64/h64>=0.5)
+  printf "| forward auth | %.0f | %.0f | %s | %.2f | %.2f | ≥ 0.5 | %s |\n", f16, f64, fp, f16/h16, f64/h64, ok(f16/h16>=0.5 && f64/h64>=0.5)
   printf "| list 10 addresses | %.0f | %.0f | %s | %.2f | %.2f | ≥ 0.4 | %s |\n", l16, l64, lp, l16/h16, l64/h64, ok(l16/h16>=0.4 && l64/h64>=0.4)
   printf "| create address (fsynced) | %.0f | %.0f | %s | %.2f | %.2f | ≥ 0.25 | %s |\n", c16, c64, cp, c16/h16, c64/h64, ok(c16/h16>=0.25 && c64/h64>=0.25)
   want = 0.9 * cores / (hash/1000)

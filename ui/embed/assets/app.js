@@ -4,7 +4,8 @@
 // memory. The session cookie is HttpOnly and no token or session id is ever
 // written to cookies or web storage; token links are read once and removed
 // from the address bar.
-import { el, api, form, notice, button, link, site, devMail, wait, succeed } from "./lib.js";
+import { el, api, form, notice, button, link, site, devMail, nextOrigins, wait, succeed } from "./lib.js";
+import { safeNext } from "./next.js";
 import { accountView, addressesView, securityView } from "./account.js";
 import { mailView } from "./mail.js";
 import { dashboardView, usersView, userView, auditView, outboxView } from "./admin.js";
@@ -57,13 +58,6 @@ function takeToken() {
   const rest = q.toString();
   history.replaceState(history.state, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
   return token;
-}
-
-// safeNext is where to go after logging in: only one of our own account pages.
-function safeNext(next) {
-  if (!next || !next.startsWith("/") || next.startsWith("//") || next.includes("\\")) return "/account";
-  const u = new URL(next, location.origin);
-  return u.origin === location.origin && routes[normalize(u.pathname)]?.auth ? u.pathname + u.hash : "/account";
 }
 
 // renderNav draws the navigation, unless it shows the same already (so
@@ -180,7 +174,7 @@ function home(v) {
 
 function login(v) {
   v.heading("Log in", `Welcome back to ${site}.`);
-  const next = safeNext(v.query.get("next"));
+  const next = safeNext(v.query.get("next"), location.origin, nextOrigins, (p) => !!routes[normalize(p)]?.auth);
   const f = form({
     id: "login",
     submit: "Log in",
@@ -194,7 +188,8 @@ function login(v) {
         state.user = r.data;
         state.email = "";
         state.flash = `Welcome${r.data.first_name ? ", " + r.data.first_name : ""}. You are logged in.`;
-        go(next, { replace: true });
+        if (next.startsWith("/")) go(next, { replace: true });
+        else location.replace(next); // a page of the shop, behind forward auth
         return;
       }
       if (r.code === "email_not_verified") r.extra = resendButton(vals.email);

@@ -3,6 +3,8 @@
 
 export const site = document.querySelector(".brand")?.textContent || "Shop";
 export const devMail = document.body.dataset.devMail === "true";
+// nextOrigins: where besides this site a login may return to (safeNext).
+export const nextOrigins = (document.body.dataset.nextOrigins || "").split(" ").filter(Boolean);
 
 // el builds an element. Attributes are set as attributes (functions named
 // on… become listeners); children are nodes or strings, and strings become
