@@ -18,7 +18,7 @@ import (
 //
 // After an intended change of an answer: go test ./app -run Golden -update
 
-var updateGolden = flag.Bool("update", false, "rewrite testdata/golden/*.json from the answers")
+var updateGolden = flag.Bool("update", false, "rewrite testdata/golden/*.json from the answers, and openapi.json from docs/openapi.yaml")
 
 var goldenReplacements = []struct {
 	re   *regexp.Regexp

@@ -23,10 +23,11 @@ func (s *Server) routes() *httprouter.Router {
 	})
 	r.NotFound = http.HandlerFunc(s.handleNotFound)
 	r.PanicHandler = nil // withBasics recovers
-	rt := router{r}
+	rt := router{r, s}
 
 	rt.handle("GET", "/healthz", s.public(s.handleHealthz))
 	rt.handle("GET", "/readyz", s.public(s.handleReadyz))
+	rt.handle("GET", "/api/v1/openapi.json", s.public(s.handleOpenAPI))
 
 	const auth = "/api/v1/auth"
 	rt.handle("POST", auth+"/register", s.limitByIP(s.limits.register, "register", s.handleRegister))
@@ -111,10 +112,15 @@ func (s *Server) limitByIP(l *ratelimit.Limiter, name string, h handler) httprou
 }
 
 // router registers routes and records each one's metrics label (its
-// pattern) with it, so that no request rebuilds it.
-type router struct{ *httprouter.Router }
+// pattern) with it, so that no request rebuilds it. It lists every route
+// in the server's routeList, which the tests hold docs/openapi.yaml to.
+type router struct {
+	*httprouter.Router
+	s *Server
+}
 
 func (rt router) handle(method, pattern string, h httprouter.Handle) {
+	rt.s.routeList = append(rt.s.routeList, method+" "+pattern)
 	rt.Handle(method, pattern, func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 		setRouteLabel(w, pattern)
 		h(w, r, p)

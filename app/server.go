@@ -47,6 +47,7 @@ type Server struct {
 	// forwardOrigins are cfg.ForwardAuthOrigins(), where forward auth's
 	// login redirect may send the visitor back to.
 	forwardOrigins map[string]bool
+	routeList      []string // "METHOD /pattern" of every route, in routes.go's order
 
 	metrics *metrics
 }

@@ -187,6 +187,7 @@ func (c *testClient) send(t testing.TB, method, path string, body any, opts ...f
 	c.ts.waitTouches()
 	r := &response{Status: res.StatusCode, Header: res.Header}
 	r.Body, _ = io.ReadAll(res.Body)
+	c.ts.record(t, req, res, r.Body) // TestMain holds it to docs/openapi.yaml
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(r.Body, &r.Env); err != nil {
 			t.Fatalf("%s %s: body is not JSON: %v: %s", method, path, err, r.Body)
