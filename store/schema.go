@@ -45,6 +45,10 @@
 //	  user id | address id        → JSON Address (one user's addresses are one ordered range)
 //	imports
 //	  source | 0x00 | external id → user id (what an import brought in, so a re-run changes nothing)
+//	api_keys
+//	  key id                      → JSON APIKey (revoked keys stay, so the list and the audit can name them)
+//	api_keys_by_hash
+//	  SHA-256(key)                → key id
 //
 // Values are decoded inside the transaction: bbolt's byte slices are only
 // valid until it ends.
@@ -79,6 +83,8 @@ var (
 	bucketAuditByUser      = []byte("audit_by_user")
 	bucketAddresses        = []byte("addresses")
 	bucketImports          = []byte("imports")
+	bucketAPIKeys          = []byte("api_keys")
+	bucketAPIKeysByHash    = []byte("api_keys_by_hash")
 )
 
 func allBuckets() [][]byte {
@@ -87,7 +93,7 @@ func allBuckets() [][]byte {
 		bucketSessions, bucketSessionsByUser, bucketSessionsByExpiry,
 		bucketTokens, bucketTokensByUser, bucketTokensByExpiry,
 		bucketOutbox, bucketOutboxDue, bucketOutboxByUser, bucketOutboxSent, bucketAudit, bucketAuditByUser,
-		bucketAddresses, bucketImports,
+		bucketAddresses, bucketImports, bucketAPIKeys, bucketAPIKeysByHash,
 	}
 }
 
