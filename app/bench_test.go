@@ -47,18 +47,39 @@ func BenchmarkHealthz(b *testing.B) {
 	}
 }
 
-// BenchmarkSessionLookup: decode the cookie, read session and user.
+// BenchmarkSessionLookup: who asks. cookie: decode the cookie, read
+// session and user. api_key: find the key in the header, check its form,
+// hash it, read the key (and note its use).
 func BenchmarkSessionLookup(b *testing.B) {
 	ts, _, host, cookie := benchSetup(b, 0)
-	r := httptest.NewRequest("GET", "/", nil)
-	r.Host = host
-	r.AddCookie(cookie)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ts.srv.authenticate(r); err != nil {
+	b.Run("cookie", func(b *testing.B) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = host
+		r.AddCookie(cookie)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ts.srv.authenticate(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("api_key", func(b *testing.B) {
+		key := newAPIKey()
+		k := &store.APIKey{ID: store.NewID(), Name: "bench", Scopes: []string{scopeUsersRead, scopeAddressesRead}, CreatedAt: ts.clock.Now()}
+		if err := ts.db.Update(func(tx *store.Tx) error { return tx.CreateAPIKey(key, k) }); err != nil {
 			b.Fatal(err)
 		}
-	}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = host
+		r.Header.Set("Authorization", "Bearer "+key)
+		b.ReportAllocs()
+		for b.Loop() {
+			raw, _ := presentedAPIKey(r)
+			if _, err := ts.srv.authenticateKey(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 func BenchmarkProfileRead(b *testing.B) {

@@ -44,6 +44,7 @@ type Server struct {
 	touchSlots    chan struct{} // bounds the background session touches
 	lists         sync.Pool     // *listScratch, reused by address-list answers
 	backupSlot    chan struct{} // full while a backup runs: one at a time
+	keyUses       keyUses       // API key uses not yet written (apikey.go)
 
 	metrics *metrics
 }

@@ -46,7 +46,7 @@
 //	imports
 //	  source | 0x00 | external id → user id (what an import brought in, so a re-run changes nothing)
 //	api_keys
-//	  key id                      → JSON APIKey (revoked keys stay, so the list and the audit can name them)
+//	  key id                      → binary APIKey (apikey.go; revoked keys stay, so the list and the audit can name them)
 //	api_keys_by_hash
 //	  SHA-256(key)                → key id
 //
