@@ -199,7 +199,7 @@ func adminCreate(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-const apiKeyUsage = `Usage:
+const keyCommandHelp = `Usage:
   marbelle api-key create --name NAME --scope SCOPE [--scope SCOPE…] [--expires-at TIME]
   marbelle api-key list
   marbelle api-key revoke ID
@@ -213,11 +213,11 @@ pages or /api/v1/admin/api-keys. See docs/api.md.`
 // apiKey runs `marbelle api-key create|list|revoke`.
 func apiKey(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-		fmt.Fprintln(stdout, apiKeyUsage)
+		fmt.Fprintln(stdout, keyCommandHelp)
 		return nil
 	}
 	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
-		fmt.Fprintln(stderr, apiKeyUsage)
+		fmt.Fprintln(stderr, keyCommandHelp)
 		return &exitError{code: 2, err: errors.New("api-key: the subcommands are create, list and revoke")}
 	}
 	cmd := args[0]
@@ -232,7 +232,7 @@ func apiKey(args []string, getenv func(string) string, stdout, stderr io.Writer)
 		expiresAt = fs.String("expires-at", "", "when the key stops working, RFC 3339 (default: never)")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\n", apiKeyUsage)
+		fmt.Fprintf(stderr, "%s\n\n", keyCommandHelp)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {
