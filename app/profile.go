@@ -150,7 +150,7 @@ func (s *Server) checkCurrentPassword(ctx context.Context, a *auth, field, pw st
 		return err
 	}
 	if !ok {
-		return fieldError(field, "The pw is not correct.")
+		return fieldError(field, "The password is not correct.")
 	}
 	s.limits.loginFailures.Refund(key)
 	return nil
