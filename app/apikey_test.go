@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -28,6 +30,21 @@ func (ts *testServer) keyClient(key string) *testClient {
 	c := ts.client()
 	c.header.Set("Authorization", "Bearer "+key)
 	return c
+}
+
+// quiet waits until no mail is queued, so that the delivery loop (which
+// marks each mail sent in the store) writes nothing while a test counts
+// the store's writes.
+func (ts *testServer) quiet() {
+	ts.t.Helper()
+	testutil.WaitFor(ts.t, 10*time.Second, func() error {
+		var queued []store.Mail
+		ts.db.View(func(tx *store.Tx) error { queued, _ = tx.OutboxList(store.MailQueued, 1); return nil })
+		if len(queued) > 0 {
+			return fmt.Errorf("mail %s is still queued", queued[0].ID)
+		}
+		return nil
+	})
 }
 
 // mustNotHold fails if the log, the audit log or the store file holds key.
@@ -243,6 +260,7 @@ func TestAPIKeyBadKeysAre401(t *testing.T) {
 		unknown, "mbk_" + strings.Repeat("A", 10_000), "mbk_" + strings.Repeat("é", 21) + "A",
 		key[:20] + "+" + key[21:], key[:46] + "=", key[:20] + "\t" + key[21:], "mbk_ " + key[4:],
 	}
+	ts.quiet()
 	before := ts.db.WriteStats()
 	for _, k := range bad {
 		for _, path := range []string{"/api/v1/admin/users", "/api/v1/admin/backup"} {
@@ -301,6 +319,7 @@ func TestAPIKeyLastUsedToTheMinuteWithoutWrites(t *testing.T) {
 		return at
 	}
 	ts.clock.Advance(30 * time.Second) // 10:00:30
+	ts.quiet()
 	before := ts.db.WriteStats()
 	for range 50 {
 		ts.keyClient(key).do("GET", "/api/v1/admin/users", nil).want(t, 200, "")
