@@ -3,7 +3,6 @@ package app
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,12 +104,12 @@ func (s *Server) authenticateKey(raw string) (*store.APIKey, error) {
 	if !wellFormedAPIKey(raw) {
 		return nil, errBadAPIKey
 	}
-	hash := sha256.Sum256([]byte(raw))
+	hash := store.HashSecret(raw) // as CreateAPIKey keyed it
 	now := s.now()
 	var k *store.APIKey
 	err := s.db.View(func(tx *store.Tx) error {
 		var err error
-		k, err = tx.APIKeyByHash(hash[:])
+		k, err = tx.APIKeyByHash(hash)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -143,7 +142,7 @@ func (s *Server) requireKey(scope string, h keyHandler) httprouter.Handle {
 			return errNoAPIKey
 		}
 		k, err := s.authenticateKey(raw)
-		if err == errBadAPIKey {
+		if errors.Is(err, errBadAPIKey) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="marbelle", error="invalid_token"`)
 		}
 		if err != nil {

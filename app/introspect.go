@@ -26,9 +26,9 @@ type introspection struct {
 	AAL           int    `json:"aal"`
 }
 
-// inactive is the answer for every token that is not a live session: RFC
-// 7662 §2.2 says nothing more about it, so nothing tells the reasons apart.
-var inactive = []byte(`{"active":false}` + "\n")
+// inactiveAnswer is the answer for every token that is not a live session:
+// it says nothing more (RFC 7662 §2.2), so nothing tells the reasons apart.
+const inactiveAnswer = `{"active":false}` + "\n"
 
 // handleIntrospect answers RFC 7662 token introspection, outside the
 // envelope as the RFC asks. Only failures of the call itself (key, body)
@@ -43,7 +43,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request, _ http
 		return err
 	}
 	if !res.Active {
-		writeRaw(w, http.StatusOK, inactive)
+		writeRaw(w, http.StatusOK, []byte(inactiveAnswer))
 		return nil
 	}
 	body, err := json.Marshal(res)
