@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"golang.org/x/term"
@@ -54,6 +55,8 @@ const usage = `Usage: marbelle <command> [flags]
 Commands:
   serve          serve the API, the web UI and (in development) the mail sink (the default)
   admin create   create a staff account (or --promote an existing one)
+  api-key create|list|revoke
+                 make, list and revoke API keys for the shop's other services
   backup FILE    write a consistent copy of a stopped store to FILE
   check          verify every stored invariant and index
   import django FILE
@@ -93,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return &exitError{code: 2, err: errors.New("admin: the only subcommand is create")}
 		}
 		return adminCreate(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "api-key":
+		return apiKey(args, getenv, stdout, stderr)
 	case "check":
 		return check(args, getenv, stdout, stderr)
 	case "backup":
@@ -188,6 +193,95 @@ func adminCreate(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	fmt.Fprint(stdout, msg)
+	return nil
+}
+
+const keyCommandHelp = `Usage:
+  marbelle api-key create --name NAME --scope SCOPE [--scope SCOPE…] [--expires-at TIME]
+  marbelle api-key list
+  marbelle api-key revoke ID
+
+API keys let the shop's other services (checkout, order system) call the admin
+routes their scopes cover, with "Authorization: Bearer mbk_…". Scopes:
+users:read, users:write, addresses:read, sessions:introspect, webhooks:manage.
+These commands work on a stopped store; while the server runs, use the admin
+pages or /api/v1/admin/api-keys. See docs/api.md.`
+
+// apiKey runs `marbelle api-key create|list|revoke`.
+func apiKey(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		fmt.Fprintln(stdout, keyCommandHelp)
+		return nil
+	}
+	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
+		fmt.Fprintln(stderr, keyCommandHelp)
+		return &exitError{code: 2, err: errors.New("api-key: the subcommands are create, list and revoke")}
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet("marbelle api-key "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
+	var name, expiresAt *string
+	var scopes listFlag
+	if cmd == "create" {
+		name = fs.String("name", "", "what the key is for, e.g. checkout (required)")
+		fs.Var(&scopes, "scope", "a scope the key holds; repeat it, or separate scopes with commas (at least one)")
+		expiresAt = fs.String("expires-at", "", "when the key stops working, RFC 3339 (default: never)")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\n", keyCommandHelp)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	log := cliLogger(stderr)
+	switch cmd {
+	case "create":
+		if fs.NArg() != 0 {
+			fs.Usage()
+			return &exitError{code: 2, err: errors.New("api-key create takes no arguments, only flags")}
+		}
+		key, summary, err := app.APIKeyCreate(app.APIKeyCreateInput{DataDir: *dataDir, Name: *name, Scopes: scopes, ExpiresAt: *expiresAt, Log: log})
+		if err != nil {
+			return err
+		}
+		// The key alone on stdout, so that KEY=$(marbelle api-key create …) works.
+		fmt.Fprintln(stdout, key)
+		fmt.Fprint(stderr, summary)
+		return nil
+	case "list":
+		out, err := app.APIKeyList(*dataDir, log)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, out)
+		return nil
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return &exitError{code: 2, err: errors.New("api-key revoke: name one key ID")}
+	}
+	out, err := app.APIKeyRevoke(*dataDir, fs.Arg(0), log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, out)
+	return nil
+}
+
+// listFlag is a flag that may be given more than once, each time with one
+// value or several separated by commas.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
 	return nil
 }
 

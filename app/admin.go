@@ -16,14 +16,37 @@ import (
 	"github.com/marbelle/marbelle/store"
 )
 
-// requireStaff adapts a handler for staff only: 401 without a session,
-// 403 for customers.
-func (s *Server) requireStaff(h userHandler) httprouter.Handle {
+// adminHandler is a handler of an admin route, told who acts.
+type adminHandler func(w http.ResponseWriter, r *http.Request, p httprouter.Params, act actor) error
+
+// actor is who performs an admin action: a signed-in staff member or a
+// service's API key. Exactly one of the two is set.
+type actor struct {
+	staff *auth
+	key   *store.APIKey
+}
+
+// is reports whether the actor is the staff member with user id id. The
+// rules that keep staff from locking themselves out apply to people: a
+// key is nobody's account.
+func (a actor) is(id uuid.UUID) bool { return a.staff != nil && a.staff.User.ID == id }
+
+// requireStaff adapts a handler for staff sessions only: 401 without a
+// session, 403 for customers. A request presenting an API key is the
+// key's (requireScope): 401 for a bad key, 403 for a good one, since no
+// scope covers these routes.
+func (s *Server) requireStaff(h adminHandler) httprouter.Handle {
+	return s.requireScope(staffOnly, h)
+}
+
+// staffSession adapts a handler for a staff member's session: 401 without
+// a session, 403 for customers.
+func (s *Server) staffSession(h adminHandler) httprouter.Handle {
 	return s.requireUser(func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
 		if !a.User.Staff {
 			return errForbidden
 		}
-		return h(w, r, p, a)
+		return h(w, r, p, actor{staff: a})
 	})
 }
 
@@ -82,7 +105,7 @@ func pageParams(r *http.Request) (page, size int, err error) {
 	return page, size, errs.err()
 }
 
-func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
+func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request, _ httprouter.Params, act actor) error {
 	page, size, err := pageParams(r)
 	if err != nil {
 		return err
@@ -109,7 +132,25 @@ func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request, _ http
 	return nil
 }
 
-func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+// handleAdminUserAddresses answers a user's addresses as the account route
+// answers its owner: primary first, then oldest first.
+func (s *Server) handleAdminUserAddresses(w http.ResponseWriter, r *http.Request, p httprouter.Params, act actor) error {
+	id, err := pathID(p)
+	if err != nil {
+		return err
+	}
+	scratch := s.listScratch()
+	defer s.lists.Put(scratch)
+	list, err := s.listAddresses(id, scratch.items[:0])
+	scratch.items = list.items
+	if err != nil {
+		return err
+	}
+	scratch.answer = writeJSONWith(w, scratch.answer[:0], http.StatusOK, "The user's addresses.", list)
+	return nil
+}
+
+func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httprouter.Params, act actor) error {
 	id, err := pathID(p)
 	if err != nil {
 		return err
@@ -154,7 +195,7 @@ type adminUserUpdate struct {
 	profileChange
 }
 
-func (s *Server) handleAdminUserUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+func (s *Server) handleAdminUserUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params, act actor) error {
 	id, err := pathID(p)
 	if err != nil {
 		return err
@@ -163,13 +204,19 @@ func (s *Server) handleAdminUserUpdate(w http.ResponseWriter, r *http.Request, p
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	u, err := s.adminUpdateUser(r.Context(), a, id, in)
+	u, err := s.adminUpdateUser(r.Context(), act, id, in)
 	return answer(w, http.StatusOK, "The user is saved.", u, err)
 }
 
-// actorDetail names the acting admin in an audit event.
-func actorDetail(a *auth, more map[string]string) map[string]string {
-	d := map[string]string{"actor_id": a.User.ID.String(), "actor_email": a.User.Email}
+// actorDetail names who acted in an audit event: a staff member by id
+// and email, a key by id and name (never the key).
+func actorDetail(act actor, more map[string]string) map[string]string {
+	var d map[string]string
+	if act.key != nil {
+		d = map[string]string{"actor_key_id": act.key.ID.String(), "actor_key_name": act.key.Name}
+	} else {
+		d = map[string]string{"actor_id": act.staff.User.ID.String(), "actor_email": act.staff.User.Email}
+	}
 	for k, v := range more {
 		d[k] = v
 	}
@@ -181,14 +228,17 @@ func actorDetail(a *auth, more map[string]string) map[string]string {
 // lifetimes follow the role). Staff cannot demote or deactivate themselves,
 // and nobody can remove the last active staff account (store.ErrLastStaff,
 // checked in the same transaction). A staff member changed by another is
-// told by mail. A request that changes nothing writes nothing.
-func (s *Server) adminUpdateUser(ctx context.Context, a *auth, id uuid.UUID, in adminUserUpdate) (*adminUser, error) {
+// told by mail. A request that changes nothing writes nothing. An API key
+// changes customers only, and never makes one staff (errKeyStaffAccount):
+// a leaked service key must not be a way to staff rights or to lock staff
+// out.
+func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, in adminUserUpdate) (*adminUser, error) {
 	var err error
 	errs := fieldErrors{}
-	if id == a.User.ID && in.IsStaff != nil && !*in.IsStaff {
+	if act.is(id) && in.IsStaff != nil && !*in.IsStaff {
 		errs.add("is_staff", "You cannot remove your own staff access.")
 	}
-	if id == a.User.ID && in.IsActive != nil && !*in.IsActive {
+	if act.is(id) && in.IsActive != nil && !*in.IsActive {
 		errs.add("is_active", "You cannot deactivate your own account.")
 	}
 	apply := in.check(errs, s.cfg.DefaultRegion)
@@ -202,6 +252,9 @@ func (s *Server) adminUpdateUser(ctx context.Context, a *auth, id uuid.UUID, in 
 		if err != nil {
 			return err
 		}
+		if act.key != nil && (u.Staff || in.IsStaff != nil && *in.IsStaff) {
+			return errKeyStaffAccount
+		}
 		wasStaff := u.Staff
 		var changes []string
 		endSessions := false
@@ -213,7 +266,7 @@ func (s *Server) adminUpdateUser(ctx context.Context, a *auth, id uuid.UUID, in 
 				event, change = "user_deactivated", "account deactivated"
 			}
 			changes = append(changes, change)
-			if err := t.audit(event, u, "", c, actorDetail(a, nil)); err != nil {
+			if err := t.audit(event, u, "", c, actorDetail(act, nil)); err != nil {
 				return err
 			}
 		}
@@ -225,13 +278,13 @@ func (s *Server) adminUpdateUser(ctx context.Context, a *auth, id uuid.UUID, in 
 				event, change = "staff_revoked", "staff access removed"
 			}
 			changes = append(changes, change)
-			if err := t.audit(event, u, "", c, actorDetail(a, nil)); err != nil {
+			if err := t.audit(event, u, "", c, actorDetail(act, nil)); err != nil {
 				return err
 			}
 		}
 		if changed := apply(u); len(changed) > 0 {
 			changes = append(changes, "details edited: "+strings.Join(changed, ", "))
-			if err := t.audit("user_updated", u, "", c, actorDetail(a, map[string]string{"fields": strings.Join(changed, ",")})); err != nil {
+			if err := t.audit("user_updated", u, "", c, actorDetail(act, map[string]string{"fields": strings.Join(changed, ",")})); err != nil {
 				return err
 			}
 		}
@@ -250,7 +303,7 @@ func (s *Server) adminUpdateUser(ctx context.Context, a *auth, id uuid.UUID, in 
 			}
 		}
 		if wasStaff || u.Staff {
-			return t.tellStaffChanged(a, u, c, changes)
+			return t.tellStaffChanged(act, u, c, changes)
 		}
 		return nil
 	})
@@ -263,12 +316,14 @@ func (s *Server) adminUpdateUser(ctx context.Context, a *auth, id uuid.UUID, in 
 // tellStaffChanged mails a staff member (or one who just stopped being
 // one) what another staff member changed on their account, so that a
 // misused staff account cannot quietly strip the others.
-func (t *txn) tellStaffChanged(a *auth, u *store.User, c client, changes []string) error {
-	if u.ID == a.User.ID {
+// Only staff change staff accounts (errKeyStaffAccount), so act is a
+// staff member here.
+func (t *txn) tellStaffChanged(act actor, u *store.User, c client, changes []string) error {
+	if act.staff == nil || act.is(u.ID) {
 		return nil
 	}
 	return t.queueMail(mailpkg.KindStaffChanged, u.Email, u.ID, mailpkg.Data{
-		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(changes, "; "), Actor: a.User.Email, IP: c.IP, UserAgent: c.UserAgent,
+		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(changes, "; "), Actor: act.staff.User.Email, IP: c.IP, UserAgent: c.UserAgent,
 	})
 }
 
@@ -278,7 +333,7 @@ type adminRestoreInput struct {
 	Email string `json:"email"`
 }
 
-func (s *Server) handleAdminUserRestore(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+func (s *Server) handleAdminUserRestore(w http.ResponseWriter, r *http.Request, p httprouter.Params, act actor) error {
 	id, err := pathID(p)
 	if err != nil {
 		return err
@@ -287,7 +342,7 @@ func (s *Server) handleAdminUserRestore(w http.ResponseWriter, r *http.Request, 
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	u, err := s.adminRestoreUser(r.Context(), a, id, in)
+	u, err := s.adminRestoreUser(r.Context(), act, id, in)
 	return answer(w, http.StatusOK, "The account is restored. Its owner has been mailed a link to choose a new password.", u, err)
 }
 
@@ -295,7 +350,7 @@ func (s *Server) handleAdminUserRestore(w http.ResponseWriter, r *http.Request, 
 // owner is, optionally moving it to the address the owner proved to them.
 // The password is not trusted (whoever changed the email knew it): the
 // owner gets a reset link at the account's address, and login waits for it.
-func (s *Server) adminRestoreUser(ctx context.Context, a *auth, id uuid.UUID, in adminRestoreInput) (*adminUser, error) {
+func (s *Server) adminRestoreUser(ctx context.Context, act actor, id uuid.UUID, in adminRestoreInput) (*adminUser, error) {
 	var err error
 	email := ""
 	if strings.TrimSpace(in.Email) != "" {
@@ -339,7 +394,7 @@ func (s *Server) adminRestoreUser(ctx context.Context, a *auth, id uuid.UUID, in
 			return err
 		}
 		out = adminUserOf(u)
-		return t.audit("account_restored", u, "", c, actorDetail(a, detail))
+		return t.audit("account_restored", u, "", c, actorDetail(act, detail))
 	})
 	if err != nil {
 		return nil, err
@@ -347,16 +402,18 @@ func (s *Server) adminRestoreUser(ctx context.Context, a *auth, id uuid.UUID, in
 	return &out, nil
 }
 
-func (s *Server) handleAdminUserDelete(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+func (s *Server) handleAdminUserDelete(w http.ResponseWriter, r *http.Request, p httprouter.Params, act actor) error {
 	id, err := pathID(p)
 	if err != nil {
 		return err
 	}
-	return answer(w, http.StatusOK, "The user and everything stored with them are deleted.", nil, s.adminDeleteUser(r.Context(), a, id))
+	return answer(w, http.StatusOK, "The user and everything stored with them are deleted.", nil, s.adminDeleteUser(r.Context(), act, id))
 }
 
-func (s *Server) adminDeleteUser(ctx context.Context, a *auth, id uuid.UUID) error {
-	if id == a.User.ID {
+// adminDeleteUser deletes a user. Staff cannot delete themselves here; an
+// API key deletes customers only (errKeyStaffAccount).
+func (s *Server) adminDeleteUser(ctx context.Context, act actor, id uuid.UUID) error {
+	if act.is(id) {
 		return errorf(CodeValidation, "You cannot delete your own account here; use the account page.")
 	}
 	c := clientOf(ctx)
@@ -365,22 +422,25 @@ func (s *Server) adminDeleteUser(ctx context.Context, a *auth, id uuid.UUID) err
 		if err != nil {
 			return err
 		}
+		if act.key != nil && u.Staff {
+			return errKeyStaffAccount
+		}
 		if err := t.DeleteUser(id); err != nil {
 			return err
 		}
 		if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {
 			return err
 		}
-		return t.audit("user_deleted", u, "", c, actorDetail(a, nil))
+		return t.audit("user_deleted", u, "", c, actorDetail(act, nil))
 	})
 }
 
-func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request, p httprouter.Params, act actor) error {
 	id, err := pathID(p)
 	if err != nil {
 		return err
 	}
-	n, err := s.adminRevokeSessions(r.Context(), a, id)
+	n, err := s.adminRevokeSessions(r.Context(), act, id)
 	if err != nil {
 		return err
 	}
@@ -392,7 +452,7 @@ func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Reques
 	return nil
 }
 
-func (s *Server) adminRevokeSessions(ctx context.Context, a *auth, id uuid.UUID) (int, error) {
+func (s *Server) adminRevokeSessions(ctx context.Context, act actor, id uuid.UUID) (int, error) {
 	var err error
 	c := clientOf(ctx)
 	var n int
@@ -402,18 +462,18 @@ func (s *Server) adminRevokeSessions(ctx context.Context, a *auth, id uuid.UUID)
 			return err
 		}
 		var keep []byte
-		if id == a.User.ID {
-			keep = a.Session.Hash // staff revoking their own keep the one in use
+		if act.is(id) {
+			keep = act.staff.Session.Hash // staff revoking their own keep the one in use
 		}
 		if n, err = t.DeleteUserSessions(id, keep); err != nil {
 			return err
 		}
 		if u.Staff && n > 0 {
-			if err := t.tellStaffChanged(a, u, c, []string{"signed out of " + strconv.Itoa(n) + " sessions"}); err != nil {
+			if err := t.tellStaffChanged(act, u, c, []string{"signed out of " + strconv.Itoa(n) + " sessions"}); err != nil {
 				return err
 			}
 		}
-		return t.audit("sessions_revoked", u, "", c, actorDetail(a, map[string]string{"count": strconv.Itoa(n)}))
+		return t.audit("sessions_revoked", u, "", c, actorDetail(act, map[string]string{"count": strconv.Itoa(n)}))
 	})
 	return n, err
 }
@@ -430,7 +490,7 @@ type auditView struct {
 	Detail    map[string]string `json:"detail"`
 }
 
-func (s *Server) handleAdminAudit(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
+func (s *Server) handleAdminAudit(w http.ResponseWriter, r *http.Request, _ httprouter.Params, act actor) error {
 	f, err := auditFilter(r)
 	if err != nil {
 		return err
@@ -521,7 +581,7 @@ func optionalTime(t time.Time) *time.Time {
 	return &t
 }
 
-func (s *Server) handleAdminOutbox(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
+func (s *Server) handleAdminOutbox(w http.ResponseWriter, r *http.Request, _ httprouter.Params, act actor) error {
 	status := store.MailStatus(r.URL.Query().Get("status"))
 	if status != "" && status != store.MailQueued && status != store.MailSent && status != store.MailFailed {
 		return fieldError("status", "Use queued, sent or failed.")
@@ -546,15 +606,15 @@ func (s *Server) handleAdminOutbox(w http.ResponseWriter, r *http.Request, _ htt
 	return nil
 }
 
-func (s *Server) handleAdminOutboxRetry(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
+func (s *Server) handleAdminOutboxRetry(w http.ResponseWriter, r *http.Request, p httprouter.Params, act actor) error {
 	id, err := pathID(p)
 	if err != nil {
 		return err
 	}
-	return answer(w, http.StatusOK, "The mail is queued again.", nil, s.adminRetryMail(r.Context(), a, id))
+	return answer(w, http.StatusOK, "The mail is queued again.", nil, s.adminRetryMail(r.Context(), act, id))
 }
 
-func (s *Server) adminRetryMail(ctx context.Context, a *auth, id uuid.UUID) error {
+func (s *Server) adminRetryMail(ctx context.Context, act actor, id uuid.UUID) error {
 	c := clientOf(ctx)
 	return s.update(ctx, func(t *txn) error {
 		err := t.RequeueMail(id, t.now)
@@ -565,7 +625,7 @@ func (s *Server) adminRetryMail(ctx context.Context, a *auth, id uuid.UUID) erro
 			return err
 		}
 		t.mails++
-		return t.audit("mail_retried", nil, "", c, actorDetail(a, map[string]string{"mail_id": id.String()}))
+		return t.audit("mail_retried", nil, "", c, actorDetail(act, map[string]string{"mail_id": id.String()}))
 	})
 }
 
@@ -574,8 +634,8 @@ func (s *Server) adminRetryMail(ctx context.Context, a *auth, id uuid.UUID) erro
 // there: streamed from the transaction, a slow client would hold it open,
 // and a commit that must grow the store's memory map waits for every open
 // read transaction, with every later request waiting behind that commit.
-func (s *Server) handleAdminBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
-	b, err := s.adminBackup(r.Context(), a)
+func (s *Server) handleAdminBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params, act actor) error {
+	b, err := s.adminBackup(r.Context(), act)
 	if err != nil {
 		return err
 	}
@@ -617,7 +677,7 @@ func (b *backup) Close() error {
 // adminBackup takes the server's one backup slot (errBackupRunning when
 // another backup holds it), records the download in the audit log and
 // snapshots the store, the event included.
-func (s *Server) adminBackup(ctx context.Context, a *auth) (*backup, error) {
+func (s *Server) adminBackup(ctx context.Context, act actor) (*backup, error) {
 	select {
 	case s.backupSlot <- struct{}{}:
 	default:
@@ -627,7 +687,7 @@ func (s *Server) adminBackup(ctx context.Context, a *auth) (*backup, error) {
 	name := "marbelle-" + s.now().UTC().Format("20060102T150405Z") + ".db"
 	c := clientOf(ctx)
 	err := s.update(ctx, func(t *txn) error {
-		return t.audit("backup_downloaded", nil, "", c, actorDetail(a, map[string]string{"file": name}))
+		return t.audit("backup_downloaded", nil, "", c, actorDetail(act, map[string]string{"file": name}))
 	})
 	if err != nil {
 		release()
@@ -654,7 +714,7 @@ type dayCount struct {
 	Count int    `json:"count"`
 }
 
-func (s *Server) handleAdminStats(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
+func (s *Server) handleAdminStats(w http.ResponseWriter, r *http.Request, _ httprouter.Params, act actor) error {
 	now := s.now().UTC()
 	var d dashboard
 	err := s.db.View(func(tx *store.Tx) error {

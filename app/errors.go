@@ -105,7 +105,19 @@ var (
 	// errBackupRunning: each backup takes a copy of the store in the data
 	// dir, so only one runs at a time.
 	errBackupRunning = &Error{Code: CodeRateLimited, Message: "A backup is already being downloaded, and only one runs at a time. Please try again in a minute.", RetryAfter: time.Minute}
+	// API keys (apikey.go). No message ever quotes the key sent.
+	errNoAPIKey     = &Error{Code: CodeUnauthenticated, Message: "Send an API key: Authorization: Bearer mbk_…"}
+	errBadAPIKey    = &Error{Code: CodeUnauthenticated, Message: "This API key is not valid: it is unknown, revoked or expired."}
+	errKeyStaffOnly = &Error{Code: CodeForbidden, Message: "API keys cannot call this route: it is for signed-in staff only."}
+	// errKeyStaffAccount: a service changes customers, never staff
+	// accounts nor who is staff (admin.go).
+	errKeyStaffAccount = &Error{Code: CodeForbidden, Message: "API keys cannot change staff accounts or staff access: a staff member must do it."}
 )
+
+// errMissingScope refuses a key that lacks scope.
+func errMissingScope(scope string) *Error {
+	return &Error{Code: CodeForbidden, Message: "This API key does not hold the scope " + scope + "."}
+}
 
 func rateLimited(retry time.Duration) *Error {
 	secs := int((retry + time.Second - 1) / time.Second)

@@ -12,7 +12,7 @@ import (
 
 // routes lists every route of the server in one place, and who may call
 // each: public (with a per-IP limit where the contract sets one), a
-// signed-in user, or staff.
+// signed-in user, staff, or an API key with a scope.
 func (s *Server) routes() *httprouter.Router {
 	r := httprouter.New()
 	r.RedirectTrailingSlash = true // 301 for GET, 307 (method kept) otherwise
@@ -61,11 +61,14 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("DELETE", auth+"/addresses/:id", s.requireUser(s.handleAddressDelete))
 	rt.handle("PATCH", auth+"/addresses/:id/set-primary", s.requireUser(s.handleAddressSetPrimary))
 
+	// Admin routes: staff sessions, and API keys where a scope covers the
+	// route (requireScope; users:read also covers addresses:read).
 	const admin = "/api/v1/admin"
-	rt.handle("GET", admin+"/users", s.requireStaff(s.handleAdminUsers))
-	rt.handle("GET", admin+"/users/:id", s.requireStaff(s.handleAdminUser))
-	rt.handle("PATCH", admin+"/users/:id", s.requireStaff(s.handleAdminUserUpdate))
-	rt.handle("DELETE", admin+"/users/:id", s.requireStaff(s.handleAdminUserDelete))
+	rt.handle("GET", admin+"/users", s.requireScope(scopeUsersRead, s.handleAdminUsers))
+	rt.handle("GET", admin+"/users/:id", s.requireScope(scopeUsersRead, s.handleAdminUser))
+	rt.handle("GET", admin+"/users/:id/addresses", s.requireScope(scopeAddressesRead, s.handleAdminUserAddresses))
+	rt.handle("PATCH", admin+"/users/:id", s.requireScope(scopeUsersWrite, s.handleAdminUserUpdate))
+	rt.handle("DELETE", admin+"/users/:id", s.requireScope(scopeUsersWrite, s.handleAdminUserDelete))
 	rt.handle("POST", admin+"/users/:id/revoke-sessions", s.requireStaff(s.handleAdminRevokeSessions))
 	rt.handle("POST", admin+"/users/:id/restore", s.requireStaff(s.handleAdminUserRestore))
 	rt.handle("GET", admin+"/audit", s.requireStaff(s.handleAdminAudit))
@@ -73,6 +76,12 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("POST", admin+"/outbox/:id/retry", s.requireStaff(s.handleAdminOutboxRetry))
 	rt.handle("GET", admin+"/backup", s.requireStaff(s.handleAdminBackup))
 	rt.handle("GET", admin+"/stats", s.requireStaff(s.handleAdminStats))
+	rt.handle("GET", admin+"/api-keys", s.requireStaff(s.handleAPIKeyList))
+	rt.handle("POST", admin+"/api-keys", s.requireStaff(s.handleAPIKeyCreate))
+	rt.handle("DELETE", admin+"/api-keys/:id", s.requireStaff(s.handleAPIKeyRevoke))
+
+	// Token introspection (RFC 7662): API keys only, never a session.
+	rt.handle("POST", "/api/v1/introspect", s.requireKey(scopeIntrospect, s.handleIntrospect))
 
 	if s.sink != nil { // development only: in production these are 404
 		rt.handle("GET", "/api/v1/dev/mail", s.public(s.handleDevMailList))

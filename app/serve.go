@@ -203,8 +203,9 @@ func startMetrics(addr string, handler http.Handler, log *slog.Logger, running *
 	return srv, nil
 }
 
-// startWorkers starts mail delivery, the sweeper and, when configured, the
-// store-page release; stop ends them and waits for them.
+// startWorkers starts mail delivery, the sweeper, the writer of API key
+// uses and, when configured, the store-page release; stop ends them and
+// waits for them (the key uses are written once more as it stops).
 func (s *Server) startWorkers(ctx context.Context, sender mail.Sender, delivery mail.DeliveryOptions) (stop func()) {
 	deliverer := mail.NewDeliverer(s.MailQueue(), sender, s.log, delivery)
 	s.SetMailWaker(deliverer.Notify)
@@ -215,6 +216,7 @@ func (s *Server) startWorkers(ctx context.Context, sender mail.Sender, delivery 
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	var sweepDone sync.WaitGroup
 	sweepDone.Go(func() { s.runSweeper(sweepCtx) })
+	sweepDone.Go(func() { s.runKeyUseFlush(sweepCtx) })
 	if s.cfg.StoreRelease > 0 {
 		sweepDone.Go(func() { s.runStoreRelease(sweepCtx) })
 	}

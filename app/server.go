@@ -48,6 +48,7 @@ type Server struct {
 	// login redirect may send the visitor back to.
 	forwardOrigins map[string]bool
 	routeList      []string // "METHOD /pattern" of every route, in routes.go's order
+	keyUses        keyUses  // API key uses not yet written (apikey.go)
 
 	metrics *metrics
 }

@@ -61,9 +61,8 @@ const (
 	credInvalid                       // an Authorization header that is none of these
 )
 
-// apiKeyPrefix starts every service API key. No session token starts
-// with it (newSessionSecret), so the two never read as each other.
-const apiKeyPrefix = "mbk_"
+// No session token starts with apiKeyPrefix (newSessionSecret), so the
+// two never read as each other.
 
 // Session tokens are what newSecret makes (43 characters); the upper
 // bound leaves room for longer ones and keeps a junk header from being

@@ -55,6 +55,7 @@ func storeChecks() []storeCheck {
 		{"audit index", checkAuditIndex},
 		{"addresses and primaries", checkAddresses},
 		{"imports", checkImports},
+		{"api keys", func(c *checkState) { checkAPIKeys(c.tx, c.fault) }},
 	}
 }
 

@@ -50,6 +50,10 @@
 //	  user id | address id        → binary Address, 0xA1 (addressCodecV1; one user's addresses are one ordered range)
 //	imports
 //	  source | 0x00 | external id → user id (what an import brought in, so a re-run changes nothing)
+//	api_keys
+//	  key id                      → binary APIKey (apikey.go; revoked keys stay, so the list and the audit can name them)
+//	api_keys_by_hash
+//	  SHA-256(key)                → key id
 //
 // Stores before version 4 may also hold users, sessions and addresses as
 // JSON, and users as 0xB1 (V1: no security stamp); upgradeTo4 rewrites
@@ -90,6 +94,8 @@ var (
 	bucketAuditByUser      = []byte("audit_by_user")
 	bucketAddresses        = []byte("addresses")
 	bucketImports          = []byte("imports")
+	bucketAPIKeys          = []byte("api_keys")
+	bucketAPIKeysByHash    = []byte("api_keys_by_hash")
 )
 
 func allBuckets() [][]byte {
@@ -98,7 +104,7 @@ func allBuckets() [][]byte {
 		bucketSessions, bucketSessionsByUser, bucketSessionsByExpiry,
 		bucketTokens, bucketTokensByUser, bucketTokensByExpiry,
 		bucketOutbox, bucketOutboxDue, bucketOutboxByUser, bucketOutboxSent, bucketAudit, bucketAuditByUser,
-		bucketAddresses, bucketImports,
+		bucketAddresses, bucketImports, bucketAPIKeys, bucketAPIKeysByHash,
 	}
 }
 

@@ -1058,6 +1058,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	check("/admin/user?id="+me.ID, "#act-active", "#act-delete", "#act-edit")
 	check("/admin/audit", ".filters select", ".table-wrap")
 	check("/admin/outbox", ".filters select", ".table-wrap")
+	check("/admin/api-keys", "#key-form button[type=submit]", `#key-form [name="scope:users:read"]`)
 }
 
 // TestBrowserAdminDeactivatesUser: staff find a customer, open them,
@@ -1240,6 +1241,69 @@ func TestBrowserAdminDashboard(t *testing.T) {
 	b.fill(".filters [name=user_id]", "nope")
 	b.press(".filters", "Show events")
 	b.see("Use a user id.")
+}
+
+// TestBrowserAdminAPIKeys: staff make an API key on its page, see it once
+// (selected, with a copy button), a service uses it, the list never shows
+// it again, and revoking it (after a confirmation) stops the service.
+func TestBrowserAdminAPIKeys(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	base := startServerWithStaff(t, "boss@example.test")
+	b := newBrowser(t, base)
+	b.login("boss@example.test", password)
+	b.open("/admin")
+	b.press(".subnav", "API keys")
+	b.see("No API keys yet.")
+
+	// No scope: the form says so.
+	b.fill("#key-form [name=name]", "Checkout")
+	b.press("#key-form", "Make the key")
+	b.see("Give the key at least one scope")
+	b.click(`#key-form [name="scope:addresses:read"]`)
+	b.click(`#key-form [name="scope:users:read"]`)
+	b.press("#key-form", "Make the key")
+	b.see("it is shown only this once")
+	b.waitFor(`document.activeElement.id === "new-key"`, "focus on the new key")
+	key := eval[string](b, `document.querySelector("#new-key").value`)
+	if !regexp.MustCompile(`^mbk_[A-Za-z0-9_-]{43}$`).MatchString(key) {
+		t.Fatalf("shown key %q", key)
+	}
+	b.see("users:read, addresses:read")
+	use := func() int {
+		req, _ := http.NewRequest("GET", base+"/api/v1/admin/users", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := use(); got != 200 {
+		t.Fatalf("the shown key: %d, want 200", got)
+	}
+	b.press("#new-key-box", "I have stored it: hide the key")
+	b.waitFor(`!document.querySelector("#new-key")`, "the key hidden")
+	b.open("/admin/api-keys")
+	b.see("Checkout")
+	if strings.Contains(b.pageText(), key) || strings.Contains(eval[string](b, `document.documentElement.outerHTML`), key[4:]) {
+		t.Fatal("the page shows the key again")
+	}
+
+	b.press(".table-wrap", "Revoke…")
+	b.see("Every service using it is refused from its next request.")
+	b.press(".confirm", "Cancel")
+	b.waitFor(`!document.querySelector(".confirm")`, "the question gone")
+	b.press(".table-wrap", "Revoke…")
+	b.press(".confirm", "Revoke the key")
+	b.see("“Checkout”: The API key is revoked")
+	b.see("Revoked")
+	if got := use(); got != 401 {
+		t.Fatalf("the revoked key: %d, want 401", got)
+	}
+	b.open("/admin/audit")
+	b.see("API key revoked")
+	b.see("key_name: Checkout")
 }
 
 // TestBrowserUndoLink: a customer sees their security activity and

@@ -48,6 +48,7 @@ var pages = map[string]bool{
 	"/admin/user":           true, // ?id=
 	"/admin/audit":          true,
 	"/admin/outbox":         true,
+	"/admin/api-keys":       true,
 }
 
 // Config says what the pages need from the server's configuration.

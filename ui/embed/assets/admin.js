@@ -1,6 +1,6 @@
 // The staff pages under /admin: a dashboard (counts, sign-ups per day, the
 // backup), the users (search, pages, one user's details and actions), the
-// audit log and the mail outbox. app.js shows them to staff only, and the
+// audit log, the mail outbox and the API keys of the shop's services. app.js shows them to staff only, and the
 // API refuses everyone else all the same (403).
 import { el, api, form, field, notice, button, link, when, device, eventLabel, EVENTS } from "./lib.js";
 import { addressLines } from "./account.js";
@@ -18,7 +18,7 @@ const userLink = (id, text) => link("/admin/user?id=" + encodeURIComponent(id), 
 function start(v, title, lead) {
   v.heading(title, lead);
   const here = v.path === "/admin/user" ? "/admin/users" : v.path;
-  const items = [["/admin", "Dashboard"], ["/admin/users", "Users"], ["/admin/audit", "Audit log"], ["/admin/outbox", "Outbox"]];
+  const items = [["/admin", "Dashboard"], ["/admin/users", "Users"], ["/admin/audit", "Audit log"], ["/admin/outbox", "Outbox"], ["/admin/api-keys", "API keys"]];
   v.root.append(el("nav", { class: "subnav", "aria-label": "Admin" }, el("ul", {}, items.map(([href, text]) =>
     el("li", {}, el("a", { href, "aria-current": href === here ? "page" : null }, text))))));
 }
@@ -347,5 +347,115 @@ export async function outboxView(v) {
           m.status === "failed" ? button("Retry", () => retry(m), "btn secondary small") : "")))
       : el("p", {}, "No mail."));
   };
+  await load();
+}
+
+// --- API keys ---
+
+// SCOPES are what a key may be given, with what each lets a service do.
+const SCOPES = [
+  ["users:read", "read users and their addresses"],
+  ["users:write", "change and delete customers"],
+  ["addresses:read", "read a user's addresses"],
+  ["sessions:introspect", "check session tokens"],
+  ["webhooks:manage", "manage webhooks"],
+];
+
+const keyState = (k) => (k.revoked_at ? el("span", { class: "badge off" }, "Revoked")
+  : k.expires_at && Date.parse(k.expires_at) <= Date.now() ? el("span", { class: "badge warn" }, "Expired") : "Active");
+
+// apiKeysView lists the keys, makes one (showing it this once) and revokes
+// them. The new key lives only in this page's DOM until it is hidden or the
+// page is left: it is never kept anywhere else.
+export async function apiKeysView(v) {
+  start(v, "API keys", "Keys let the shop's other services (checkout, order system) call the admin API, with only the scopes you give them.");
+  const live = el("div", { class: "live" });
+  const shown = el("div");
+  const body = el("div");
+  const say = (ok, text) => live.replaceChildren(notice(ok ? "ok" : "error", text));
+
+  const showKey = (k) => {
+    const input = el("input", { id: "new-key", readonly: true, spellcheck: "false", autocomplete: "off", "aria-describedby": "new-key-hint" });
+    input.value = k.key;
+    const copied = el("p", { class: "muted", role: "status" });
+    const copy = button("Copy the key", async () => {
+      input.select();
+      try {
+        await navigator.clipboard.writeText(input.value);
+        copied.textContent = "Copied.";
+      } catch {
+        copied.textContent = "The key is selected: press Ctrl+C (⌘C on a Mac) to copy it.";
+      }
+    });
+    copy.id = "copy-key";
+    const hide = button("I have stored it: hide the key", () => {
+      shown.replaceChildren();
+      document.getElementById("keys")?.focus();
+    });
+    shown.replaceChildren(el("div", { class: "notice ok", id: "new-key-box" },
+      el("p", {}, `The key “${k.name}” is made. Copy it now: it is shown only this once, and Marbelle keeps only a hash of it.`),
+      el("div", { class: "field" }, el("label", { for: "new-key" }, "The key"), input,
+        el("p", { class: "hint", id: "new-key-hint" }, "The service sends it as “Authorization: Bearer <key>”. Keep it in the service's secret store, never in a web page or a repository.")),
+      el("div", { class: "actions" }, copy, hide), copied));
+    input.focus();
+    input.select();
+  };
+
+  const f = form({
+    id: "key-form",
+    submit: "Make the key",
+    fields: [
+      { name: "name", label: "Name", required: true, autocomplete: "off", hint: "What the key is for, such as Checkout. Then tick only the scopes that service needs." },
+      ...SCOPES.map(([s, what]) => ({ name: "scope:" + s, label: `${s}: ${what}`, type: "checkbox" })),
+      { name: "expires_at", label: "Stops working at", type: "datetime-local", optional: true, hint: "Your local time. Leave it empty for a key that works until it is revoked." },
+    ],
+    onSubmit: async (vals) => {
+      const data = { name: vals.name, scopes: SCOPES.map(([s]) => s).filter((s) => vals["scope:" + s]) };
+      if (vals.expires_at) {
+        const d = new Date(vals.expires_at);
+        data.expires_at = Number.isNaN(d.getTime()) ? vals.expires_at : d.toISOString();
+      }
+      const r = await api("POST", "/admin/api-keys", data);
+      if (r.status === 401) return v.signedOut();
+      if (!r.ok) return r;
+      f.reset();
+      live.replaceChildren();
+      await load();
+      showKey(r.data);
+    },
+  });
+
+  const confirmRevoke = (k, btn) => {
+    const yes = button("Revoke the key", async () => {
+      const r = await api("DELETE", "/admin/api-keys/" + encodeURIComponent(k.id));
+      if (r.status === 401) return v.signedOut();
+      say(r.ok, r.ok ? `“${k.name}”: ${r.message}` : errorText(r));
+      await load();
+      document.getElementById("keys")?.focus();
+    }, "btn danger small");
+    const box = el("div", { class: "confirm", role: "group", "aria-label": `Confirm revoking ${k.name}` },
+      el("p", {}, `Revoke “${k.name}”? Every service using it is refused from its next request. This cannot be undone.`),
+      el("div", { class: "actions" }, yes, button("Cancel", () => {
+        box.replaceWith(btn);
+        btn.focus();
+      }, "btn secondary small")));
+    btn.replaceWith(box);
+    yes.focus();
+  };
+
+  const load = async () => {
+    const r = await api("GET", "/admin/api-keys");
+    if (r.status === 401) return v.signedOut();
+    if (!r.ok) return body.replaceChildren(notice("error", errorText(r)));
+    const list = r.data || [];
+    body.replaceChildren(list.length
+      ? table("API keys", ["Name", "Scopes", "Made", "Stops working", "Last used", "State", "Action"], list.map((k) => row(
+        k.name, k.scopes.join(", "), at(k.created_at), k.expires_at ? at(k.expires_at) : "When revoked",
+        k.last_used_at ? at(k.last_used_at) : "Never", keyState(k),
+        k.revoked_at ? "" : button("Revoke…", (ev) => confirmRevoke(k, ev.currentTarget), "btn secondary small danger-text"))))
+      : el("p", {}, "No API keys yet."));
+  };
+
+  v.root.append(live, shown, section("new", "Make a key", f), section("keys", "Keys", body));
   await load();
 }

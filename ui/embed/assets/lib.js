@@ -275,6 +275,8 @@ export const EVENTS = {
   user_deleted: "Account deleted by staff",
   mail_retried: "Mail sent again by staff",
   backup_downloaded: "Backup downloaded",
+  api_key_created: "API key made",
+  api_key_revoked: "API key revoked",
 };
 
 export const eventLabel = (name) => (Object.hasOwn(EVENTS, name) ? EVENTS[name] : name);
