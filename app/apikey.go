@@ -64,36 +64,15 @@ func wellFormedAPIKey(k string) bool {
 
 // secretForm reports whether s has the form newSecret makes: 43
 // characters of base64url.
-func secretForm(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+func secretForm(s string) bool { return len(s) == 43 && base64URL(s) }
 
 // presentedAPIKey returns the key of an "Authorization: Bearer mbk_…"
 // header; ok is false when the request presents no key (it may still
-// carry a session). Two Authorization headers with a key among them
-// present a key that is "" (refused): which one counts would be a guess.
+// carry a session). Two Authorization headers are no credential at all
+// (headerCredential): which one counts would be a guess.
 func presentedAPIKey(r *http.Request) (key string, ok bool) {
-	values := r.Header.Values("Authorization")
-	for _, v := range values {
-		scheme, cred, _ := strings.Cut(strings.TrimSpace(v), " ")
-		cred = strings.TrimSpace(cred)
-		if !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(cred, apiKeyPrefix) {
-			continue
-		}
-		if len(values) != 1 {
-			return "", true
-		}
-		return cred, true
-	}
-	return "", false
+	kind, value, _ := headerCredential(r.Header)
+	return value, kind == credAPIKey
 }
 
 // authenticateKey returns the usable key raw stands for, or errBadAPIKey.

@@ -85,42 +85,26 @@ func introspectionToken(w http.ResponseWriter, r *http.Request) (string, error) 
 }
 
 // introspect says whether token is a live session (the rule authenticate
-// applies: valid, and its user active, verified and not frozen) and, if
-// so, whose. An introspected session counts as used, as a request with it
-// does: the service asking is serving its holder, whose idle timeout must
-// not run out meanwhile.
+// applies, sessionAuth) and, if so, whose. An introspected session counts
+// as used, as a request with it does: the service asking is serving its
+// holder, whose idle timeout must not run out meanwhile.
 func (s *Server) introspect(token string) (introspection, error) {
 	secret := s.sessionSecretOf(token)
 	if secret == "" {
 		return introspection{}, nil
 	}
 	now := s.now()
-	var res introspection
-	var sess *store.Session
-	err := s.db.View(func(tx *store.Tx) error {
-		var err error
-		if sess, err = tx.SessionBySecret(secret); err != nil || !sess.Valid(now) {
-			return err
-		}
-		u, err := tx.User(sess.UserID)
-		if err != nil || !u.Active || !u.EmailVerified || u.Frozen {
-			return err
-		}
-		res = introspection{Active: true, Sub: u.ID.String(), Email: u.Email, EmailVerified: u.EmailVerified, IsStaff: u.Staff,
-			Exp: sess.EndsAt().Unix(), Iat: sess.CreatedAt.Unix(),
-			AAL: 1} // no second factor exists yet; the MFA work sets it from the session
-		return nil
-	})
-	if errors.Is(err, store.ErrNotFound) {
+	a, err := s.sessionAuth(secret, now)
+	if errors.Is(err, errUnauthenticated) {
 		return introspection{}, nil
 	}
-	if err != nil || !res.Active {
+	if err != nil {
 		return introspection{}, err
 	}
-	if now.Sub(sess.LastSeenAt) >= s.touchInterval(sess.Staff) {
-		s.touchSession(sess.Hash, now, now.Add(s.idleTimeout(sess.Staff)))
-	}
-	return res, nil
+	s.sessionUsed(a.Session, now)
+	u, sess := a.User, a.Session
+	return introspection{Active: true, Sub: u.ID.String(), Email: u.Email, EmailVerified: u.EmailVerified, IsStaff: u.Staff,
+		Exp: sess.EndsAt().Unix(), Iat: sess.CreatedAt.Unix(), AAL: sessionAAL(a)}, nil
 }
 
 // sessionSecretOf is the session secret a token stands for: a session
@@ -130,9 +114,5 @@ func (s *Server) sessionSecretOf(token string) string {
 	if secretForm(token) {
 		return token
 	}
-	var secret []byte
-	if s.cookies.Decode(s.cookieName, token, &secret) != nil {
-		return ""
-	}
-	return string(secret)
+	return s.cookieValueSecret(token)
 }

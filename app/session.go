@@ -79,23 +79,33 @@ const (
 // header is read, never the query string: a token in a URL ends up in
 // logs and Referer headers.
 func (s *Server) credential(r *http.Request) (credentialKind, string) {
-	header, sent := r.Header["Authorization"]
+	if kind, value, sent := headerCredential(r.Header); sent {
+		return kind, value
+	}
+	if secret := s.cookieSecret(r); secret != "" {
+		return credCookie, secret
+	}
+	return credNone, ""
+}
+
+// headerCredential is the credential of the Authorization header, and
+// whether one was sent. It reads nothing else, so that telling an API key
+// from a session costs no cookie decoding.
+func headerCredential(h http.Header) (kind credentialKind, value string, sent bool) {
+	header, sent := h["Authorization"]
 	if !sent {
-		if secret := s.cookieSecret(r); secret != "" {
-			return credCookie, secret
-		}
-		return credNone, ""
+		return credNone, "", false
 	}
 	token, ok := bearerToken(header)
 	switch {
 	case !ok:
-		return credInvalid, ""
+		return credInvalid, "", true
 	case strings.HasPrefix(token, apiKeyPrefix):
-		return credAPIKey, token
+		return credAPIKey, token, true
 	case !wellFormedToken(token):
-		return credInvalid, ""
+		return credInvalid, "", true
 	}
-	return credBearer, token
+	return credBearer, token, true
 }
 
 // bearerToken is the token of a lone "Authorization: Bearer <token>"
@@ -115,12 +125,14 @@ func bearerToken(header []string) (string, bool) {
 // wellFormedToken reports whether t could be a session token: base64url
 // without padding, of a plausible length.
 func wellFormedToken(t string) bool {
-	if len(t) < minTokenLength || len(t) > maxTokenLength {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+	return len(t) >= minTokenLength && len(t) <= maxTokenLength && base64URL(t)
+}
+
+// base64URL reports whether s is made of base64url characters only (no
+// padding), the alphabet newSecret writes.
+func base64URL(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
 			return false
 		}
 	}
@@ -168,8 +180,14 @@ func (s *Server) cookieSecret(r *http.Request) string {
 	if err != nil || c.Value == "" {
 		return ""
 	}
+	return s.cookieValueSecret(c.Value)
+}
+
+// cookieValueSecret is the session secret inside a session cookie's value,
+// or "" when this server did not mint it.
+func (s *Server) cookieValueSecret(value string) string {
 	var secret []byte
-	if err := s.cookies.Decode(s.cookieName, c.Value, &secret); err != nil {
+	if err := s.cookies.Decode(s.cookieName, value, &secret); err != nil {
 		return ""
 	}
 	return string(secret)
@@ -190,14 +208,21 @@ func (s *Server) authenticate(r *http.Request) (*auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	if now.Sub(a.Session.LastSeenAt) >= s.touchInterval(a.Session.Staff) {
-		idleUntil := now.Add(s.idleTimeout(a.Session.Staff))
-		if s.touchSession(a.Session.Hash, now, idleUntil) {
-			// This request's answer shows what is being stored.
-			a.Session.LastSeenAt, a.Session.IdleUntil = now, idleUntil
-		}
-	}
+	s.sessionUsed(a.Session, now)
 	return a, nil
+}
+
+// sessionUsed records that sess was used at now: its last-seen time and
+// idle end move, at most once per touchInterval and in the background.
+// sess shows what is being stored.
+func (s *Server) sessionUsed(sess *store.Session, now time.Time) {
+	if now.Sub(sess.LastSeenAt) < s.touchInterval(sess.Staff) {
+		return
+	}
+	idleUntil := now.Add(s.idleTimeout(sess.Staff))
+	if s.touchSession(sess.Hash, now, idleUntil) {
+		sess.LastSeenAt, sess.IdleUntil = now, idleUntil
+	}
 }
 
 // sessionAuth reads the session whose secret is secret, and its user, as
