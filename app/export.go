@@ -66,10 +66,7 @@ func (s *Server) export(a *auth) (*exportDocument, error) {
 		if err != nil {
 			return err
 		}
-		doc.Events = make([]activityEvent, len(events))
-		for i, e := range events {
-			doc.Events[i] = activityEvent{At: e.At.UTC(), Event: e.Event, IP: e.IP, UserAgent: e.UserAgent}
-		}
+		doc.Events = activityEventsOf(events)
 		return nil
 	})
 	return doc, err

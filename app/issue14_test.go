@@ -359,7 +359,7 @@ func TestIssue14Item14LastStaffCannotBeRemoved(t *testing.T) {
 	}
 	wg.Wait()
 	var staff int
-	ts.db.View(func(tx *store.Tx) error { staff, _ = tx.ActiveStaff(); return nil })
+	ts.db.View(func(tx *store.Tx) error { staff = tx.ActiveStaff(); return nil })
 	if staff != 1 {
 		t.Fatalf("active staff after mutual demotion: %d (answers %v), want 1", staff, codes)
 	}

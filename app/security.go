@@ -193,6 +193,15 @@ type activityEvent struct {
 	UserAgent string    `json:"user_agent"`
 }
 
+// activityEventsOf shows audit events as the customer sees them.
+func activityEventsOf(events []store.Event) []activityEvent {
+	out := make([]activityEvent, len(events))
+	for i, e := range events {
+		out[i] = activityEvent{At: e.At.UTC(), Event: e.Event, IP: e.IP, UserAgent: e.UserAgent}
+	}
+	return out
+}
+
 type securityActivity struct {
 	Events   []activityEvent `json:"events"`
 	Sessions []sessionView   `json:"sessions"`
@@ -205,10 +214,7 @@ func (s *Server) handleSecurityActivity(w http.ResponseWriter, r *http.Request, 
 		if err != nil {
 			return err
 		}
-		out.Events = make([]activityEvent, len(events))
-		for i, e := range events {
-			out.Events[i] = activityEvent{At: e.At.UTC(), Event: e.Event, IP: e.IP, UserAgent: e.UserAgent}
-		}
+		out.Events = activityEventsOf(events)
 		return nil
 	})
 	if err == nil {

@@ -127,10 +127,8 @@ func checkCounters(c *checkState) {
 	if st := c.tx.Stats(); st.Users != len(c.users) || st.Verified != verified {
 		c.fault("counters say %d users, %d verified; the store holds %d, %d", st.Users, st.Verified, len(c.users), verified)
 	}
-	if c.has(bucketMeta, keyActiveStaffCount) {
-		if n := c.tx.counter(keyActiveStaffCount); n != staff {
-			c.fault("active staff counter says %d; the store holds %d", n, staff)
-		}
+	if n := c.tx.ActiveStaff(); n != staff {
+		c.fault("active staff counter says %d; the store holds %d", n, staff)
 	}
 }
 

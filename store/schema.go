@@ -137,7 +137,7 @@ func migrationFrom(v uint64) migration {
 	case 2:
 		return migration{tx: upgradeTo3}
 	case 3:
-		return migration{records: upgradeTo4, reads: [][]byte{bucketUsers, bucketSessions, bucketAddresses}}
+		return migration{records: upgradeTo4, reads: [][]byte{bucketUsers, bucketSessions, bucketAddresses}, tx: countStaff}
 	}
 	return migration{}
 }

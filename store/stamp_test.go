@@ -121,7 +121,7 @@ func TestIssue14Item14ActiveStaffNeverDropsToZero(t *testing.T) {
 	mustUpdate(t, db, func(tx *store.Tx) error { u, _ := tx.User(b.ID); u.Active = true; return tx.PutUser(u) })
 	mustUpdate(t, db, func(tx *store.Tx) error { return tx.DeleteUser(a.ID) })
 	mustView(t, db, func(tx *store.Tx) error {
-		if n, _ := tx.ActiveStaff(); n != 1 {
+		if n := tx.ActiveStaff(); n != 1 {
 			t.Fatalf("active staff: %d, want 1", n)
 		}
 		if f := tx.Check(); len(f) > 0 {

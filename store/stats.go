@@ -9,8 +9,7 @@ import (
 var (
 	keyUserCount     = []byte("users")
 	keyVerifiedCount = []byte("verified")
-	// keyActiveStaffCount is absent in stores written before it existed;
-	// see countActiveStaff.
+	// keyActiveStaffCount is set by the migration to version 4 (countStaff).
 	keyActiveStaffCount = []byte("active_staff")
 )
 

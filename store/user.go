@@ -150,14 +150,9 @@ func (tx *Tx) countUser(old, new *User) error {
 	return nil
 }
 
-// countActiveStaff moves the active-staff counter by delta. A store written
-// before the counter existed has no entry: it is counted from the records
-// (as they are before this change) the first time it is needed.
+// countActiveStaff moves the active-staff counter by delta.
 func (tx *Tx) countActiveStaff(delta int) error {
-	n, err := tx.ActiveStaff()
-	if err != nil {
-		return err
-	}
+	n := tx.ActiveStaff()
 	if n > 0 && n+delta <= 0 {
 		return ErrLastStaff
 	}
@@ -165,15 +160,11 @@ func (tx *Tx) countActiveStaff(delta int) error {
 }
 
 // ActiveStaff returns the number of active staff accounts.
-func (tx *Tx) ActiveStaff() (int, error) {
-	if v := tx.bucket(bucketMeta).Get(keyActiveStaffCount); v != nil {
-		return tx.counter(keyActiveStaffCount), nil
-	}
-	return tx.countActiveStaffRecords()
-}
+func (tx *Tx) ActiveStaff() int { return tx.counter(keyActiveStaffCount) }
 
-// countActiveStaffRecords counts active staff by reading every user.
-func (tx *Tx) countActiveStaffRecords() (int, error) {
+// countStaff (migration 3 → 4) sets the active-staff counter from the
+// records, which that migration has just rewritten in today's form.
+func countStaff(tx *Tx) error {
 	n := 0
 	err := tx.bucket(bucketUsers).ForEach(func(k, v []byte) error {
 		var u User
@@ -185,7 +176,10 @@ func (tx *Tx) countActiveStaffRecords() (int, error) {
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return err
+	}
+	return tx.setCounter(keyActiveStaffCount, n)
 }
 
 // RevokeTokens makes every mailed token of u issued so far unusable (undo
