@@ -14,7 +14,7 @@
 //	meta
 //	  "schema_version"            → uint64 big-endian (SchemaVersion; see docs/upgrading.md)
 //	  "users", "verified"         → uint64 counts of live users and of verified ones
-//	  "active_staff"              → uint64 count of active staff (absent in stores from before it: ActiveStaff counts the records then)
+//	  "active_staff"              → uint64 count of active staff (set by the migration to version 4, countStaff)
 //	users
 //	  user id                     → binary User, 0xB2 (userCodecV2)
 //	users_by_email
