@@ -81,6 +81,7 @@ func (t *txn) queueMail(kind mailpkg.Kind, to string, userID uuid.UUID, d mailpk
 	if err != nil {
 		return fmt.Errorf("compose %s: %w", kind, err)
 	}
+	msg.ReplyTo = s.cfg.MailReplyTo
 	raw, err := msg.Bytes(t.now)
 	if err != nil {
 		return fmt.Errorf("render %s: %w", kind, err)

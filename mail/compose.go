@@ -84,6 +84,7 @@ type Data struct {
 type templateData struct {
 	Data
 	To        string // the recipient address
+	Lang      string // the HTML part's lang attribute
 	Subject   string // rendered subject, for the HTML <title>
 	ForgotURL string // BaseURL + "/forgot-password", "" without BaseURL
 }
@@ -141,7 +142,7 @@ func NewComposer() (*Composer, error) {
 		if tt.Lookup("subject") == nil {
 			return nil, fmt.Errorf("mail: %s.txt does not define \"subject\"", name)
 		}
-		ht := htmltemplate.New(name).Option("missingkey=error")
+		ht := htmltemplate.New(name).Option("missingkey=error").Funcs(htmlFuncs())
 		if _, err := ht.Parse(htmlLayout); err != nil {
 			return nil, fmt.Errorf("mail: layout.html: %w", err)
 		}
@@ -225,7 +226,7 @@ func prepare(spec kindSpec, to string, d Data) (templateData, error) {
 			return templateData{}, err
 		}
 	}
-	td := templateData{Data: d, To: oneLine(to, 254)}
+	td := templateData{Data: d, To: oneLine(to, 254), Lang: "en"}
 	if d.BaseURL != "" {
 		if err := checkWebURL("BaseURL", d.BaseURL); err != nil {
 			return templateData{}, err

@@ -141,6 +141,13 @@ func TestComposeEveryKind(t *testing.T) {
 					t.Fatalf("html: got %q, want no external resources", res)
 				}
 			}
+			// What Outlook and several webmail clients do not support
+			// (checked for real by Mailpit's html-check in e2e).
+			for _, bad := range []string{"margin", "border-radius", "display:", "word-break", "<style", "<body style", "<p ", "<div"} {
+				if strings.Contains(m.HTML, bad) {
+					t.Fatalf("html: got %q, want tables and inline padding only", bad)
+				}
+			}
 			if _, err := m.Bytes(time.Now()); err != nil {
 				t.Fatalf("Bytes: got %v, want nil", err)
 			}
