@@ -29,6 +29,7 @@ const (
 	KindAccountFrozen      Kind = "account_frozen"        // notice to both addresses: an email change was undone, staff must restore the account
 	KindAccountRestored    Kind = "account_restored"      // staff restored a frozen account: choose a new password (Link)
 	KindStaffChanged       Kind = "staff_account_changed" // notice to a staff member: another staff member changed their account (Changes, Actor)
+	KindSMTPTest           Kind = "smtp_test"             // staff's "send test email" (Actor); sent at once, never queued
 )
 
 // kindSpec says which Data fields a kind cannot do without; checking them in
@@ -55,6 +56,7 @@ func kindSpecs() []kindSpec {
 		{kind: KindAccountFrozen},
 		{kind: KindAccountRestored, needLink: true},
 		{kind: KindStaffChanged, needChanges: true},
+		{kind: KindSMTPTest},
 	}
 }
 

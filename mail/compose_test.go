@@ -81,6 +81,7 @@ func TestComposeEveryKind(t *testing.T) {
 		{KindAccountFrozen, false, false, false},
 		{KindAccountRestored, true, false, false},
 		{KindStaffChanged, false, false, false},
+		{KindSMTPTest, false, false, false},
 	}
 	if len(cases) != len(kindSpecs()) {
 		t.Fatalf("got %d test cases, want one per kind (%d)", len(cases), len(kindSpecs()))
