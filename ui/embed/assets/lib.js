@@ -274,6 +274,7 @@ export const EVENTS = {
   staff_revoked: "Staff access removed",
   user_deleted: "Account deleted by staff",
   mail_retried: "Mail sent again by staff",
+  mail_test_sent: "Test email sent by staff",
   backup_downloaded: "Backup downloaded",
   api_key_created: "API key made",
   api_key_revoked: "API key revoked",
