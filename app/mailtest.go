@@ -77,7 +77,8 @@ func (s *Server) deliverTestMail(ctx context.Context, act actor, to string) erro
 	if s.mailSender == nil {
 		return fmt.Errorf("no SMTP target configured (MARBELLE_SMTP_URL)")
 	}
-	d := mail.Data{SiteName: s.cfg.SiteName, BaseURL: s.baseURL}
+	c := clientOf(ctx)
+	d := mail.Data{SiteName: s.cfg.SiteName, BaseURL: s.baseURL, IP: c.IP, UserAgent: browserLabel(c.UserAgent)}
 	if act.staff != nil {
 		d.Actor = act.staff.User.Email
 	}
