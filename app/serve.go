@@ -17,8 +17,8 @@ import (
 
 	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/mail"
-	"github.com/marbelle/marbelle/webhook"
 	"github.com/marbelle/marbelle/ui"
+	"github.com/marbelle/marbelle/webhook"
 )
 
 // ServeOptions adjust Serve for tests.

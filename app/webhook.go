@@ -270,14 +270,14 @@ func loopbackHost(h string) bool {
 
 // webhookView is an endpoint as the admin API shows it: never its secret.
 type webhookView struct {
-	ID               uuid.UUID  `json:"id"`
-	URL              string     `json:"url"`
-	Events           []string   `json:"events"`
-	Description      string     `json:"description"`
-	Enabled          bool       `json:"enabled"`
-	CreatedAt        time.Time  `json:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at"`
-	RotationEndsAt   *time.Time `json:"rotation_ends_at"`
+	ID             uuid.UUID  `json:"id"`
+	URL            string     `json:"url"`
+	Events         []string   `json:"events"`
+	Description    string     `json:"description"`
+	Enabled        bool       `json:"enabled"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	RotationEndsAt *time.Time `json:"rotation_ends_at"`
 }
 
 func webhookViewOf(w *store.Webhook, now time.Time) webhookView {

@@ -70,7 +70,7 @@ type Delivery struct {
 	NextAttemptAt  time.Time      `json:"next_attempt_at,omitzero"`
 	CreatedAt      time.Time      `json:"created_at"`
 	RetrySince     time.Time      `json:"retry_since,omitzero"` // start of the retry window (an admin retry restarts it)
-	DoneAt         time.Time      `json:"done_at,omitzero"` // delivered or failed
+	DoneAt         time.Time      `json:"done_at,omitzero"`     // delivered or failed
 }
 
 // PutWebhook creates or replaces an endpoint.
