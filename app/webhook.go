@@ -118,6 +118,7 @@ func (s *Server) SetWebhookWaker(wake func()) { s.wakeWebhooks = wake }
 
 func (q webhookQueue) Due(now time.Time, limit int, skip func(id, endpointID string) bool) ([]webhook.Pending, error) {
 	var out []webhook.Pending
+	signAt := q.s.now() // the rotation overlap runs on the server's clock
 	err := q.s.db.View(func(tx *store.Tx) error {
 		hooks := map[uuid.UUID]*store.Webhook{}
 		due, err := tx.DueDeliveries(now, limit, func(d *store.Delivery) bool {
@@ -135,7 +136,7 @@ func (q webhookQueue) Due(now time.Time, limit int, skip func(id, endpointID str
 				hooks[d.EndpointID] = h
 			}
 			out = append(out, webhook.Pending{ID: d.ID.String(), EndpointID: d.EndpointID.String(), URL: h.URL,
-				EventID: d.EventID.String(), Body: d.Payload, Secrets: h.Secrets(now), Attempts: d.Attempts, Since: cmpTime(d.RetrySince, d.CreatedAt)})
+				EventID: d.EventID.String(), Body: d.Payload, Secrets: h.Secrets(signAt), Attempts: d.Attempts, Since: cmpTime(d.RetrySince, d.CreatedAt)})
 		}
 		return nil
 	})

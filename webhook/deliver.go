@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -137,20 +138,22 @@ func (d *Deliverer) Run(ctx context.Context) {
 
 // dispatch starts an attempt for each due delivery there is a free slot for.
 func (d *Deliverer) dispatch(ctx context.Context) {
+	// The attempts in flight are copied before the store is read: one
+	// that ends after the copy is skipped though its outcome may already
+	// be committed, and one that ended before it committed its outcome
+	// before the read began, so no delivery is started twice.
 	d.mu.Lock()
 	free := d.opts.Workers - len(d.inFlight)
+	inFlight, busy := maps.Clone(d.inFlight), maps.Clone(d.byEndpoint)
 	d.mu.Unlock()
 	if free <= 0 || ctx.Err() != nil {
 		return
 	}
-	taken := map[string]int{} // slots this scan hands out, per endpoint
 	skip := func(id, endpoint string) bool {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.inFlight[id] || d.byEndpoint[endpoint]+taken[endpoint] >= d.opts.PerEndpoint {
+		if inFlight[id] || busy[endpoint] >= d.opts.PerEndpoint {
 			return true
 		}
-		taken[endpoint]++
+		busy[endpoint]++
 		return false
 	}
 	due, err := d.q.Due(d.opts.Now(), free, skip)
