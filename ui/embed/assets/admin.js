@@ -462,102 +462,50 @@ export async function apiKeysView(v) {
 
 // --- webhooks (#17) ---
 
-// WEBHOOK_EVENTS are the events an endpoint may ask for ("*": all of them).
-const WEBHOOK_EVENTS = ["user.registered", "user.verified", "user.updated", "user.email_changed", "user.deactivated",
-  "user.reactivated", "user.deleted", "address.created", "address.updated", "address.deleted", "address.primary_changed"];
+const HOOK_EVENTS = ["*", ...["registered", "verified", "updated", "email_changed", "deactivated", "reactivated", "deleted"].map((e) => "user." + e),
+  ...["created", "updated", "deleted", "primary_changed"].map((e) => "address." + e)];
 
-// webhooksView lists the endpoints with their recent deliveries, adds one
-// (showing its secret this once), rotates its secret, switches it on and
-// off, sends a test event, retries a delivery and deletes an endpoint.
+// webhooksView: endpoints with their recent deliveries; add (the secret
+// shown once), test, enable/disable, rotate, delete, retry a delivery.
 export async function webhooksView(v) {
-  start(v, "Webhooks", "Endpoints of the shop's other systems that receive signed events (Standard Webhooks) when customers change.");
-  const live = el("div", { class: "live" });
-  const shown = el("div");
-  const body = el("div");
-  const say = (ok, text) => live.replaceChildren(notice(ok ? "ok" : "error", text));
+  start(v, "Webhooks", "Endpoints that receive signed events (Standard Webhooks) when customers change.");
+  const live = el("div", { class: "live" }), shown = el("div"), body = el("div");
   const call = async (method, path, data) => {
-    const r = await api(method, path, data);
+    const r = await api(method, "/admin/webhook" + path, data);
     if (r.status === 401) v.signedOut();
+    else if (r.ok && r.data?.secret) shown.replaceChildren(notice("ok", `${r.message} Secret for ${r.data.url}: `, el("code", { id: "new-secret" }, r.data.secret)));
+    else live.replaceChildren(notice(r.ok ? "ok" : "error", r.ok ? r.message : errorText(r)));
     return r;
   };
-
-  const showSecret = (h, what) => {
-    const input = el("input", { id: "new-secret", readonly: true, spellcheck: "false", autocomplete: "off" });
-    input.value = h.secret;
-    shown.replaceChildren(el("div", { class: "notice ok", id: "new-secret-box" },
-      el("p", {}, `${what} for ${h.url}. Copy the secret now: it is shown only this once. The receiver verifies every delivery with it.`),
-      el("div", { class: "field" }, el("label", { for: "new-secret" }, "Signing secret"), input),
-      el("div", { class: "actions" }, button("I have stored it: hide the secret", () => shown.replaceChildren()))));
-    input.focus();
-    input.select();
-  };
-
   const f = form({
     id: "webhook-form",
     submit: "Add the endpoint",
-    fields: [
-      { name: "url", label: "URL", required: true, autocomplete: "off", hint: "https:// address that receives POSTed events." },
-      { name: "description", label: "Description", optional: true, autocomplete: "off" },
-      { name: "event:*", label: "All events (*)", type: "checkbox" },
-      ...WEBHOOK_EVENTS.map((e) => ({ name: "event:" + e, label: e, type: "checkbox" })),
-    ],
+    fields: [{ name: "url", label: "URL", required: true, autocomplete: "off" }, { name: "description", label: "Description", optional: true },
+      ...HOOK_EVENTS.map((e) => ({ name: "event:" + e, label: e, type: "checkbox" }))],
     onSubmit: async (vals) => {
-      const events = ["*", ...WEBHOOK_EVENTS].filter((e) => vals["event:" + e]);
-      const r = await call("POST", "/admin/webhooks", { url: vals.url, description: vals.description || "", events });
+      const r = await call("POST", "s", { url: vals.url, description: vals.description || "", events: HOOK_EVENTS.filter((e) => vals["event:" + e]) });
       if (!r.ok) return r;
       f.reset();
-      live.replaceChildren();
       await load();
-      showSecret(r.data, "The endpoint is added");
     },
   });
-
-  const deliveries = async (h, box) => {
-    const r = await call("GET", `/admin/webhooks/${encodeURIComponent(h.id)}/deliveries`);
-    if (!r.ok) return box.replaceChildren(notice("error", errorText(r)));
-    const list = r.data || [];
-    box.replaceChildren(list.length
-      ? table(`Deliveries to ${h.url}`, ["Created", "Event", "Status", "Attempts", "Last status", "Last error", "Next attempt", "Action"], list.map((d) =>
-        row(at(d.created_at), d.type, d.status, String(d.attempts), d.last_status_code == null ? "—" : String(d.last_status_code),
-          d.last_error || "—", d.status === "pending" ? at(d.next_attempt_at) : "—",
-          d.attempts > 0 ? button("Retry", async () => {
-            const rr = await call("POST", `/admin/webhook-deliveries/${encodeURIComponent(d.id)}/retry`);
-            say(rr.ok, rr.ok ? `${d.type}: ${rr.message}` : errorText(rr));
-            await deliveries(h, box);
-          }, "btn secondary small") : "")))
-      : el("p", {}, "No deliveries yet."));
-  };
-
   const endpoint = (h) => {
-    const box = el("div");
-    const act = (label, fn, cls = "btn secondary small") => button(label, async () => {
-      const r = await fn();
-      if (r.status === 401) return;
-      if (r.ok && r.data && r.data.secret) showSecret(r.data, "The secret is rotated (the old one also signs for 24 hours)");
-      else say(r.ok, r.ok ? `${h.url}: ${r.message}` : errorText(r));
-      await load();
-    }, cls);
-    const card = el("section", { class: "card", "aria-label": h.url },
-      el("h3", {}, h.url), el("dl", {}, fact("Events", h.events.join(", ")), fact("Enabled", h.enabled ? "Yes" : "No"),
-        fact("Description", h.description || "—"), fact("Added", at(h.created_at)),
-        h.rotation_ends_at ? fact("Old secret signs until", at(h.rotation_ends_at)) : null),
-      el("div", { class: "actions" },
-        act("Send test event", () => call("POST", `/admin/webhooks/${encodeURIComponent(h.id)}/test`)),
-        act(h.enabled ? "Disable" : "Enable", () => call("PATCH", `/admin/webhooks/${encodeURIComponent(h.id)}`, { enabled: !h.enabled })),
-        act("Rotate secret", () => call("POST", `/admin/webhooks/${encodeURIComponent(h.id)}/rotate-secret`)),
-        act("Delete", () => call("DELETE", `/admin/webhooks/${encodeURIComponent(h.id)}`), "btn secondary small danger-text")),
-      el("h4", {}, "Recent deliveries"), box);
-    deliveries(h, box);
-    return card;
+    const id = encodeURIComponent(h.id), box = el("div");
+    const act = (label, method, path, data) => button(label, async () => (await call(method, path, data), load()), "btn secondary small");
+    api("GET", `/admin/webhooks/${id}/deliveries`).then((r) => box.replaceChildren((r.data || []).length
+      ? table("Deliveries", ["Created", "Event", "Status", "Attempts", "Last status", "Last error", "Next attempt", ""], r.data.map((d) =>
+        row(at(d.created_at), d.type, d.status, String(d.attempts), String(d.last_status_code ?? "—"), d.last_error || "—", at(d.next_attempt_at),
+          d.attempts ? act("Retry", "POST", `-deliveries/${encodeURIComponent(d.id)}/retry`) : "")))
+      : el("p", {}, "No deliveries yet.")));
+    return el("section", { class: "card", "aria-label": h.url }, el("h3", {}, h.url),
+      el("p", {}, `${h.events.join(", ")} · ${h.enabled ? "enabled" : "disabled"} · ${h.description || ""}`),
+      el("div", { class: "actions" }, act("Send test event", "POST", `s/${id}/test`), act(h.enabled ? "Disable" : "Enable", "PATCH", `s/${id}`, { enabled: !h.enabled }),
+        act("Rotate secret", "POST", `s/${id}/rotate-secret`), act("Delete", "DELETE", `s/${id}`)), box);
   };
-
   const load = async () => {
-    const r = await call("GET", "/admin/webhooks");
-    if (!r.ok) return body.replaceChildren(notice("error", errorText(r)));
-    const list = r.data || [];
-    body.replaceChildren(...(list.length ? list.map(endpoint) : [el("p", {}, "No endpoints yet.")]));
+    const r = await api("GET", "/admin/webhooks");
+    body.replaceChildren(...(r.ok ? (r.data.length ? r.data.map(endpoint) : [el("p", {}, "No endpoints yet.")]) : [notice("error", errorText(r))]));
   };
-
   v.root.append(live, shown, section("new-hook", "Add an endpoint", f), section("hooks", "Endpoints", body));
   await load();
 }
