@@ -157,7 +157,9 @@ func (q webhookQueue) record(id string, change func(*store.Delivery)) error {
 	if err != nil {
 		return errors.New("webhooks: bad delivery id")
 	}
-	err = q.s.db.Update(func(tx *store.Tx) error { return tx.UpdateDelivery(uid, change) })
+	// Batched with the requests' writes (one fsync for the group): change
+	// sets fixed values, so running it twice is harmless.
+	err = q.s.db.Batch(func(tx *store.Tx) error { return tx.UpdateDelivery(uid, change) })
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // its endpoint was deleted meanwhile
 	}
