@@ -151,40 +151,51 @@ func cmpTime(a, b time.Time) time.Time {
 	return a
 }
 
-// record applies change to a delivery in its own transaction.
-func (q webhookQueue) record(id string, change func(*store.Delivery)) error {
-	uid, err := uuid.Parse(id)
+// Record writes the outcomes of attempts in one transaction, batched
+// with the requests' writes (one fsync for the group). Each sets fixed
+// values, so the closure may run twice. A delivery gone meanwhile (its
+// endpoint was deleted) is passed over.
+func (q webhookQueue) Record(outcomes []webhook.Outcome) error {
+	err := q.s.db.Batch(func(tx *store.Tx) error {
+		for _, o := range outcomes {
+			uid, err := uuid.Parse(o.ID)
+			if err != nil {
+				continue
+			}
+			err = tx.UpdateDelivery(uid, func(d *store.Delivery) { applyOutcome(d, o) })
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return errors.New("webhooks: bad delivery id")
+		return err
 	}
-	// Batched with the requests' writes (one fsync for the group): change
-	// sets fixed values, so running it twice is harmless.
-	err = q.s.db.Batch(func(tx *store.Tx) error { return tx.UpdateDelivery(uid, change) })
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // its endpoint was deleted meanwhile
+	for _, o := range outcomes {
+		switch {
+		case o.Delivered():
+			q.s.metrics.webhooksDelivered.Add(1)
+		case o.Next.IsZero():
+			q.s.metrics.webhooksFailed.Add(1)
+		default:
+			q.s.metrics.webhooksRetried.Add(1)
+		}
 	}
-	return err
+	return nil
 }
 
-func (q webhookQueue) Delivered(id string, attempts, code int, at time.Time) error {
-	q.s.metrics.webhooksDelivered.Add(1)
-	return q.record(id, func(d *store.Delivery) {
-		d.Status, d.Attempts, d.LastStatusCode, d.LastError, d.NextAttemptAt, d.DoneAt = store.DeliveryDelivered, attempts, code, "", time.Time{}, at
-	})
-}
-
-func (q webhookQueue) Retry(id string, attempts, code int, lastErr string, next time.Time) error {
-	q.s.metrics.webhooksRetried.Add(1)
-	return q.record(id, func(d *store.Delivery) {
-		d.Status, d.Attempts, d.LastStatusCode, d.LastError, d.NextAttemptAt = store.DeliveryPending, attempts, code, lastErr, next
-	})
-}
-
-func (q webhookQueue) Failed(id string, attempts, code int, lastErr string, at time.Time) error {
-	q.s.metrics.webhooksFailed.Add(1)
-	return q.record(id, func(d *store.Delivery) {
-		d.Status, d.Attempts, d.LastStatusCode, d.LastError, d.NextAttemptAt, d.DoneAt = store.DeliveryFailed, attempts, code, lastErr, time.Time{}, at
-	})
+// applyOutcome sets a delivery's status from an attempt's outcome.
+func applyOutcome(d *store.Delivery, o webhook.Outcome) {
+	d.Attempts, d.LastStatusCode, d.LastError = o.Attempts, o.StatusCode, o.Err
+	switch {
+	case o.Delivered():
+		d.Status, d.NextAttemptAt, d.DoneAt = store.DeliveryDelivered, time.Time{}, o.At
+	case o.Next.IsZero():
+		d.Status, d.NextAttemptAt, d.DoneAt = store.DeliveryFailed, time.Time{}, o.At
+	default:
+		d.Status, d.NextAttemptAt = store.DeliveryPending, o.Next
+	}
 }
 
 // webhookInput is the body of POST and PATCH /admin/webhooks…; nil fields

@@ -26,17 +26,26 @@ type Pending struct {
 	Since      time.Time // start of the retry window
 }
 
+// Outcome is what one attempt came to.
+type Outcome struct {
+	ID         string
+	Attempts   int       // attempts made, this one included
+	StatusCode int       // 0 when no answer came
+	Err        string    // "" for a 2xx: delivered
+	Next       time.Time // when to try again; zero with Err set: failed (given up)
+	At         time.Time
+}
+
+// Delivered reports whether the attempt succeeded.
+func (o Outcome) Delivered() bool { return o.Err == "" }
+
 // Queue is the durable store of deliveries the Deliverer works from.
 type Queue interface {
 	// Due returns up to limit pending deliveries due at or before now,
 	// earliest first, passing over those skip refuses.
 	Due(now time.Time, limit int, skip func(id, endpointID string) bool) ([]Pending, error)
-	// Delivered records a 2xx answer.
-	Delivered(id string, attempts, statusCode int, at time.Time) error
-	// Retry records a failed attempt and when to try next.
-	Retry(id string, attempts, statusCode int, lastErr string, next time.Time) error
-	// Failed records the last failed attempt; only an admin retry sends it again.
-	Failed(id string, attempts, statusCode int, lastErr string, at time.Time) error
+	// Record stores the outcomes of attempts, all in one commit.
+	Record(outcomes []Outcome) error
 }
 
 // Options tune a Deliverer; zero fields take the defaults.
@@ -48,6 +57,7 @@ type Options struct {
 	Timeout     time.Duration    // one attempt; default 10 s
 	Workers     int              // deliveries in flight at once; default 16
 	PerEndpoint int              // of those, to one endpoint; default 2
+	FlushEvery  time.Duration    // outcomes are recorded together at most this often; default 100 ms
 	Client      *http.Client     // default: a client that follows no redirect
 	Now         func() time.Time // default time.Now
 }
@@ -65,8 +75,10 @@ type Deliverer struct {
 	wake chan struct{}
 
 	mu         sync.Mutex
-	inFlight   map[string]bool // delivery ids being attempted
-	byEndpoint map[string]int
+	inFlight   map[string]bool // delivery ids attempted and not yet recorded
+	attempting int             // of those, attempts not yet ended: the slots in use
+	byEndpoint map[string]int  // attempts not yet ended, per endpoint
+	outcomes   []Outcome       // ended, to be recorded
 	running    sync.WaitGroup
 }
 
@@ -80,6 +92,7 @@ func NewDeliverer(q Queue, log *slog.Logger, opts Options) *Deliverer {
 	opts.MaxBackoff = max(orDefault(opts.MaxBackoff, time.Hour), opts.BaseBackoff)
 	opts.RetryFor = orDefault(opts.RetryFor, 25*time.Hour)
 	opts.Timeout = orDefault(opts.Timeout, 10*time.Second)
+	opts.FlushEvery = orDefault(opts.FlushEvery, 100*time.Millisecond)
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
@@ -120,20 +133,63 @@ func (d *Deliverer) Notify() {
 }
 
 // Run delivers until ctx ends, then waits for the attempts in flight
-// (each bounded by the timeout). Run must not be called twice at once.
+// (each bounded by the timeout) and records them. Run must not be called
+// twice at once.
+//
+// Outcomes are recorded together, at most every FlushEvery (sooner when
+// every slot has ended): one commit for many deliveries, so deliveries
+// cost requests few fsyncs, and a dead endpoint almost none. A crash
+// between an answer and its record sends that delivery again (at least once).
 func (d *Deliverer) Run(ctx context.Context) {
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
-	defer d.running.Wait()
+	f := time.NewTicker(d.opts.FlushEvery)
+	defer f.Stop()
 	for {
 		d.dispatch(ctx)
 		select {
 		case <-ctx.Done():
+			d.running.Wait()
+			d.flush()
 			return
 		case <-t.C:
+		case <-f.C:
+			d.flush()
 		case <-d.wake:
+			d.mu.Lock()
+			full := len(d.outcomes) >= d.opts.Workers
+			d.mu.Unlock()
+			if full {
+				d.flush()
+			}
 		}
 	}
+}
+
+// flush records the ended attempts in one commit; only then may their
+// deliveries be picked again (they are still pending in the store until
+// it). On an error they wait for the next flush.
+func (d *Deliverer) flush() {
+	d.mu.Lock()
+	outs := d.outcomes
+	d.outcomes = nil
+	d.mu.Unlock()
+	if len(outs) == 0 {
+		return
+	}
+	if err := d.q.Record(outs); err != nil {
+		d.log.Error("webhooks: recording outcomes failed; will try again", "deliveries", len(outs), "error", err)
+		d.mu.Lock()
+		d.outcomes = append(outs, d.outcomes...)
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Lock()
+	for _, o := range outs {
+		delete(d.inFlight, o.ID)
+	}
+	d.mu.Unlock()
+	d.Notify() // what was held back may be due
 }
 
 // dispatch starts an attempt for each due delivery there is a free slot for.
@@ -143,7 +199,7 @@ func (d *Deliverer) dispatch(ctx context.Context) {
 	// be committed, and one that ended before it committed its outcome
 	// before the read began, so no delivery is started twice.
 	d.mu.Lock()
-	free := d.opts.Workers - len(d.inFlight)
+	free := d.opts.Workers - d.attempting
 	inFlight, busy := maps.Clone(d.inFlight), maps.Clone(d.byEndpoint)
 	d.mu.Unlock()
 	if free <= 0 || ctx.Err() != nil {
@@ -164,14 +220,14 @@ func (d *Deliverer) dispatch(ctx context.Context) {
 	for _, p := range due {
 		d.mu.Lock()
 		d.inFlight[p.ID] = true
+		d.attempting++
 		d.byEndpoint[p.EndpointID]++
 		d.mu.Unlock()
 		d.running.Go(func() {
-			if err := d.attempt(ctx, p); err != nil {
-				d.log.Error("webhooks: recording the outcome failed", "delivery_id", p.ID, "error", err)
-			}
+			o := d.attempt(ctx, p)
 			d.mu.Lock()
-			delete(d.inFlight, p.ID)
+			d.outcomes = append(d.outcomes, o)
+			d.attempting--
 			if d.byEndpoint[p.EndpointID]--; d.byEndpoint[p.EndpointID] <= 0 {
 				delete(d.byEndpoint, p.EndpointID)
 			}
@@ -181,23 +237,23 @@ func (d *Deliverer) dispatch(ctx context.Context) {
 	}
 }
 
-// attempt posts p once and records the outcome; the error is the Queue's.
-func (d *Deliverer) attempt(ctx context.Context, p Pending) error {
-	n := p.Attempts + 1
+// attempt posts p once and says what came of it.
+func (d *Deliverer) attempt(ctx context.Context, p Pending) Outcome {
+	o := Outcome{ID: p.ID, Attempts: p.Attempts + 1}
 	code, err := d.post(ctx, p)
-	now := d.opts.Now()
+	o.StatusCode, o.At = code, d.opts.Now()
 	if err == nil {
-		d.log.Info("webhook delivered", "delivery_id", p.ID, "event_id", p.EventID, "attempt", n, "status", code)
-		return d.q.Delivered(p.ID, n, code, now)
+		d.log.Info("webhook delivered", "delivery_id", p.ID, "event_id", p.EventID, "attempt", o.Attempts, "status", code)
+		return o
 	}
-	lastErr := truncate(err.Error(), maxLastErr)
-	if now.Sub(p.Since) >= d.opts.RetryFor {
-		d.log.Error("webhook delivery failed; giving up", "delivery_id", p.ID, "attempt", n, "error", lastErr)
-		return d.q.Failed(p.ID, n, code, lastErr, now)
+	o.Err = truncate(err.Error(), maxLastErr)
+	if o.At.Sub(p.Since) >= d.opts.RetryFor {
+		d.log.Error("webhook delivery failed; giving up", "delivery_id", p.ID, "attempt", o.Attempts, "error", o.Err)
+		return o
 	}
-	next := now.Add(Backoff(n, d.opts.BaseBackoff, d.opts.MaxBackoff))
-	d.log.Warn("webhook delivery failed; will retry", "delivery_id", p.ID, "attempt", n, "error", lastErr, "next_attempt", next)
-	return d.q.Retry(p.ID, n, code, lastErr, next)
+	o.Next = o.At.Add(Backoff(o.Attempts, d.opts.BaseBackoff, d.opts.MaxBackoff))
+	d.log.Warn("webhook delivery failed; will retry", "delivery_id", p.ID, "attempt", o.Attempts, "error", o.Err, "next_attempt", o.Next)
+	return o
 }
 
 // post sends one signed request. Any 2xx is success; the status code is

@@ -63,31 +63,23 @@ func (q *memQueue) Due(now time.Time, limit int, skip func(id, endpointID string
 	return out, nil
 }
 
-func (q *memQueue) Delivered(id string, attempts, code int, at time.Time) error {
+func (q *memQueue) Record(outs []Outcome) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	it := q.items[id]
-	it.status, it.p.Attempts, it.delivered = "delivered", attempts, at
-	it.codes = append(it.codes, code)
-	return nil
-}
-
-func (q *memQueue) Retry(id string, attempts, code int, lastErr string, next time.Time) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	it := q.items[id]
-	it.p.Attempts, it.due = attempts, next
-	it.codes = append(it.codes, code)
-	it.nexts = append(it.nexts, next)
-	return nil
-}
-
-func (q *memQueue) Failed(id string, attempts, code int, lastErr string, at time.Time) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	it := q.items[id]
-	it.status, it.p.Attempts = "failed", attempts
-	it.codes = append(it.codes, code)
+	for _, o := range outs {
+		it := q.items[o.ID]
+		it.p.Attempts = o.Attempts
+		it.codes = append(it.codes, o.StatusCode)
+		switch {
+		case o.Delivered():
+			it.status, it.delivered = "delivered", o.At
+		case o.Next.IsZero():
+			it.status = "failed"
+		default:
+			it.due = o.Next
+			it.nexts = append(it.nexts, o.Next)
+		}
+	}
 	return nil
 }
 
@@ -155,7 +147,7 @@ func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
 	for i := range 10 {
 		q.add("f"+strconv.Itoa(i), "fast", fast.URL, now)
 	}
-	d := startDeliverer(t, q, Options{Interval: 10 * time.Millisecond, Workers: 4, PerEndpoint: 2, Timeout: time.Minute})
+	d := startDeliverer(t, q, Options{Interval: 10 * time.Millisecond, Workers: 4, PerEndpoint: 2, Timeout: time.Minute, FlushEvery: 5 * time.Millisecond})
 	testutil.WaitFor(t, 10*time.Second, func() error {
 		d.Notify()
 		for i := range 10 {
@@ -184,6 +176,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	d := NewDeliverer(q, nil, Options{Now: clock.Now})
 	d.dispatch(context.Background())
 	d.running.Wait()
+	d.flush()
 	it := q.items["r"]
 	if it.status != "pending" || !slices.Equal(it.codes, []int{307}) || targetHits.Load() != 0 {
 		t.Fatalf("status %s, codes %v, target hit %d times", it.status, it.codes, targetHits.Load())
@@ -208,6 +201,7 @@ func TestRetriesGrowThenFail(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		d.dispatch(context.Background())
 		d.running.Wait()
+		d.flush()
 		if st, _ := q.status("x"); st != "pending" {
 			break
 		}
@@ -271,7 +265,7 @@ func TestFaultyReceiverRecovers(t *testing.T) {
 	for i := range 6 {
 		q.add("bad"+strconv.Itoa(i), "bad", faulty.URL, now)
 	}
-	d := startDeliverer(t, q, Options{Interval: 10 * time.Millisecond, BaseBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	d := startDeliverer(t, q, Options{Interval: 10 * time.Millisecond, BaseBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Timeout: 200 * time.Millisecond, FlushEvery: 5 * time.Millisecond})
 	for n, m := range []string{"500", "hang", "reset"} {
 		mode.Store(m)
 		testutil.WaitFor(t, 10*time.Second, func() error {
