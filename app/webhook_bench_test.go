@@ -47,19 +47,7 @@ func BenchmarkWebhookAddressCreate(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			ts, h, host, cookie := benchSetup(b, 0)
 			benchHooks(b, ts, kind)
-			body := `{"label":"Bench","first_name":"Bench","last_name":"User","street_address":"Hauptstr. 1","city":"Berlin","postal_code":"10115","country":"DE"}`
-			var uid [16]byte
-			ts.db.View(func(tx *store.Tx) error { u, _ := tx.UserByEmail("bench@example.test"); uid = u.ID; return nil })
-			b.ReportAllocs()
-			for b.Loop() {
-				benchRequest(b, h, host, "POST", "/api/v1/auth/addresses", body, cookie, 201)
-				b.StopTimer()
-				ts.db.Update(func(tx *store.Tx) error {
-					list, _, _ := tx.Addresses(uid)
-					return tx.DeleteAddress(uid, list[0].ID)
-				})
-				b.StartTimer()
-			}
+			benchAddressCreate(b, ts, h, host, cookie)
 		})
 	}
 }

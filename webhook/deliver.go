@@ -11,7 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/marbelle/marbelle/internal/retry"
 )
 
 // Pending is one delivery due, as the Queue hands it over.
@@ -246,12 +247,12 @@ func (d *Deliverer) attempt(ctx context.Context, p Pending) Outcome {
 		d.log.Info("webhook delivered", "delivery_id", p.ID, "event_id", p.EventID, "attempt", o.Attempts, "status", code)
 		return o
 	}
-	o.Err = truncate(err.Error(), maxLastErr)
+	o.Err = retry.Truncate(err.Error(), maxLastErr)
 	if o.At.Sub(p.Since) >= d.opts.RetryFor {
 		d.log.Error("webhook delivery failed; giving up", "delivery_id", p.ID, "attempt", o.Attempts, "error", o.Err)
 		return o
 	}
-	o.Next = o.At.Add(Backoff(o.Attempts, d.opts.BaseBackoff, d.opts.MaxBackoff))
+	o.Next = o.At.Add(retry.Backoff(o.Attempts, d.opts.BaseBackoff, d.opts.MaxBackoff))
 	d.log.Warn("webhook delivery failed; will retry", "delivery_id", p.ID, "attempt", o.Attempts, "error", o.Err, "next_attempt", o.Next)
 	return o
 }
@@ -287,28 +288,4 @@ func (d *Deliverer) post(ctx context.Context, p Pending) (int, error) {
 		return resp.StatusCode, fmt.Errorf("answered %s", resp.Status)
 	}
 	return resp.StatusCode, nil
-}
-
-// Backoff is the delay after the n-th failure (1-based):
-// min(base * 2^(n-1), limit), computed without overflow.
-func Backoff(n int, base, limit time.Duration) time.Duration {
-	b := base
-	for i := 1; i < n; i++ {
-		if b >= limit/2 {
-			return limit
-		}
-		b *= 2
-	}
-	return min(b, limit)
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
