@@ -116,14 +116,14 @@ func (s *Server) WebhookQueue() webhook.Queue { return webhookQueue{s} }
 // SetWebhookWaker sets what wakes the deliverer after a commit.
 func (s *Server) SetWebhookWaker(wake func()) { s.wakeWebhooks = wake }
 
-func (q webhookQueue) Due(now time.Time, limit int, skip func(id, endpointID string) bool) ([]webhook.Pending, error) {
+func (q webhookQueue) Due(now time.Time, limit int, room func(endpointID string) int, skip func(id string) bool) ([]webhook.Pending, error) {
 	var out []webhook.Pending
 	signAt := q.s.now() // the rotation overlap runs on the server's clock
 	err := q.s.db.View(func(tx *store.Tx) error {
 		hooks := map[uuid.UUID]*store.Webhook{}
-		due, err := tx.DueDeliveries(now, limit, func(d *store.Delivery) bool {
-			return skip(d.ID.String(), d.EndpointID.String())
-		})
+		due, err := tx.DueDeliveries(now, limit,
+			func(ep uuid.UUID) int { return room(ep.String()) },
+			func(id uuid.UUID) bool { return skip(id.String()) })
 		if err != nil {
 			return err
 		}

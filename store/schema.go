@@ -59,7 +59,7 @@
 //	webhook_deliveries
 //	  delivery id                 → JSON Delivery (one event to one endpoint; written in the change's transaction)
 //	webhook_due
-//	  next attempt time | delivery id → empty (pending deliveries only)
+//	  endpoint id | next attempt time | delivery id → empty (pending deliveries only)
 //	webhook_done
 //	  done time | delivery id     → empty   (delivered or failed; the sweeper prunes by it)
 //	webhook_deliveries_by_endpoint

@@ -155,7 +155,7 @@ func (tx *Tx) QueueDelivery(d *Delivery) error {
 func (tx *Tx) putDelivery(d *Delivery) error {
 	switch d.Status {
 	case DeliveryPending:
-		if err := tx.bucket(bucketWebhookDue).Put(join(timeKey(d.NextAttemptAt), d.ID[:]), nil); err != nil {
+		if err := tx.bucket(bucketWebhookDue).Put(d.dueKey(), nil); err != nil {
 			return err
 		}
 	default:
@@ -169,7 +169,7 @@ func (tx *Tx) putDelivery(d *Delivery) error {
 // unindexDelivery removes d's status index entry.
 func (tx *Tx) unindexDelivery(d *Delivery) error {
 	if d.Status == DeliveryPending {
-		return tx.bucket(bucketWebhookDue).Delete(join(timeKey(d.NextAttemptAt), d.ID[:]))
+		return tx.bucket(bucketWebhookDue).Delete(d.dueKey())
 	}
 	return tx.bucket(bucketWebhookDone).Delete(join(timeKey(d.DoneAt), d.ID[:]))
 }
@@ -200,21 +200,35 @@ func (tx *Tx) Delivery(id uuid.UUID) (*Delivery, error) {
 	return &d, nil
 }
 
+// dueKey is a pending delivery's webhook_due key: its endpoint, then its
+// next attempt time, so each endpoint's due deliveries are one ordered
+// range, and a busy endpoint's backlog is never read to reach another's.
+func (d *Delivery) dueKey() []byte { return join(d.EndpointID[:], timeKey(d.NextAttemptAt), d.ID[:]) }
+
 // DueDeliveries returns up to limit pending deliveries due at or before
-// now, earliest first, passing over those skip names (an endpoint already
-// busy), so that one slow endpoint's backlog never hides the others'.
-func (tx *Tx) DueDeliveries(now time.Time, limit int, skip func(*Delivery) bool) ([]Delivery, error) {
+// now: for each endpoint, up to room(endpoint) of its own, earliest first,
+// passing over those skip names (attempts not yet recorded). What it reads
+// grows with what it returns and skips, never with an endpoint's backlog.
+func (tx *Tx) DueDeliveries(now time.Time, limit int, room func(endpoint uuid.UUID) int, skip func(id uuid.UUID) bool) ([]Delivery, error) {
 	var out []Delivery
 	end := timeKey(now)
 	all := tx.bucket(bucketWebhookDeliveries)
 	c := tx.bucket(bucketWebhookDue).Cursor()
-	for k, _ := c.First(); k != nil && len(out) < limit && bytes.Compare(k[:8], end) <= 0; k, _ = c.Next() {
-		var d Delivery
-		if err := getJSON(all, k[8:], &d); err != nil {
-			return nil, err
-		}
-		if skip == nil || !skip(&d) {
+	hooks := tx.bucket(bucketWebhooks).Cursor()
+	for ep, _ := hooks.First(); ep != nil && len(out) < limit; ep, _ = hooks.Next() {
+		epID, _ := uuid.FromBytes(ep)
+		n := room(epID)
+		for k, _ := c.Seek(ep); n > 0 && len(out) < limit && k != nil && bytes.HasPrefix(k, ep) && bytes.Compare(k[16:24], end) <= 0; k, _ = c.Next() {
+			id, _ := uuid.FromBytes(k[24:])
+			if skip(id) {
+				continue
+			}
+			var d Delivery
+			if err := getJSON(all, id[:], &d); err != nil {
+				return nil, err
+			}
 			out = append(out, d)
+			n--
 		}
 	}
 	return out, nil
@@ -228,7 +242,7 @@ func (tx *Tx) PendingDeliveries() (n int, oldest time.Time) {
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		n++
 		var d Delivery
-		if getJSON(all, k[8:], &d) == nil && (oldest.IsZero() || d.CreatedAt.Before(oldest)) {
+		if getJSON(all, k[24:], &d) == nil && (oldest.IsZero() || d.CreatedAt.Before(oldest)) {
 			oldest = d.CreatedAt
 		}
 	}

@@ -26,7 +26,7 @@ func checkWebhooks(tx *Tx, fault func(string, ...any)) {
 		if tx.bucket(bucketWebhookByEndpoint).Get(join(d.EndpointID[:], d.ID[:])) == nil {
 			fault("webhook delivery %s: no endpoint index entry", d.ID)
 		}
-		due, done := join(timeKey(d.NextAttemptAt), d.ID[:]), join(timeKey(d.DoneAt), d.ID[:])
+		due, done := d.dueKey(), join(timeKey(d.DoneAt), d.ID[:])
 		switch {
 		case d.Status == DeliveryPending && tx.bucket(bucketWebhookDue).Get(due) == nil:
 			fault("webhook delivery %s: pending but not in webhook_due", d.ID)
@@ -42,8 +42,8 @@ func checkWebhooks(tx *Tx, fault func(string, ...any)) {
 			}
 		})
 	}
-	index(bucketWebhookDue, 8, func(d *Delivery, k []byte) bool {
-		return d.Status == DeliveryPending && string(k[:8]) == string(timeKey(d.NextAttemptAt))
+	index(bucketWebhookDue, 24, func(d *Delivery, k []byte) bool {
+		return d.Status == DeliveryPending && string(k) == string(d.dueKey())
 	})
 	index(bucketWebhookDone, 8, func(d *Delivery, k []byte) bool {
 		return d.Status != DeliveryPending && string(k[:8]) == string(timeKey(d.DoneAt))

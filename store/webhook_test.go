@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -32,14 +34,16 @@ func TestWebhookDeliveryLifecycle(t *testing.T) {
 	mustCheck(t, db)
 	var d store.Delivery
 	mustView(t, db, func(tx *store.Tx) error {
-		if due, _ := tx.DueDeliveries(t0.Add(-time.Second), 10, nil); len(due) != 0 {
+		room := func(uuid.UUID) int { return 2 }
+		never := func(uuid.UUID) bool { return false }
+		if due, _ := tx.DueDeliveries(t0.Add(-time.Second), 10, room, never); len(due) != 0 {
 			t.Errorf("due before its time: %d", len(due))
 		}
-		due, err := tx.DueDeliveries(t0, 10, nil)
+		due, err := tx.DueDeliveries(t0, 10, room, never)
 		if len(due) != 1 || due[0].EndpointID != all.ID {
 			t.Fatalf("due %v %v", due, err)
 		}
-		if skipped, _ := tx.DueDeliveries(t0, 10, func(*store.Delivery) bool { return true }); len(skipped) != 0 {
+		if skipped, _ := tx.DueDeliveries(t0, 10, room, func(uuid.UUID) bool { return true }); len(skipped) != 0 {
 			t.Errorf("skip ignored")
 		}
 		d = due[0]

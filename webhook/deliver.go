@@ -42,9 +42,10 @@ func (o Outcome) Delivered() bool { return o.Err == "" }
 
 // Queue is the durable store of deliveries the Deliverer works from.
 type Queue interface {
-	// Due returns up to limit pending deliveries due at or before now,
-	// earliest first, passing over those skip refuses.
-	Due(now time.Time, limit int, skip func(id, endpointID string) bool) ([]Pending, error)
+	// Due returns up to limit pending deliveries due at or before now:
+	// for each endpoint up to room(endpoint) of them, earliest first,
+	// passing over those skip names.
+	Due(now time.Time, limit int, room func(endpointID string) int, skip func(id string) bool) ([]Pending, error)
 	// Record stores the outcomes of attempts, all in one commit.
 	Record(outcomes []Outcome) error
 }
@@ -206,14 +207,8 @@ func (d *Deliverer) dispatch(ctx context.Context) {
 	if free <= 0 || ctx.Err() != nil {
 		return
 	}
-	skip := func(id, endpoint string) bool {
-		if inFlight[id] || busy[endpoint] >= d.opts.PerEndpoint {
-			return true
-		}
-		busy[endpoint]++
-		return false
-	}
-	due, err := d.q.Due(d.opts.Now(), free, skip)
+	room := func(endpoint string) int { return d.opts.PerEndpoint - busy[endpoint] }
+	due, err := d.q.Due(d.opts.Now(), free, room, func(id string) bool { return inFlight[id] })
 	if err != nil {
 		d.log.Error("webhooks: listing due deliveries failed", "error", err)
 		return

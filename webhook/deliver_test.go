@@ -45,20 +45,20 @@ func (q *memQueue) add(id, endpoint, url string, at time.Time) {
 	q.order = append(q.order, id)
 }
 
-func (q *memQueue) Due(now time.Time, limit int, skip func(id, endpointID string) bool) ([]Pending, error) {
+func (q *memQueue) Due(now time.Time, limit int, room func(endpointID string) int, skip func(id string) bool) ([]Pending, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	ids := slices.Clone(q.order)
 	sort.SliceStable(ids, func(i, j int) bool { return q.items[ids[i]].due.Before(q.items[ids[j]].due) })
 	var out []Pending
+	taken := map[string]int{}
 	for _, id := range ids {
 		it := q.items[id]
-		if len(out) >= limit || it.status != "pending" || it.due.After(now) {
+		if len(out) >= limit || it.status != "pending" || it.due.After(now) || skip(id) || taken[it.p.EndpointID] >= room(it.p.EndpointID) {
 			continue
 		}
-		if !skip(id, it.p.EndpointID) {
-			out = append(out, it.p)
-		}
+		taken[it.p.EndpointID]++
+		out = append(out, it.p)
 	}
 	return out, nil
 }
