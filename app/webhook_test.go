@@ -112,7 +112,7 @@ func (h *hookReceiver) mustVerifyAll(t *testing.T) {
 // startWebhooks runs the delivery worker for ts. It signs with the real
 // clock, since the reference library checks timestamps against it.
 func startWebhooks(t *testing.T, ts *testServer) {
-	d := webhook.NewDeliverer(ts.srv.WebhookQueue(), nil, webhook.Options{Interval: 20 * time.Millisecond, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Timeout: 2 * time.Second, FlushEvery: 5 * time.Millisecond})
+	d := webhook.NewDeliverer(ts.srv.WebhookQueue(), nil, webhook.Options{Interval: 20 * time.Millisecond, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Timeout: 2 * time.Second, FlushEvery: 5 * time.Millisecond, CoolDown: 5 * time.Millisecond})
 	ts.srv.SetWebhookWaker(d.Notify)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -58,19 +59,19 @@ const (
 // Delivery is one event on its way to one endpoint. EventID is the
 // webhook-id: the same for every endpoint and every attempt.
 type Delivery struct {
-	ID             uuid.UUID      `json:"id"`
-	EndpointID     uuid.UUID      `json:"endpoint_id"`
-	EventID        uuid.UUID      `json:"event_id"`
-	Type           string         `json:"type"`
-	Payload        []byte         `json:"payload"`
-	Status         DeliveryStatus `json:"status"`
-	Attempts       int            `json:"attempts"`
-	LastStatusCode int            `json:"last_status_code,omitempty"`
-	LastError      string         `json:"last_error,omitempty"`
-	NextAttemptAt  time.Time      `json:"next_attempt_at,omitzero"`
-	CreatedAt      time.Time      `json:"created_at"`
-	RetrySince     time.Time      `json:"retry_since,omitzero"` // start of the retry window (an admin retry restarts it)
-	DoneAt         time.Time      `json:"done_at,omitzero"`     // delivered or failed
+	ID             uuid.UUID       `json:"id"`
+	EndpointID     uuid.UUID       `json:"endpoint_id"`
+	EventID        uuid.UUID       `json:"event_id"`
+	Type           string          `json:"type"`
+	Payload        json.RawMessage `json:"payload"` // the body, as sent
+	Status         DeliveryStatus  `json:"status"`
+	Attempts       int             `json:"attempts"`
+	LastStatusCode int             `json:"last_status_code,omitempty"`
+	LastError      string          `json:"last_error,omitempty"`
+	NextAttemptAt  time.Time       `json:"next_attempt_at,omitzero"`
+	CreatedAt      time.Time       `json:"created_at"`
+	RetrySince     time.Time       `json:"retry_since,omitzero"` // start of the retry window (an admin retry restarts it)
+	DoneAt         time.Time       `json:"done_at,omitzero"`     // delivered or failed
 }
 
 // PutWebhook creates or replaces an endpoint.

@@ -60,6 +60,7 @@ type Options struct {
 	Workers     int              // deliveries in flight at once; default 16
 	PerEndpoint int              // of those, to one endpoint; default 2
 	FlushEvery  time.Duration    // outcomes are recorded together at most this often; default 100 ms
+	CoolDown    time.Duration    // an endpoint that failed rests this long, doubling per failure in a row (up to 5 min or MaxBackoff); default 1 s
 	Client      *http.Client     // default: a client that follows no redirect
 	Now         func() time.Time // default time.Now
 }
@@ -81,7 +82,12 @@ type Deliverer struct {
 	attempting int             // of those, attempts not yet ended: the slots in use
 	byEndpoint map[string]int  // attempts not yet ended, per endpoint
 	outcomes   []Outcome       // ended, to be recorded
-	running    sync.WaitGroup
+	// An endpoint whose last attempts failed rests until resting[e]: its
+	// new deliveries wait instead of each costing a failed request, so a
+	// dead endpoint costs the server next to nothing.
+	resting  map[string]time.Time
+	failures map[string]int // failed attempts in a row, per endpoint
+	running  sync.WaitGroup
 }
 
 // NewDeliverer returns a Deliverer; log may be nil.
@@ -95,6 +101,7 @@ func NewDeliverer(q Queue, log *slog.Logger, opts Options) *Deliverer {
 	opts.RetryFor = orDefault(opts.RetryFor, 25*time.Hour)
 	opts.Timeout = orDefault(opts.Timeout, 10*time.Second)
 	opts.FlushEvery = orDefault(opts.FlushEvery, 100*time.Millisecond)
+	opts.CoolDown = orDefault(opts.CoolDown, time.Second)
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
@@ -107,7 +114,8 @@ func NewDeliverer(q Queue, log *slog.Logger, opts Options) *Deliverer {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Deliverer{q: q, log: log, opts: opts, wake: make(chan struct{}, 1), inFlight: map[string]bool{}, byEndpoint: map[string]int{}}
+	return &Deliverer{q: q, log: log, opts: opts, wake: make(chan struct{}, 1), inFlight: map[string]bool{}, byEndpoint: map[string]int{},
+		resting: map[string]time.Time{}, failures: map[string]int{}}
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -202,13 +210,19 @@ func (d *Deliverer) dispatch(ctx context.Context) {
 	// before the read began, so no delivery is started twice.
 	d.mu.Lock()
 	free := d.opts.Workers - d.attempting
-	inFlight, busy := maps.Clone(d.inFlight), maps.Clone(d.byEndpoint)
+	inFlight, busy, resting := maps.Clone(d.inFlight), maps.Clone(d.byEndpoint), maps.Clone(d.resting)
 	d.mu.Unlock()
 	if free <= 0 || ctx.Err() != nil {
 		return
 	}
-	room := func(endpoint string) int { return d.opts.PerEndpoint - busy[endpoint] }
-	due, err := d.q.Due(d.opts.Now(), free, room, func(id string) bool { return inFlight[id] })
+	now := d.opts.Now()
+	room := func(endpoint string) int {
+		if now.Before(resting[endpoint]) {
+			return 0
+		}
+		return d.opts.PerEndpoint - busy[endpoint]
+	}
+	due, err := d.q.Due(now, free, room, func(id string) bool { return inFlight[id] })
 	if err != nil {
 		d.log.Error("webhooks: listing due deliveries failed", "error", err)
 		return
@@ -223,6 +237,7 @@ func (d *Deliverer) dispatch(ctx context.Context) {
 			o := d.attempt(ctx, p)
 			d.mu.Lock()
 			d.outcomes = append(d.outcomes, o)
+			d.noteEndpoint(p.EndpointID, o)
 			d.attempting--
 			if d.byEndpoint[p.EndpointID]--; d.byEndpoint[p.EndpointID] <= 0 {
 				delete(d.byEndpoint, p.EndpointID)
@@ -231,6 +246,18 @@ func (d *Deliverer) dispatch(ctx context.Context) {
 			d.Notify() // a slot is free
 		})
 	}
+}
+
+// noteEndpoint lets an endpoint rest after a failure, longer for each
+// failure in a row, and ends its rest at a success. Called with d.mu held.
+func (d *Deliverer) noteEndpoint(endpoint string, o Outcome) {
+	if o.Delivered() {
+		delete(d.failures, endpoint)
+		delete(d.resting, endpoint)
+		return
+	}
+	d.failures[endpoint]++
+	d.resting[endpoint] = o.At.Add(retry.Backoff(d.failures[endpoint], d.opts.CoolDown, max(d.opts.CoolDown, min(5*time.Minute, d.opts.MaxBackoff))))
 }
 
 // attempt posts p once and says what came of it.

@@ -265,7 +265,7 @@ func TestFaultyReceiverRecovers(t *testing.T) {
 	for i := range 6 {
 		q.add("bad"+strconv.Itoa(i), "bad", faulty.URL, now)
 	}
-	d := startDeliverer(t, q, Options{Interval: 10 * time.Millisecond, BaseBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Timeout: 200 * time.Millisecond, FlushEvery: 5 * time.Millisecond})
+	d := startDeliverer(t, q, Options{Interval: 10 * time.Millisecond, BaseBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Timeout: 200 * time.Millisecond, FlushEvery: 5 * time.Millisecond, CoolDown: 5 * time.Millisecond})
 	for n, m := range []string{"500", "hang", "reset"} {
 		mode.Store(m)
 		testutil.WaitFor(t, 10*time.Second, func() error {
