@@ -73,8 +73,8 @@ func TestWebhookDeliveryLifecycle(t *testing.T) {
 	mustCheck(t, db)
 	mustUpdate(t, db, func(tx *store.Tx) error {
 		n, more, err := tx.SweepWebhookDeliveries(t0.Add(2*time.Hour), 10)
-		if n != 0 || more {
-			t.Errorf("swept %d before the cutoff", n)
+		if n != 0 || more || err != nil {
+			t.Errorf("swept %d before the cutoff (%v)", n, err)
 		}
 		n, more, err = tx.SweepWebhookDeliveries(t0.Add(3*time.Hour), 10)
 		if n != 1 || more || err != nil {
