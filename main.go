@@ -57,6 +57,8 @@ Commands:
   admin create   create a staff account (or --promote an existing one)
   api-key create|list|revoke
                  make, list and revoke API keys for the shop's other services
+  webhook add|list|remove
+                 manage the endpoints that receive signed events (webhooks)
   backup FILE    write a consistent copy of a stopped store to FILE
   check          verify every stored invariant and index
   import django FILE
@@ -98,6 +100,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return adminCreate(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "api-key":
 		return apiKey(args, getenv, stdout, stderr)
+	case "webhook": // #17
+		return webhookCommand(args, getenv, stdout, stderr)
 	case "check":
 		return check(args, getenv, stdout, stderr)
 	case "backup":

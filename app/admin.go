@@ -255,7 +255,7 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 		if act.key != nil && (u.Staff || in.IsStaff != nil && *in.IsStaff) {
 			return errKeyStaffAccount
 		}
-		wasStaff := u.Staff
+		wasStaff, wasActive := u.Staff, u.Active
 		var changes []string
 		endSessions := false
 		if in.IsActive != nil && *in.IsActive != u.Active {
@@ -282,7 +282,8 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 				return err
 			}
 		}
-		if changed := apply(u); len(changed) > 0 {
+		edited := apply(u)
+		if changed := edited; len(changed) > 0 {
 			changes = append(changes, "details edited: "+strings.Join(changed, ", "))
 			if err := t.audit("user_updated", u, "", c, actorDetail(act, map[string]string{"fields": strings.Join(changed, ",")})); err != nil {
 				return err
@@ -294,6 +295,9 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 		}
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
+			return err
+		}
+		if err := t.emitAdminUserEvents(u, wasActive, wasStaff != u.Staff || len(edited) > 0); err != nil {
 			return err
 		}
 		out = adminUserOf(u)
@@ -426,6 +430,9 @@ func (s *Server) adminDeleteUser(ctx context.Context, act actor, id uuid.UUID) e
 			return errKeyStaffAccount
 		}
 		if err := t.DeleteUser(id); err != nil {
+			return err
+		}
+		if err := t.emit(evUserDeleted, deletedUserData{ID: u.ID, Email: u.Email}); err != nil {
 			return err
 		}
 		if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {

@@ -117,6 +117,9 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 		if err := t.issueVerification(u, token, hash, mailOK); err != nil {
 			return err
 		}
+		if err := t.emitUser(evUserRegistered, u); err != nil {
+			return err
+		}
 		return t.audit("register", u, "", c, verificationDetail("", mailOK))
 	})
 }
@@ -223,6 +226,9 @@ func (s *Server) verifyEmail(ctx context.Context, token string) (*verified, erro
 		u.PasswordHash = tok.PasswordHash
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
+			return err
+		}
+		if err := t.emitUser(evUserVerified, u); err != nil {
 			return err
 		}
 		v = &verified{profile: profileOf(u)}

@@ -56,6 +56,10 @@ type Config struct {
 	AuditRetention     time.Duration // how long audit events are kept
 	// SecurityNotices are the notices mailed to account owners (all by default).
 	SecurityNotices map[string]bool
+	// Webhooks (#17): how long delivered and failed deliveries are kept,
+	// and whether production accepts http:// endpoints to other hosts.
+	WebhookRetention time.Duration
+	WebhookAllowHTTP bool
 }
 
 // Production reports whether the production rules apply.
@@ -326,6 +330,21 @@ var settings = []setting{
 		parse: func(c *Config, v string) (err error) {
 			if c.AuditRetention, err = parseDays(v); err != nil || c.AuditRetention < 24*time.Hour {
 				return errors.New("must be at least a day, such as 400d or 9600h")
+			}
+			return nil
+		}},
+	// Webhooks (#17).
+	{env: "MARBELLE_WEBHOOK_RETENTION", flag: "webhook-retention", def: "7d", usage: "how long delivered and failed webhook deliveries are kept (a Go duration, or days such as 7d)",
+		parse: func(c *Config, v string) (err error) {
+			if c.WebhookRetention, err = parseDays(v); err != nil || c.WebhookRetention < time.Hour {
+				return errors.New("must be at least an hour, such as 7d or 168h")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_WEBHOOK_ALLOW_HTTP", flag: "webhook-allow-http", def: "false", usage: "in production, accept http:// webhook endpoints on hosts other than loopback",
+		parse: func(c *Config, v string) (err error) {
+			if c.WebhookAllowHTTP, err = strconv.ParseBool(v); err != nil {
+				return errors.New("must be true or false")
 			}
 			return nil
 		}},

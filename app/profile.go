@@ -112,6 +112,9 @@ func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInp
 			return err
 		}
 		p = profileOf(u)
+		if err := t.emitUser(evUserUpdated, u); err != nil {
+			return err
+		}
 		return t.audit("profile_updated", u, "", c, nil)
 	})
 	return p, err
@@ -299,6 +302,9 @@ func (s *Server) confirmEmailChange(ctx context.Context, token string) (*profile
 			return err
 		}
 		p = profileOf(u)
+		if err := t.emitUser(evUserEmailChanged, u); err != nil {
+			return err
+		}
 		return t.audit("email_changed", u, "", c, map[string]string{"old_email": oldEmail, "new_email": u.Email})
 	})
 	return p, err

@@ -81,6 +81,17 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("POST", admin+"/api-keys", s.requireStaff(s.handleAPIKeyCreate))
 	rt.handle("DELETE", admin+"/api-keys/:id", s.requireStaff(s.handleAPIKeyRevoke))
 
+	// Webhooks (#17): staff, or an API key holding webhooks:manage.
+	rt.handle("GET", admin+"/webhooks", s.requireScope(scopeWebhooksManage, s.handleWebhookList))
+	rt.handle("POST", admin+"/webhooks", s.requireScope(scopeWebhooksManage, s.handleWebhookCreate))
+	rt.handle("GET", admin+"/webhooks/:id", s.requireScope(scopeWebhooksManage, s.handleWebhookView))
+	rt.handle("PATCH", admin+"/webhooks/:id", s.requireScope(scopeWebhooksManage, s.handleWebhookUpdate))
+	rt.handle("DELETE", admin+"/webhooks/:id", s.requireScope(scopeWebhooksManage, s.handleWebhookDelete))
+	rt.handle("POST", admin+"/webhooks/:id/rotate-secret", s.requireScope(scopeWebhooksManage, s.handleWebhookRotate))
+	rt.handle("GET", admin+"/webhooks/:id/deliveries", s.requireScope(scopeWebhooksManage, s.handleWebhookDeliveries))
+	rt.handle("POST", admin+"/webhooks/:id/test", s.requireScope(scopeWebhooksManage, s.handleWebhookTest))
+	rt.handle("POST", admin+"/webhook-deliveries/:id/retry", s.requireScope(scopeWebhooksManage, s.handleDeliveryRetry))
+
 	// Token introspection (RFC 7662): API keys only, never a session.
 	rt.handle("POST", "/api/v1/introspect", s.requireKey(scopeIntrospect, s.handleIntrospect))
 

@@ -50,6 +50,9 @@ type Server struct {
 	forwardOrigins map[string]bool
 	routeList      []string // "METHOD /pattern" of every route, in routes.go's order
 	keyUses        keyUses  // API key uses not yet written (apikey.go)
+	// wakeWebhooks wakes the webhook deliverer after a commit that queued
+	// deliveries (webhook.go); nil until the workers start.
+	wakeWebhooks func()
 
 	metrics *metrics
 }

@@ -56,6 +56,7 @@ func storeChecks() []storeCheck {
 		{"addresses and primaries", checkAddresses},
 		{"imports", checkImports},
 		{"api keys", func(c *checkState) { checkAPIKeys(c.tx, c.fault) }},
+		{"webhooks and their deliveries", func(c *checkState) { checkWebhooks(c.tx, c.fault) }}, // #17
 	}
 }
 

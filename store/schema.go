@@ -54,6 +54,16 @@
 //	  key id                      → binary APIKey (apikey.go; revoked keys stay, so the list and the audit can name them)
 //	api_keys_by_hash
 //	  SHA-256(key)                → key id
+//	webhooks
+//	  endpoint id                 → JSON Webhook (webhook.go: url, events, signing secrets)
+//	webhook_deliveries
+//	  delivery id                 → JSON Delivery (one event to one endpoint; written in the change's transaction)
+//	webhook_due
+//	  endpoint id | next attempt time | delivery id → empty (pending deliveries only)
+//	webhook_done
+//	  done time | delivery id     → empty   (delivered or failed; the sweeper prunes by it)
+//	webhook_deliveries_by_endpoint
+//	  endpoint id | delivery id   → empty
 //
 // Stores before version 4 may also hold users, sessions and addresses as
 // JSON, and users as 0xB1 (V1: no security stamp); upgradeTo4 rewrites
@@ -105,6 +115,8 @@ func allBuckets() [][]byte {
 		bucketTokens, bucketTokensByUser, bucketTokensByExpiry,
 		bucketOutbox, bucketOutboxDue, bucketOutboxByUser, bucketOutboxSent, bucketAudit, bucketAuditByUser,
 		bucketAddresses, bucketImports, bucketAPIKeys, bucketAPIKeysByHash,
+		// webhooks (#17)
+		bucketWebhooks, bucketWebhookDeliveries, bucketWebhookDue, bucketWebhookDone, bucketWebhookByEndpoint,
 	}
 }
 

@@ -1059,6 +1059,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	check("/admin/audit", ".filters select", ".table-wrap")
 	check("/admin/outbox", ".filters select", ".table-wrap")
 	check("/admin/api-keys", "#key-form button[type=submit]", `#key-form [name="scope:users:read"]`)
+	check("/admin/webhooks", "#webhook-form button[type=submit]", `#webhook-form [name="event:*"]`) // #17
 }
 
 // TestBrowserAdminDeactivatesUser: staff find a customer, open them,

@@ -8,7 +8,7 @@ import { el, api, form, notice, button, link, site, devMail, nextOrigins, wait, 
 import { safeNext } from "./next.js";
 import { accountView, addressesView, securityView } from "./account.js";
 import { mailView } from "./mail.js";
-import { dashboardView, usersView, userView, auditView, outboxView, apiKeysView } from "./admin.js";
+import { dashboardView, usersView, userView, auditView, outboxView, apiKeysView, webhooksView } from "./admin.js";
 
 // routes: every path here must also be in ui.go's pages (a test checks).
 const routes = {
@@ -30,6 +30,7 @@ const routes = {
   "/admin/audit": { view: auditView, auth: true, staff: true },
   "/admin/outbox": { view: outboxView, auth: true, staff: true },
   "/admin/api-keys": { view: apiKeysView, auth: true, staff: true },
+  "/admin/webhooks": { view: webhooksView, auth: true, staff: true }, // #17
 };
 
 const state = { user: null, flash: "", email: "" };
