@@ -56,6 +56,7 @@ func storeChecks() []storeCheck {
 		{"addresses and primaries", checkAddresses},
 		{"imports", checkImports},
 		{"api keys", func(c *checkState) { checkAPIKeys(c.tx, c.fault) }},
+		{"second factors", checkMFA},
 	}
 }
 

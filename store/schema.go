@@ -54,6 +54,10 @@
 //	  key id                      → binary APIKey (apikey.go; revoked keys stay, so the list and the audit can name them)
 //	api_keys_by_hash
 //	  SHA-256(key)                → key id
+//	mfa_totp
+//	  user id                     → binary TOTP, 0xD1 (mfa.go; the secret sealed by the app, the last step used)
+//	mfa_recovery
+//	  user id | SHA-256(code)     → created time (one key per unused recovery code; using one deletes it)
 //
 // Stores before version 4 may also hold users, sessions and addresses as
 // JSON, and users as 0xB1 (V1: no security stamp); upgradeTo4 rewrites
@@ -105,6 +109,8 @@ func allBuckets() [][]byte {
 		bucketTokens, bucketTokensByUser, bucketTokensByExpiry,
 		bucketOutbox, bucketOutboxDue, bucketOutboxByUser, bucketOutboxSent, bucketAudit, bucketAuditByUser,
 		bucketAddresses, bucketImports, bucketAPIKeys, bucketAPIKeysByHash,
+		// second factors (mfa.go)
+		bucketMFATOTP, bucketMFARecovery,
 	}
 }
 
