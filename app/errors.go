@@ -31,6 +31,9 @@ const (
 	CodeRateLimited      = "rate_limited"
 	CodeUnavailable      = "unavailable" // the password hasher's queue is full
 	CodeInternal         = "internal"
+	// CodeMFARequired: staff without a second factor in this session
+	// (MARBELLE_STAFF_MFA=required); they may still enrol one (mfa.go).
+	CodeMFARequired = "mfa_required"
 )
 
 var codeStatus = map[string]int{
@@ -48,6 +51,7 @@ var codeStatus = map[string]int{
 	CodeRateLimited:           http.StatusTooManyRequests,
 	CodeUnavailable:           http.StatusServiceUnavailable,
 	CodeInternal:              http.StatusInternalServerError,
+	CodeMFARequired:           http.StatusForbidden,
 }
 
 // Error is an answer the client may see: a code, a message and, where

@@ -53,6 +53,16 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", auth+"/security/activity", s.requireUser(s.handleSecurityActivity))
 	rt.handle("POST", auth+"/security/undo", s.limitByIP(s.limits.token, "undo", s.handleSecurityUndo))
 
+	// Second factors (mfa.go, mfalogin.go): enrolment needs a session
+	// (staff without one may still enrol); the second login step is
+	// public, limited like login.
+	rt.handle("POST", auth+"/login/mfa", s.limitByIP(s.limits.login, "login", s.handleLoginMFA))
+	rt.handle("GET", auth+"/mfa", s.requireUser(s.handleMFAStatus))
+	rt.handle("POST", auth+"/mfa/totp/setup", s.requireUser(s.handleTOTPSetup))
+	rt.handle("POST", auth+"/mfa/totp/confirm", s.requireUser(s.handleTOTPConfirm))
+	rt.handle("DELETE", auth+"/mfa/totp", s.requireUser(s.handleTOTPDelete))
+	rt.handle("POST", auth+"/mfa/recovery-codes", s.requireUser(s.handleRecoveryCodesRegenerate))
+
 	rt.handle("GET", auth+"/addresses", s.requireUser(s.handleAddressList))
 	rt.handle("POST", auth+"/addresses", s.requireUser(s.handleAddressCreate))
 	rt.handle("GET", auth+"/addresses/:id", s.requireUser(s.handleAddressView))
