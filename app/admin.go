@@ -81,6 +81,9 @@ type adminUserDetail struct {
 	Addresses []addressView   `json:"addresses"`
 	Sessions  int             `json:"sessions"`
 	Tokens    []adminTokenRow `json:"tokens"`
+	// SignInMethods: which second factors the account has (mfa.go), never
+	// a secret.
+	SignInMethods *mfaStatus `json:"sign_in_methods"`
 }
 
 type adminTokenRow struct {
@@ -175,6 +178,9 @@ func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httpr
 			d.Addresses[i] = addressViewOf(&list[i], list[i].ID == primary)
 		}
 		d.Sessions = tx.CountUserSessions(id)
+		if d.SignInMethods, err = mfaStatusOf(tx, id); err != nil {
+			return err
+		}
 		tokens, err := tx.UserTokens(id)
 		if err != nil {
 			return err

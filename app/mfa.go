@@ -429,3 +429,34 @@ func (s *Server) handleMFAStatus(w http.ResponseWriter, r *http.Request, _ httpr
 	})
 	return answer(w, http.StatusOK, "Your sign-in methods.", out, err)
 }
+
+func (s *Server) handleAdminMFAReset(w http.ResponseWriter, r *http.Request, p httprouter.Params, act actor) error {
+	id, err := pathID(p)
+	if err != nil {
+		return err
+	}
+	return answer(w, http.StatusOK, "The account's second factors are removed; its owner logs in with the password and may set up a new one.", nil, s.adminResetMFA(r.Context(), act, id))
+}
+
+// adminResetMFA removes a user's second factors for someone who lost
+// them, audited with the staff member's name and mailed to the owner.
+// Staff reset their own on the security page, with their password.
+func (s *Server) adminResetMFA(ctx context.Context, act actor, id uuid.UUID) error {
+	if act.is(id) {
+		return &Error{Code: CodeForbidden, Message: "Change your own sign-in methods on your security page."}
+	}
+	c := clientOf(ctx)
+	return s.update(ctx, func(t *txn) error {
+		u, err := t.User(id)
+		if err != nil {
+			return err
+		}
+		if !t.HasSecondFactor(id) {
+			return &Error{Code: CodeValidation, Message: "This account has no second factor to reset."}
+		}
+		if err := t.DeleteTOTP(id); err != nil {
+			return err
+		}
+		return t.signInMethodsChanged(u, "mfa_reset_by_staff", "The shop's staff removed your second factor (authenticator app and recovery codes) at your request.", c, actorDetail(act, nil))
+	})
+}

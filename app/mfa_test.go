@@ -385,3 +385,38 @@ func TestMFAStaffPolicyDefaults(t *testing.T) {
 		t.Fatalf("bad value: %v", err)
 	}
 }
+
+// TestMFAAdminDetailShowsMethodsAndStaffReset: staff see which second
+// factors a customer has (never a secret) and can reset them, audited and
+// mailed; the export lists them too.
+func TestMFAAdminDetailShowsMethodsAndStaffReset(t *testing.T) {
+	ts := newTestServer(t, nil)
+	staff := ts.staff("boss@example.test")
+	ts.mustUser(mfaEmail, testPassword)
+	c := ts.login(mfaEmail, testPassword)
+	secret, _ := enrolTOTP(t, ts, c)
+	id := ts.userID(mfaEmail)
+	r := staff.do("GET", "/api/v1/admin/users/"+id, nil).want(t, 200, "")
+	var d adminUserDetail
+	r.data(t, &d)
+	if d.SignInMethods == nil || !d.SignInMethods.TOTP || d.SignInMethods.RecoveryCodesLeft != 10 || bytes.Contains(r.Body, []byte(secret)) {
+		t.Fatalf("admin detail: %s", r.Body)
+	}
+	var doc exportDocument
+	c.do("GET", "/api/v1/auth/export", nil).want(t, 200, "").data(t, &doc)
+	if doc.SignInMethods == nil || !doc.SignInMethods.TOTP {
+		t.Fatalf("export: %+v", doc.SignInMethods)
+	}
+	staff.do("POST", "/api/v1/admin/users/"+ts.userID("boss@example.test")+"/mfa/reset", nil).want(t, 403, CodeForbidden)
+	staff.do("POST", "/api/v1/admin/users/"+id+"/mfa/reset", nil).want(t, 200, "")
+	staff.do("POST", "/api/v1/admin/users/"+id+"/mfa/reset", nil).want(t, 400, CodeValidation)
+	ts.login(mfaEmail, testPassword) // the password alone again
+	found := false
+	for _, e := range ts.auditEvents(mfaEmail) {
+		found = found || e.Event == "mfa_reset_by_staff" && e.Detail["actor_email"] == "boss@example.test"
+	}
+	if !found {
+		t.Fatalf("no mfa_reset_by_staff event naming the staff member")
+	}
+	secWaitSubject(t, ts, mfaEmail, "sign-in methods")
+}

@@ -89,6 +89,8 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", admin+"/api-keys", s.requireStaff(s.handleAPIKeyList))
 	rt.handle("POST", admin+"/api-keys", s.requireStaff(s.handleAPIKeyCreate))
 	rt.handle("DELETE", admin+"/api-keys/:id", s.requireStaff(s.handleAPIKeyRevoke))
+	// Second factors (mfa.go): staff reset a customer's lost one.
+	rt.handle("POST", admin+"/users/:id/mfa/reset", s.requireStaff(s.handleAdminMFAReset))
 
 	// Token introspection (RFC 7662): API keys only, never a session.
 	rt.handle("POST", "/api/v1/introspect", s.requireKey(scopeIntrospect, s.handleIntrospect))
