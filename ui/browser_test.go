@@ -1549,7 +1549,7 @@ func TestSEC50BrowserPasswordFieldsAndStorage(t *testing.T) {
 			b.waitFor(`!document.querySelector("#delete-account").hidden`, "the account deletion form")
 			checkPasswords(p, 1) // delete account
 		case "/account/security":
-			checkPasswords(p, 3) // current + new password, email change
+			checkPasswords(p, 4) // current + new password, email change, authenticator setup
 		}
 	}
 
