@@ -41,6 +41,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/marbelle/marbelle/app"
 	"github.com/marbelle/marbelle/internal/testutil"
@@ -1644,4 +1645,58 @@ func TestIssue14BrowserVerifyAsksForPassword(t *testing.T) {
 	b.see("For your safety you have been logged out everywhere.")
 	b.loginFails(email, password)
 	b.login(email, newPassword)
+}
+
+// TestBrowserStaffSecondFactor: with MARBELLE_STAFF_MFA=required a staff
+// member without a second factor sees why admin refuses them, sets up an
+// authenticator app on the security page (the server's QR code and key),
+// keeps the recovery codes, logs in again with a code (from
+// github.com/pquerna/otp, not Marbelle's code) and reaches admin at AAL2.
+func TestBrowserStaffSecondFactor(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	cfg := serverConfig(t, "MARBELLE_STAFF_MFA", "required")
+	in := app.AdminCreateInput{DataDir: cfg.DataDir, Email: "boss@example.test", Password: password, Hash: cfg.PasswordHash, MinLength: cfg.PasswordMinLength}
+	if _, err := app.AdminCreate(context.Background(), in); err != nil {
+		t.Fatalf("admin create: %v", err)
+	}
+	base := serve(t, cfg)
+	b := newBrowser(t, base)
+	b.login("boss@example.test", password)
+	b.open("/admin")
+	b.see("Staff accounts must sign in with a second factor")
+
+	b.open("/account/security")
+	b.fill("#totp-setup-form [name=password]", password)
+	b.press("#totp-setup-form", "Set up an authenticator app")
+	b.waitFor(`document.querySelector("#totp-qr svg path")`, "the QR code")
+	secret := eval[string](b, `document.querySelector("#totp-secret").textContent`)
+	code := func(at time.Time) string {
+		c, err := totp.GenerateCode(secret, at)
+		if err != nil {
+			t.Fatalf("code for %q: %v", secret, err)
+		}
+		return c
+	}
+	b.fill("#totp-confirm-form [name=code]", code(time.Now()))
+	b.press("#totp-confirm-form", "Confirm")
+	b.waitFor(`document.querySelectorAll("#recovery-codes li").length === 10`, "ten recovery codes")
+	b.press("main", "I have saved them")
+	b.see("Authenticator app: on")
+
+	b.click("#logout")
+	b.see("You are logged out")
+	b.open("/login")
+	b.fill("#login [name=email]", "boss@example.test")
+	b.fill("#login [name=password]", password)
+	b.press("#login", "Log in")
+	b.waitFor(`document.querySelector("#login-mfa [name=code]")`, "the second step")
+	b.fill("#login-mfa [name=code]", code(time.Now().Add(30*time.Second))) // the next step: the confirm used this one
+	b.press("#login-mfa", "Continue")
+	b.see("You are logged in.")
+	aal := eval[float64](b, `fetch("/api/v1/auth/session").then(r => r.json()).then(j => j.data.session.aal)`)
+	if aal != 2 {
+		t.Fatalf("session after the second step: aal %v, want 2", aal)
+	}
+	b.open("/admin")
+	b.see("Sign-ups in the last 30 days")
 }
