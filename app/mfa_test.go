@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/marbelle/marbelle/app/internal/ratelimit"
+	"github.com/marbelle/marbelle/store"
 )
 
 // The TOTP codes of these tests come from github.com/pquerna/otp, not from
@@ -419,4 +421,30 @@ func TestMFAAdminDetailShowsMethodsAndStaffReset(t *testing.T) {
 		t.Fatalf("no mfa_reset_by_staff event naming the staff member")
 	}
 	secWaitSubject(t, ts, mfaEmail, "sign-in methods")
+}
+
+func (s *Server) mustUserID(t testing.TB, email string) uuid.UUID {
+	t.Helper()
+	var id uuid.UUID
+	if err := s.db.View(func(tx *store.Tx) error {
+		u, err := tx.UserByEmail(email)
+		if err == nil {
+			id = u.ID
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestMFAHOTPMatchesRFC4226Vectors: Marbelle's HOTP gives the test
+// values of RFC 4226 appendix D.
+func TestMFAHOTPMatchesRFC4226Vectors(t *testing.T) {
+	want := []string{"755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"}
+	for i, w := range want {
+		if got := hotp([]byte("12345678901234567890"), uint64(i)); got != w {
+			t.Fatalf("counter %d: got %s, want %s", i, got, w)
+		}
+	}
 }
