@@ -365,8 +365,8 @@ func (s *Server) login(ctx context.Context, in loginInput) (any, *http.Cookie, e
 			newHash = "" // keep the old hash; the next login tries again
 		}
 	}
-	if s.hasSecondFactor(u.ID) {
-		pending, err := s.beginMFALogin(ctx, u, newHash, in.wantsToken())
+	if methods := s.secondFactors(u.ID); methods != nil {
+		pending, err := s.beginMFALogin(ctx, u, methods, newHash, in.wantsToken())
 		return pending, nil, err
 	}
 	secret := newSessionSecret()

@@ -190,14 +190,20 @@ func (t *txn) signInMethodsChanged(u *store.User, event, change string, c client
 	return t.audit(event, u, "", c, detail)
 }
 
-// hasSecondFactor is the one extra lookup a password login makes.
-func (s *Server) hasSecondFactor(userID uuid.UUID) bool {
-	has := false
+// secondFactors is the one extra lookup a password login makes: the
+// methods that can finish the login, or none.
+func (s *Server) secondFactors(userID uuid.UUID) []string {
+	var methods []string
 	_ = s.db.View(func(tx *store.Tx) error {
-		has = tx.HasSecondFactor(userID)
+		if tx.HasTOTP(userID) {
+			methods = append(methods, "totp", "recovery_code")
+		}
+		if tx.HasPasskey(userID) {
+			methods = append(methods, "passkey")
+		}
 		return nil
 	})
-	return has
+	return methods
 }
 
 // --- enrolment ---
@@ -245,7 +251,7 @@ func (s *Server) setupTOTP(ctx context.Context, a *auth, pw string) (*totpSetup,
 		return nil, err
 	}
 	err = s.update(ctx, func(t *txn) error {
-		if t.HasSecondFactor(a.User.ID) {
+		if t.HasTOTP(a.User.ID) {
 			return errTOTPEnabled
 		}
 		return t.PutTOTP(&store.TOTP{UserID: a.User.ID, SealedSecret: sealed, CreatedAt: t.now})
@@ -330,7 +336,7 @@ func (s *Server) removeTOTP(ctx context.Context, a *auth, in codeInput) error {
 	}
 	c := clientOf(ctx)
 	return s.update(ctx, func(t *txn) error {
-		if !t.HasSecondFactor(a.User.ID) {
+		if !t.HasTOTP(a.User.ID) {
 			return errTOTPNotSetUp
 		}
 		var ok bool
@@ -380,7 +386,7 @@ func (s *Server) regenerateRecoveryCodes(ctx context.Context, a *auth, pw string
 	shown, hashes := newRecoveryCodes()
 	c := clientOf(ctx)
 	err := s.update(ctx, func(t *txn) error {
-		if !t.HasSecondFactor(a.User.ID) {
+		if !t.HasTOTP(a.User.ID) {
 			return errTOTPNotSetUp
 		}
 		if err := t.SetRecoveryCodes(a.User.ID, hashes, t.now); err != nil {
@@ -397,14 +403,19 @@ func (s *Server) regenerateRecoveryCodes(ctx context.Context, a *auth, pw string
 // mfaStatus is the answer of GET /mfa: which second factors the account
 // has (never a secret).
 type mfaStatus struct {
-	TOTP              bool       `json:"totp"`
-	TOTPEnabledAt     *time.Time `json:"totp_enabled_at"`
-	RecoveryCodesLeft int        `json:"recovery_codes_left"`
+	TOTP              bool          `json:"totp"`
+	TOTPEnabledAt     *time.Time    `json:"totp_enabled_at"`
+	RecoveryCodesLeft int           `json:"recovery_codes_left"`
+	Passkeys          []passkeyView `json:"passkeys"`
 }
 
 // mfaStatusOf reads u's second factors in tx.
 func mfaStatusOf(tx *store.Tx, userID uuid.UUID) (*mfaStatus, error) {
 	out := &mfaStatus{}
+	var err error
+	if out.Passkeys, err = passkeyViews(tx, userID); err != nil {
+		return nil, err
+	}
 	rec, err := tx.TOTP(userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return out, nil
@@ -454,9 +465,9 @@ func (s *Server) adminResetMFA(ctx context.Context, act actor, id uuid.UUID) err
 		if !t.HasSecondFactor(id) {
 			return &Error{Code: CodeValidation, Message: "This account has no second factor to reset."}
 		}
-		if err := t.DeleteTOTP(id); err != nil {
+		if err := t.DeleteSecondFactors(id); err != nil {
 			return err
 		}
-		return t.signInMethodsChanged(u, "mfa_reset_by_staff", "The shop's staff removed your second factor (authenticator app and recovery codes) at your request.", c, actorDetail(act, nil))
+		return t.signInMethodsChanged(u, "mfa_reset_by_staff", "The shop's staff removed your second factors (authenticator app, recovery codes and passkeys) at your request.", c, actorDetail(act, nil))
 	})
 }

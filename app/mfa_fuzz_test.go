@@ -73,3 +73,29 @@ func checkAcceptedCode(t *testing.T, code string, recovery bool) {
 		t.Fatalf("accepted code %q (recovery %v) is not of the accepted form", code, recovery)
 	}
 }
+
+// FuzzWebAuthnResponse: any body sent to a passkey finish route is read
+// by the library's decoders to a parsed answer or to a clean 400 (never a
+// panic), and the challenge a parsed answer names is a plain string.
+func FuzzWebAuthnResponse(f *testing.F) {
+	for _, seed := range []string{
+		`{}`, `{"id":"x"}`, `[1,2]`, `{"response":7}`, `{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"e30","attestationObject":"oA"}}`,
+		`{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","authenticatorData":"AAAA","signature":"AA","userHandle":"AA"}}`,
+		`{"id":"!!","rawId":"!!","type":"public-key","response":{"clientDataJSON":"%%%"}}`,
+		`{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"e30","attestationObject":"v2NmbXRkbm9uZWdhdHRTdG10oGhhdXRoRGF0YUA"}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, parse := range []func([]byte) (string, error){parseRegistrationResponse, parseLoginResponse} {
+			challenge, err := parse(body)
+			if err != nil {
+				if e, known := asError(err); !known || e.Status() != 400 {
+					t.Fatalf("body %q: got %v, want a 400", body, err)
+				}
+				continue
+			}
+			_ = strings.TrimSpace(challenge)
+		}
+	})
+}

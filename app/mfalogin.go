@@ -18,10 +18,12 @@ type mfaPending struct {
 	MFAToken    string   `json:"mfa_token"`
 }
 
-// beginMFALogin issues the mfa token of a login whose password was right.
+// beginMFALogin issues the mfa token of a login whose password was right;
+// methods are the ones that can finish it (a passkey login finishes it
+// on its own, without the token).
 // newHash (a rehash of the password, or "") rides on the token and is
 // stored when the second step succeeds; so does where the session goes.
-func (s *Server) beginMFALogin(ctx context.Context, u *store.User, newHash string, token bool) (*mfaPending, error) {
+func (s *Server) beginMFALogin(ctx context.Context, u *store.User, methods []string, newHash string, token bool) (*mfaPending, error) {
 	raw := newSecret()
 	where := "cookie"
 	if token {
@@ -38,7 +40,7 @@ func (s *Server) beginMFALogin(ctx context.Context, u *store.User, newHash strin
 	if err != nil {
 		return nil, err
 	}
-	return &mfaPending{MFARequired: true, Methods: []string{"totp", "recovery_code"}, MFAToken: raw}, nil
+	return &mfaPending{MFARequired: true, Methods: methods, MFAToken: raw}, nil
 }
 
 type mfaLoginInput struct {

@@ -153,7 +153,7 @@ func (s *Server) undo(ctx context.Context, token string) (*undone, error) {
 		if tok.Action == "sign_in_methods_changed" {
 			// Whoever changed them may have set up their own second
 			// factor: the owner resets the password and enrols afresh.
-			if err := t.DeleteTOTP(u.ID); err != nil {
+			if err := t.DeleteSecondFactors(u.ID); err != nil {
 				return err
 			}
 			detail["second_factors"] = "removed"

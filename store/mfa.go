@@ -104,11 +104,26 @@ func (tx *Tx) DeleteTOTP(userID uuid.UUID) error {
 	return err
 }
 
-// HasSecondFactor reports whether the user has a confirmed second factor:
-// one read of one small record, cheap enough for every login.
-func (tx *Tx) HasSecondFactor(userID uuid.UUID) bool {
+// HasTOTP reports whether the user has a confirmed authenticator app:
+// one read of one small record.
+func (tx *Tx) HasTOTP(userID uuid.UUID) bool {
 	v := tx.bucket(bucketMFATOTP).Get(userID[:])
 	return len(v) > 1 && v[0] == totpCodecV1 && v[1] == 1
+}
+
+// HasSecondFactor reports whether the user has a confirmed authenticator
+// app or a passkey: two small lookups, cheap enough for every login.
+func (tx *Tx) HasSecondFactor(userID uuid.UUID) bool {
+	return tx.HasTOTP(userID) || tx.HasPasskey(userID)
+}
+
+// DeleteSecondFactors removes the authenticator app, the recovery codes
+// and every passkey of a user (a staff reset, an undo, a deletion).
+func (tx *Tx) DeleteSecondFactors(userID uuid.UUID) error {
+	if err := tx.DeleteTOTP(userID); err != nil {
+		return err
+	}
+	return tx.deleteUserPasskeys(userID)
 }
 
 // SetRecoveryCodes replaces the user's recovery codes with hashes (the
@@ -153,7 +168,7 @@ func (tx *Tx) RecoveryCodesLeft(userID uuid.UUID) int {
 
 // deleteUserMFA removes every second factor of a user (account deletion).
 func (tx *Tx) deleteUserMFA(userID uuid.UUID) error {
-	return tx.DeleteTOTP(userID)
+	return tx.DeleteSecondFactors(userID)
 }
 
 // checkMFA finds second-factor records of users who do not exist.
@@ -164,6 +179,15 @@ func checkMFA(c *checkState) {
 			c.fault("mfa_totp %x: no such user", k)
 		} else if _, err := decodeTOTP(id, v); err != nil {
 			c.fault("mfa_totp %s: %v", id, err)
+		}
+		return nil
+	})
+	_ = c.tx.bucket(bucketPasskeys).ForEach(func(k, v []byte) error {
+		var p Passkey
+		if err := getJSONBytes(v, &p); err != nil || len(k) != 32 || c.users[p.UserID] == nil {
+			c.fault("passkeys %x: malformed or no such user", k)
+		} else if !bytes.Equal(c.tx.bucket(bucketPasskeysByCredential).Get(p.CredentialID), k) {
+			c.fault("passkeys %x: not in passkeys_by_credential", k)
 		}
 		return nil
 	})
