@@ -62,11 +62,13 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("POST", auth+"/mfa/totp/confirm", s.requireUser(s.handleTOTPConfirm))
 	rt.handle("DELETE", auth+"/mfa/totp", s.requireUser(s.handleTOTPDelete))
 	rt.handle("POST", auth+"/mfa/recovery-codes", s.requireUser(s.handleRecoveryCodesRegenerate))
-	// Passkeys (passkey.go): login is public, limited like login.
+	// Passkeys (passkey.go): login is public, limited like login but in
+	// budgets of its own (the login page begins one on every visit, for
+	// the autofill).
 	rt.handle("POST", auth+"/passkeys/register/begin", s.requireUser(s.handlePasskeyRegisterBegin))
 	rt.handle("POST", auth+"/passkeys/register/finish", s.requireUser(s.handlePasskeyRegisterFinish))
-	rt.handle("POST", auth+"/passkeys/login/begin", s.limitByIP(s.limits.login, "login", s.handlePasskeyLoginBegin))
-	rt.handle("POST", auth+"/passkeys/login/finish", s.limitByIP(s.limits.login, "login", s.handlePasskeyLoginFinish))
+	rt.handle("POST", auth+"/passkeys/login/begin", s.limitByIP(s.limits.login, "passkey_begin", s.handlePasskeyLoginBegin))
+	rt.handle("POST", auth+"/passkeys/login/finish", s.limitByIP(s.limits.login, "passkey_finish", s.handlePasskeyLoginFinish))
 	rt.handle("GET", auth+"/passkeys", s.requireUser(s.handlePasskeyList))
 	rt.handle("PATCH", auth+"/passkeys/:id", s.requireUser(s.handlePasskeyRename))
 	rt.handle("DELETE", auth+"/passkeys/:id", s.requireUser(s.handlePasskeyDelete))

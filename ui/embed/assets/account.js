@@ -318,8 +318,31 @@ function signInMethodsCard(v, user, reload) {
   const load = async (msg) => {
     const r = await api("GET", "/auth/mfa");
     if (r.status === 401) return v.signedOut();
-    body.replaceChildren(!r.ok ? notice("error", r.message) : r.data.totp ? enrolled(r.data) : setup());
+    body.replaceChildren(!r.ok ? notice("error", r.message) : r.data.totp ? enrolled(r.data) : setup(), r.ok ? passkeys(r.data.passkeys) : null);
     if (msg) body.prepend(notice("ok", msg));
+  };
+  const passkeys = (list) => {
+    const pick = { name: "id", label: "Passkey", options: list.map((p) => [p.id, p.name]) };
+    const add = button("Add a passkey", async () => {
+      const b = await api("POST", "/auth/passkeys/register/begin", {});
+      let r = b;
+      if (b.ok) {
+        try {
+          const c = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(b.data) });
+          r = await api("POST", "/auth/passkeys/register/finish", { ...c.toJSON(), name: device(navigator.userAgent) });
+        } catch (e) { r = { message: e.message }; }
+      }
+      r.ok ? load(r.message) : add.after(notice("error", r.message));
+    });
+    add.id = "passkey-add";
+    return el("div", { id: "passkeys" }, el("h3", {}, "Passkeys"),
+      el("ul", {}, list.map((p) => el("li", {}, el("strong", {}, p.name), ` added ${when(p.created_at)}, last used ${p.last_used_at ? when(p.last_used_at) : "never"}`))),
+      el("div", { class: "actions" }, add),
+      list.length ? el("div", { class: "cols" },
+        form({ id: "passkey-rename-form", submit: "Rename", fields: [pick, { name: "name", label: "New name", required: true }],
+          onSubmit: (vals) => call("PATCH", `/auth/passkeys/${vals.id}`, { name: vals.name }, (r) => load(r.message)) }),
+        form({ id: "passkey-remove-form", submit: "Remove", danger: true, username: user.email, fields: [pick, pw],
+          onSubmit: (vals) => call("DELETE", `/auth/passkeys/${vals.id}`, { password: vals.password }, async (r) => { await load(r.message); await reload(); }) })) : null);
   };
   const codes = (r) => body.replaceChildren(notice("ok", r.message),
     el("ol", { class: "codes", id: "recovery-codes" }, r.data.recovery_codes.map((c) => el("li", {}, el("code", {}, c)))),

@@ -208,6 +208,30 @@ function login(v) {
   });
   v.root.append(card(f), el("p", { class: "links" },
     link("/forgot-password", "Forgot your password?"), el("span", { class: "sep" }, "New here? ", link("/register", "Create an account"))));
+  passkeyLogin(f, loggedIn);
+}
+
+// passkeyLogin offers the account's passkeys in the email field's autofill
+// (conditional mediation) and behind a button.
+async function passkeyLogin(f, loggedIn) {
+  if (!window.PublicKeyCredential?.parseRequestOptionsFromJSON) return;
+  f.querySelector("[name=email]").autocomplete = "username webauthn";
+  let abort;
+  const go = async (mediation) => {
+    abort?.abort();
+    abort = new AbortController();
+    const b = await api("POST", "/auth/passkeys/login/begin", {});
+    if (!b.ok) return;
+    try {
+      const c = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(b.data), mediation, signal: abort.signal });
+      const r = await api("POST", "/auth/passkeys/login/finish", c.toJSON());
+      r.ok ? loggedIn(r.data) : f.querySelector(".alert").replaceChildren(r.message);
+    } catch { /* dismissed, or replaced by the other way */ }
+  };
+  const b = button("Log in with a passkey", () => go("optional"));
+  b.id = "passkey-login";
+  f.after(b);
+  if (await PublicKeyCredential.isConditionalMediationAvailable?.()) go("conditional");
 }
 
 // secondStep: a code from the authenticator app, or a recovery code.
