@@ -356,6 +356,7 @@ func TestSEC39StaffWithoutSecondFactorGetMFARequired(t *testing.T) {
 	if n < 10 {
 		t.Fatalf("only %d admin routes found", n)
 	}
+	staff.do("GET", "/api/v1/auth/forward?staff=1", nil).want(t, 403, CodeMFARequired)
 	// They can still enrol; the session they enrolled in stays AAL1.
 	secret, _ := enrolTOTP(t, ts, staff)
 	staff.do("GET", "/api/v1/admin/users", nil).want(t, 403, CodeMFARequired)
@@ -365,6 +366,7 @@ func TestSEC39StaffWithoutSecondFactorGetMFARequired(t *testing.T) {
 	again.do("POST", "/api/v1/auth/login/mfa", map[string]string{"mfa_token": tok, "code": libCode(t, secret, ts.clock.Now())}).want(t, 200, "")
 	again.do("GET", "/api/v1/admin/users", nil).want(t, http.StatusOK, "")
 	again.do("GET", "/api/v1/admin/users/"+id, nil).want(t, http.StatusOK, "")
+	again.do("GET", "/api/v1/auth/forward?staff=1", nil).want(t, http.StatusOK, "")
 }
 
 // TestMFAStaffPolicyDefaults: required in production, optional in
