@@ -450,3 +450,26 @@ func TestMFAHOTPMatchesRFC4226Vectors(t *testing.T) {
 		}
 	}
 }
+
+// TestMFAUndoOfASignInChangeRemovesTheSecondFactors: "This wasn't me" on
+// the notice of a new authenticator app ends every session, asks for a
+// password reset and removes the app (whoever added it holds it).
+func TestMFAUndoOfASignInChangeRemovesTheSecondFactors(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.mustUser(mfaEmail, testPassword)
+	c := ts.login(mfaEmail, testPassword)
+	enrolTOTP(t, ts, c)
+	undo := secWaitToken(t, ts, mfaEmail, "undo", 1)
+	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": undo}).want(t, 200, "")
+	c.do("GET", "/api/v1/auth/session", nil).want(t, 401, CodeUnauthenticated)
+	ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": mfaEmail, "password": testPassword}).want(t, 403, CodePasswordResetRequired)
+	id := ts.srv.mustUserID(t, mfaEmail)
+	if err := ts.db.View(func(tx *store.Tx) error {
+		if tx.HasSecondFactor(id) {
+			t.Fatalf("the second factor survived the undo")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
