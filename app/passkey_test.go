@@ -91,7 +91,11 @@ func (k *softKey) clientData(typ, challenge string) []byte {
 
 // create answers a registration for challenge.
 func (k *softKey) create(challenge string) map[string]any {
-	x, y := k.priv.PublicKey.X.FillBytes(make([]byte, 32)), k.priv.PublicKey.Y.FillBytes(make([]byte, 32))
+	pub, err := k.priv.PublicKey.Bytes() // 0x04 | X | Y
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	x, y := pub[1:33], pub[33:65]
 	cose, err := cbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: x, -3: y})
 	if err != nil {
 		k.t.Fatal(err)
