@@ -40,11 +40,15 @@ func (s *Server) requireStaff(h adminHandler) httprouter.Handle {
 }
 
 // staffSession adapts a handler for a staff member's session: 401 without
-// a session, 403 for customers.
+// a session, 403 for customers, and 403 mfa_required for a session
+// without a second factor when MARBELLE_STAFF_MFA is required.
 func (s *Server) staffSession(h adminHandler) httprouter.Handle {
 	return s.requireUser(func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
 		if !a.User.Staff {
 			return errForbidden
+		}
+		if s.cfg.StaffMFARequired && a.Session.AAL < 2 {
+			return errStaffMFA
 		}
 		return h(w, r, p, actor{staff: a})
 	})
@@ -77,6 +81,9 @@ type adminUserDetail struct {
 	Addresses []addressView   `json:"addresses"`
 	Sessions  int             `json:"sessions"`
 	Tokens    []adminTokenRow `json:"tokens"`
+	// SignInMethods: which second factors the account has (mfa.go), never
+	// a secret.
+	SignInMethods *mfaStatus `json:"sign_in_methods"`
 }
 
 type adminTokenRow struct {
@@ -171,6 +178,9 @@ func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httpr
 			d.Addresses[i] = addressViewOf(&list[i], list[i].ID == primary)
 		}
 		d.Sessions = tx.CountUserSessions(id)
+		if d.SignInMethods, err = mfaStatusOf(tx, id); err != nil {
+			return err
+		}
 		tokens, err := tx.UserTokens(id)
 		if err != nil {
 			return err

@@ -60,6 +60,9 @@ type Config struct {
 	// and whether production accepts http:// endpoints to other hosts.
 	WebhookRetention time.Duration
 	WebhookAllowHTTP bool
+	// StaffMFARequired: staff sessions need a second factor (AAL2) for
+	// every admin route (MARBELLE_STAFF_MFA=required; mfa.go).
+	StaffMFARequired bool
 }
 
 // Production reports whether the production rules apply.
@@ -358,10 +361,25 @@ var settings = []setting{
 			}
 			return nil
 		}},
-	{env: "MARBELLE_SECURITY_NOTICES", flag: "security-notices", def: "all", usage: "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted",
+	{env: "MARBELLE_SECURITY_NOTICES", flag: "security-notices", def: "all", usage: "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted, sign_in_methods_changed",
 		parse: func(c *Config, v string) (err error) {
 			c.SecurityNotices, err = parseNotices(v)
 			return err
+		}},
+	// Second factors (mfa.go). The default depends on MARBELLE_ENV, read first.
+	{env: "MARBELLE_STAFF_MFA", flag: "staff-mfa", usage: "required: staff need a second factor (TOTP or a passkey) for admin; optional (default: required in production, optional in development)",
+		parse: func(c *Config, v string) error {
+			switch strings.ToLower(v) {
+			case "":
+				c.StaffMFARequired = c.Production()
+			case "required":
+				c.StaffMFARequired = true
+			case "optional":
+				c.StaffMFARequired = false
+			default:
+				return errors.New("must be required or optional")
+			}
+			return nil
 		}},
 }
 
@@ -555,7 +573,7 @@ func checkEnvRules(c *Config, problems configProblems) {
 }
 
 // securityNotices are the notices a shop can turn off one by one.
-var securityNotices = []string{"password_changed", "password_reset", "email_changed", "new_device", "account_deleted"}
+var securityNotices = []string{"password_changed", "password_reset", "email_changed", "new_device", "account_deleted", "sign_in_methods_changed"}
 
 func parseNotices(v string) (map[string]bool, error) {
 	on := map[string]bool{}

@@ -18,6 +18,8 @@ type exportDocument struct {
 	Addresses  []addressView   `json:"addresses"`
 	Sessions   []sessionView   `json:"sessions"`
 	Events     []activityEvent `json:"audit_events"`
+	// SignInMethods: second factors by name and date, never a secret.
+	SignInMethods *mfaStatus `json:"sign_in_methods"`
 }
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
@@ -44,6 +46,9 @@ func (s *Server) export(a *auth) (*exportDocument, error) {
 			return err
 		}
 		doc.Profile = profileOf(u)
+		if doc.SignInMethods, err = mfaStatusOf(tx, u.ID); err != nil {
+			return err
+		}
 		list, primary, err := tx.Addresses(u.ID)
 		if err != nil {
 			return err

@@ -53,6 +53,26 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", auth+"/security/activity", s.requireUser(s.handleSecurityActivity))
 	rt.handle("POST", auth+"/security/undo", s.limitByIP(s.limits.token, "undo", s.handleSecurityUndo))
 
+	// Second factors (mfa.go, mfalogin.go): enrolment needs a session
+	// (staff without one may still enrol); the second login step is
+	// public, limited like login.
+	rt.handle("POST", auth+"/login/mfa", s.limitByIP(s.limits.login, "login", s.handleLoginMFA))
+	rt.handle("GET", auth+"/mfa", s.requireUser(s.handleMFAStatus))
+	rt.handle("POST", auth+"/mfa/totp/setup", s.requireUser(s.handleTOTPSetup))
+	rt.handle("POST", auth+"/mfa/totp/confirm", s.requireUser(s.handleTOTPConfirm))
+	rt.handle("DELETE", auth+"/mfa/totp", s.requireUser(s.handleTOTPDelete))
+	rt.handle("POST", auth+"/mfa/recovery-codes", s.requireUser(s.handleRecoveryCodesRegenerate))
+	// Passkeys (passkey.go): login is public, limited like login but in
+	// budgets of its own (the login page begins one on every visit, for
+	// the autofill).
+	rt.handle("POST", auth+"/passkeys/register/begin", s.requireUser(s.handlePasskeyRegisterBegin))
+	rt.handle("POST", auth+"/passkeys/register/finish", s.requireUser(s.handlePasskeyRegisterFinish))
+	rt.handle("POST", auth+"/passkeys/login/begin", s.limitByIP(s.limits.login, "passkey_begin", s.handlePasskeyLoginBegin))
+	rt.handle("POST", auth+"/passkeys/login/finish", s.limitByIP(s.limits.login, "passkey_finish", s.handlePasskeyLoginFinish))
+	rt.handle("GET", auth+"/passkeys", s.requireUser(s.handlePasskeyList))
+	rt.handle("PATCH", auth+"/passkeys/:id", s.requireUser(s.handlePasskeyRename))
+	rt.handle("DELETE", auth+"/passkeys/:id", s.requireUser(s.handlePasskeyDelete))
+
 	rt.handle("GET", auth+"/addresses", s.requireUser(s.handleAddressList))
 	rt.handle("POST", auth+"/addresses", s.requireUser(s.handleAddressCreate))
 	rt.handle("GET", auth+"/addresses/:id", s.requireUser(s.handleAddressView))
@@ -80,6 +100,8 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", admin+"/api-keys", s.requireStaff(s.handleAPIKeyList))
 	rt.handle("POST", admin+"/api-keys", s.requireStaff(s.handleAPIKeyCreate))
 	rt.handle("DELETE", admin+"/api-keys/:id", s.requireStaff(s.handleAPIKeyRevoke))
+	// Second factors (mfa.go): staff reset a customer's lost one.
+	rt.handle("POST", admin+"/users/:id/mfa/reset", s.requireStaff(s.handleAdminMFAReset))
 
 	// Webhooks (#17): staff, or an API key holding webhooks:manage.
 	rt.handle("GET", admin+"/webhooks", s.requireScope(scopeWebhooksManage, s.handleWebhookList))

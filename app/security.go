@@ -150,6 +150,14 @@ func (s *Server) undo(ctx context.Context, token string) (*undone, error) {
 		} else {
 			u.MustResetPassword = true
 		}
+		if tok.Action == "sign_in_methods_changed" {
+			// Whoever changed them may have set up their own second
+			// factor: the owner resets the password and enrols afresh.
+			if err := t.DeleteSecondFactors(u.ID); err != nil {
+				return err
+			}
+			detail["second_factors"] = "removed"
+		}
 		u.RevokeTokens()
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {

@@ -57,6 +57,7 @@ func storeChecks() []storeCheck {
 		{"imports", checkImports},
 		{"api keys", func(c *checkState) { checkAPIKeys(c.tx, c.fault) }},
 		{"webhooks and their deliveries", func(c *checkState) { checkWebhooks(c.tx, c.fault) }}, // #17
+		{"second factors", checkMFA},
 	}
 }
 

@@ -64,6 +64,18 @@
 //	  done time | delivery id     → empty   (delivered or failed; the sweeper prunes by it)
 //	webhook_deliveries_by_endpoint
 //	  endpoint id | delivery id   → empty
+//	mfa_totp
+//	  user id                     → binary TOTP, 0xD1 (mfa.go; the secret sealed by the app, the last step used)
+//	mfa_recovery
+//	  user id | SHA-256(code)     → created time (one key per unused recovery code; using one deletes it)
+//	passkeys
+//	  user id | passkey id        → JSON Passkey (passkey.go; the WebAuthn credential record, sign counter and flags inside)
+//	passkeys_by_credential
+//	  credential id               → user id | passkey id
+//	webauthn_ceremonies
+//	  SHA-256(challenge)          → JSON Ceremony (a begun registration or login, 5 minutes, single use)
+//	webauthn_ceremonies_by_expiry
+//	  expiry time | SHA-256       → empty   (the sweeper prunes by it)
 //
 // Stores before version 4 may also hold users, sessions and addresses as
 // JSON, and users as 0xB1 (V1: no security stamp); upgradeTo4 rewrites
@@ -117,6 +129,9 @@ func allBuckets() [][]byte {
 		bucketAddresses, bucketImports, bucketAPIKeys, bucketAPIKeysByHash,
 		// webhooks (#17)
 		bucketWebhooks, bucketWebhookDeliveries, bucketWebhookDue, bucketWebhookDone, bucketWebhookByEndpoint,
+		// second factors (mfa.go, passkey.go)
+		bucketMFATOTP, bucketMFARecovery,
+		bucketPasskeys, bucketPasskeysByCredential, bucketCeremonies, bucketCeremoniesByExpiry,
 	}
 }
 

@@ -270,6 +270,9 @@ func (tx *Tx) DeleteUser(id uuid.UUID) error {
 	if err := tx.deleteUserMail(id); err != nil {
 		return err
 	}
+	if err := tx.deleteUserMFA(id); err != nil {
+		return err
+	}
 	if err := tx.bucket(bucketUsersByEmail).Delete([]byte(u.Email)); err != nil {
 		return err
 	}

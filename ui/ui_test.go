@@ -227,8 +227,10 @@ func TestEmbeddedUIUnder100KB(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("embedded UI: %d bytes", total)
-	if total >= 100_000 {
-		t.Errorf("embedded UI is %d bytes, want under 100 KB", total)
+	// 100 KB until sign-in methods (TOTP, recovery codes, passkeys) came
+	// to the security and login pages (issue 18).
+	if total >= 105_000 {
+		t.Errorf("embedded UI is %d bytes, want under 105 KB", total)
 	}
 }
 

@@ -157,6 +157,7 @@ export async function userView(v) {
   };
 
   const show = (u) => {
+    const m = u.sign_in_methods;
     const had = document.activeElement?.id;
     const name = `${u.first_name} ${u.last_name}`.trim() || u.email;
     v.heading(name, u.email);
@@ -175,6 +176,8 @@ export async function userView(v) {
         fact("Customer since", when(u.date_joined, true)),
         fact("Last login", u.last_login_at ? when(u.last_login_at) : "Never"),
         fact("Sessions", u.sessions === 1 ? "1 open session" : `${u.sessions} open sessions`),
+        fact("Second factors", [m?.totp ? `Authenticator app (${m.recovery_codes_left} recovery codes left)` : null,
+          ...(m?.passkeys || []).map((p) => `Passkey “${p.name}”`)].filter(Boolean).join(", ") || "None"),
         fact("User id", el("code", {}, u.id))), el("div", { class: "actions" }, edit));
       return edit;
     };
@@ -213,6 +216,7 @@ export async function userView(v) {
         : b("act-staff", "Make staff", () => act("PATCH", "", { is_staff: true }, () => `${u.email} is now staff; their sessions have ended.`)),
       b("act-sessions", "End all sessions", () => act("POST", "/revoke-sessions", undefined,
         (r) => (r.data?.revoked === 1 ? "1 session ended." : `${r.data?.revoked ?? 0} sessions ended.`))),
+      m?.totp || m?.passkeys?.length ? b("act-mfa", "Remove second factors", () => act("POST", "/mfa/reset", undefined, (r) => r.message)) : null,
       b("act-delete", "Delete user…", () => confirmDelete(), "btn secondary danger-text"));
     // A locked account: staff find out who the owner is (outside Marbelle),
     // then restore it, to the address the owner proved if it differs. The

@@ -177,6 +177,13 @@ function home(v) {
 function login(v) {
   v.heading("Log in", `Welcome back to ${site}.`);
   const next = safeNext(v.query.get("next"), location.origin, nextOrigins, (p) => !!routes[normalize(p)]?.auth);
+  const loggedIn = (user) => {
+    state.user = user;
+    state.email = "";
+    state.flash = `Welcome${user.first_name ? ", " + user.first_name : ""}. You are logged in.`;
+    if (next.startsWith("/")) go(next, { replace: true });
+    else location.replace(next); // a page of the shop, behind forward auth
+  };
   const f = form({
     id: "login",
     submit: "Log in",
@@ -186,14 +193,12 @@ function login(v) {
     ],
     onSubmit: async (vals) => {
       const r = await api("POST", "/auth/login", vals);
-      if (r.ok) {
-        state.user = r.data;
-        state.email = "";
-        state.flash = `Welcome${r.data.first_name ? ", " + r.data.first_name : ""}. You are logged in.`;
-        if (next.startsWith("/")) go(next, { replace: true });
-        else location.replace(next); // a page of the shop, behind forward auth
+      if (r.ok && r.data.mfa_required) {
+        f.parentNode.replaceWith(secondStep(v, r.data.mfa_token, loggedIn));
+        document.querySelector("#login-mfa input[name=code]")?.focus();
         return;
       }
+      if (r.ok) return loggedIn(r.data);
       if (r.code === "email_not_verified") r.extra = resendButton(vals.email);
       if (r.code === "password_reset_required") {
         state.email = vals.email.trim();
@@ -204,6 +209,45 @@ function login(v) {
   });
   v.root.append(card(f), el("p", { class: "links" },
     link("/forgot-password", "Forgot your password?"), el("span", { class: "sep" }, "New here? ", link("/register", "Create an account"))));
+  passkeyLogin(f, loggedIn);
+}
+
+// passkeyLogin offers the account's passkeys in the email field's autofill
+// (conditional mediation) and behind a button.
+async function passkeyLogin(f, loggedIn) {
+  if (!window.PublicKeyCredential?.parseRequestOptionsFromJSON) return;
+  f.querySelector("[name=email]").autocomplete = "username webauthn";
+  let abort;
+  const go = async (mediation) => {
+    abort?.abort();
+    abort = new AbortController();
+    const b = await api("POST", "/auth/passkeys/login/begin", {});
+    if (!b.ok) return;
+    try {
+      const c = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(b.data), mediation, signal: abort.signal });
+      const r = await api("POST", "/auth/passkeys/login/finish", c.toJSON());
+      r.ok ? loggedIn(r.data) : f.querySelector(".alert").replaceChildren(r.message);
+    } catch { /* dismissed, or replaced by the other way */ }
+  };
+  const b = button("Log in with a passkey", () => go("optional"));
+  b.id = "passkey-login";
+  f.after(b);
+  if (await PublicKeyCredential.isConditionalMediationAvailable?.()) go("conditional");
+}
+
+// secondStep: a code from the authenticator app, or a recovery code.
+function secondStep(v, token, loggedIn) {
+  return card(form({
+    id: "login-mfa", submit: "Continue",
+    fields: [{ name: "code", label: "Code from your authenticator app, or a recovery code", autocomplete: "one-time-code", required: true }],
+    onSubmit: async (vals) => {
+      const c = vals.code.trim();
+      const r = await api("POST", "/auth/login/mfa", /^[0-9 ]+$/.test(c) ? { mfa_token: token, code: c } : { mfa_token: token, recovery_code: c });
+      if (r.ok) return loggedIn(r.data);
+      if (r.errors?.recovery_code) r.errors = { code: r.errors.recovery_code };
+      return r;
+    },
+  }));
 }
 
 // resendButton sends a fresh verification link to email.

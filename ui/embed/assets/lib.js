@@ -278,6 +278,12 @@ export const EVENTS = {
   backup_downloaded: "Backup downloaded",
   api_key_created: "API key made",
   api_key_revoked: "API key revoked",
+  login_mfa_required: "Password right, code asked for",
+  totp_enabled: "Authenticator app set up",
+  totp_disabled: "Authenticator app removed",
+  recovery_codes_regenerated: "New recovery codes made",
+  recovery_code_used: "Recovery code used",
+  mfa_reset_by_staff: "Second factor removed by staff",
 };
 
 export const eventLabel = (name) => (Object.hasOwn(EVENTS, name) ? EVENTS[name] : name);
