@@ -54,6 +54,14 @@
 //	  key id                      → binary APIKey (apikey.go; revoked keys stay, so the list and the audit can name them)
 //	api_keys_by_hash
 //	  SHA-256(key)                → key id
+//	identities
+//	  issuer | 0x00 | subject     → JSON Identity (identity.go: an OpenID provider identity linked to a user; never keyed by email)
+//	identities_by_user
+//	  user id | identity id       → issuer | 0x00 | subject
+//	oidc_states
+//	  SHA-256(state)              → JSON OIDCState (a sign-in at a provider in progress; taken by its callback: single use)
+//	oidc_states_by_expiry
+//	  expiry time | SHA-256       → empty   (the sweeper prunes by it)
 //
 // Stores before version 4 may also hold users, sessions and addresses as
 // JSON, and users as 0xB1 (V1: no security stamp); upgradeTo4 rewrites
@@ -96,6 +104,12 @@ var (
 	bucketImports          = []byte("imports")
 	bucketAPIKeys          = []byte("api_keys")
 	bucketAPIKeysByHash    = []byte("api_keys_by_hash")
+
+	// OpenID Connect sign-in (identity.go).
+	bucketIdentities         = []byte("identities")
+	bucketIdentitiesByUser   = []byte("identities_by_user")
+	bucketOIDCStates         = []byte("oidc_states")
+	bucketOIDCStatesByExpiry = []byte("oidc_states_by_expiry")
 )
 
 func allBuckets() [][]byte {
@@ -105,6 +119,7 @@ func allBuckets() [][]byte {
 		bucketTokens, bucketTokensByUser, bucketTokensByExpiry,
 		bucketOutbox, bucketOutboxDue, bucketOutboxByUser, bucketOutboxSent, bucketAudit, bucketAuditByUser,
 		bucketAddresses, bucketImports, bucketAPIKeys, bucketAPIKeysByHash,
+		bucketIdentities, bucketIdentitiesByUser, bucketOIDCStates, bucketOIDCStatesByExpiry,
 	}
 }
 

@@ -114,7 +114,7 @@ func (db *DB) Sweep(now time.Time, opts SweepOptions) (SweepResult, error) {
 func (tx *Tx) sweepDue(cut sweepCutoffs) bool {
 	for _, ix := range []struct {
 		bucket, cutoff []byte
-	}{{bucketTokensByExpiry, cut.tokens}, {bucketSessionsByExpiry, cut.sessions}, {bucketOutboxSent, cut.mail}} {
+	}{{bucketTokensByExpiry, cut.tokens}, {bucketSessionsByExpiry, cut.sessions}, {bucketOIDCStatesByExpiry, cut.sessions}, {bucketOutboxSent, cut.mail}} {
 		if k, _ := tx.bucket(ix.bucket).Cursor().First(); k != nil && bytes.Compare(k, ix.cutoff) < 0 {
 			return true
 		}
@@ -138,6 +138,7 @@ func (tx *Tx) sweepBatch(cut sweepCutoffs, limit int, r *SweepResult) (more bool
 	}{
 		{below(bucketTokensByExpiry), cut.tokens, tx.pruneToken, &r.Tokens},
 		{below(bucketSessionsByExpiry), cut.sessions, tx.pruneSession, &r.Sessions},
+		{below(bucketOIDCStatesByExpiry), cut.sessions, tx.pruneOIDCState, &r.Tokens}, // sign-ins at a provider left unfinished
 		{below(bucketOutboxSent), cut.mail, tx.pruneMail, &r.Mails},
 		{func(cutoff []byte, limit int) [][]byte { return auditKeysBefore(tx, cutoff, limit) }, cut.audit, tx.pruneAudit, &r.Audit},
 	}
