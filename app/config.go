@@ -55,6 +55,9 @@ type Config struct {
 	AuditRetention     time.Duration // how long audit events are kept
 	// SecurityNotices are the notices mailed to account owners (all by default).
 	SecurityNotices map[string]bool
+	// OIDCProviders are the OpenID providers customers may sign in with
+	// (oidcconfig.go), in the order MARBELLE_OIDC_PROVIDERS names them.
+	OIDCProviders []OIDCProvider
 }
 
 // Production reports whether the production rules apply.
@@ -326,11 +329,15 @@ var settings = []setting{
 			}
 			return nil
 		}},
-	{env: "MARBELLE_SECURITY_NOTICES", flag: "security-notices", def: "all", usage: "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted",
+	{env: "MARBELLE_SECURITY_NOTICES", flag: "security-notices", def: "all", usage: "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted, sign_in_changed",
 		parse: func(c *Config, v string) (err error) {
 			c.SecurityNotices, err = parseNotices(v)
 			return err
 		}},
+	// Each provider's own settings (MARBELLE_OIDC_<NAME>_*) are read by
+	// parseOIDC, once this list is known.
+	{env: "MARBELLE_OIDC_PROVIDERS", flag: "oidc-providers", usage: "OpenID providers customers may sign in with: google, apple, microsoft, or names of a shop's own, each with MARBELLE_OIDC_<NAME>_CLIENT_ID, _CLIENT_SECRET, _ISSUER (docs/sign-in-providers.md)",
+		parse: func(c *Config, v string) error { return nil }},
 }
 
 // value is the setting's value in raw (by environment name), else its
@@ -409,6 +416,13 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 			raw[s.env] = v
 		}
 	}
+	for _, name := range splitList(strings.ToLower(raw["MARBELLE_OIDC_PROVIDERS"])) {
+		for _, suffix := range oidcSuffixes {
+			if v, ok := fromEnv(getenv, oidcEnv(name, suffix)); ok {
+				raw[oidcEnv(name, suffix)] = v
+			}
+		}
+	}
 	return parseConfig(raw)
 }
 
@@ -476,6 +490,7 @@ func parseConfig(raw map[string]string) (Config, error) {
 			problems.add(s.env, err)
 		}
 	}
+	parseOIDC(&c, raw, problems)
 	checkEnvRules(&c, problems)
 	return c, problems.err()
 }
@@ -523,7 +538,7 @@ func checkEnvRules(c *Config, problems configProblems) {
 }
 
 // securityNotices are the notices a shop can turn off one by one.
-var securityNotices = []string{"password_changed", "password_reset", "email_changed", "new_device", "account_deleted"}
+var securityNotices = []string{"password_changed", "password_reset", "email_changed", "new_device", "account_deleted", "sign_in_changed"}
 
 func parseNotices(v string) (map[string]bool, error) {
 	on := map[string]bool{}

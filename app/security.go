@@ -150,6 +150,11 @@ func (s *Server) undo(ctx context.Context, token string) (*undone, error) {
 		} else {
 			u.MustResetPassword = true
 		}
+		if tok.Action == "sign_in_changed" { // whoever linked a provider must lose it
+			if err := t.UnlinkAllIdentities(u.ID); err != nil {
+				return err
+			}
+		}
 		u.RevokeTokens()
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {

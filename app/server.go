@@ -47,8 +47,9 @@ type Server struct {
 	// forwardOrigins are cfg.ForwardAuthOrigins(), where forward auth's
 	// login redirect may send the visitor back to.
 	forwardOrigins map[string]bool
-	routeList      []string // "METHOD /pattern" of every route, in routes.go's order
-	keyUses        keyUses  // API key uses not yet written (apikey.go)
+	routeList      []string     // "METHOD /pattern" of every route, in routes.go's order
+	keyUses        keyUses      // API key uses not yet written (apikey.go)
+	oidc           *oidcClients // OpenID providers customers may sign in with (oidc.go)
 
 	metrics *metrics
 }
@@ -139,6 +140,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 		userWrites:    ratelimit.New(rl.UserWrites, limiterKeys, rl.Off),
 		mailRecipient: ratelimit.New(rl.MailRecipient, limiterKeys, rl.Off),
 	}
+	s.oidc = newOIDCClients(cfg.OIDCProviders, cfg.SecretKey)
 	router := s.routes()
 	cop, err := s.withCrossOriginProtection(s.withFormContentTypes(router))
 	if err != nil {

@@ -29,6 +29,10 @@ const (
 	KindAccountFrozen      Kind = "account_frozen"        // notice to both addresses: an email change was undone, staff must restore the account
 	KindAccountRestored    Kind = "account_restored"      // staff restored a frozen account: choose a new password (Link)
 	KindStaffChanged       Kind = "staff_account_changed" // notice to a staff member: another staff member changed their account (Changes, Actor)
+
+	// KindSignInChanged: notice that a sign-in provider was linked or
+	// unlinked (Changes says which, in words).
+	KindSignInChanged Kind = "sign_in_changed"
 )
 
 // kindSpec says which Data fields a kind cannot do without; checking them in
@@ -55,6 +59,7 @@ func kindSpecs() []kindSpec {
 		{kind: KindAccountFrozen},
 		{kind: KindAccountRestored, needLink: true},
 		{kind: KindStaffChanged, needChanges: true},
+		{kind: KindSignInChanged, needChanges: true, needBaseURL: true},
 	}
 }
 

@@ -84,8 +84,9 @@ func (tx *Tx) UnlinkIdentity(userID, id uuid.UUID) (*Identity, error) {
 	return &out, tx.bucket(bucketIdentitiesByUser).Delete(byUser)
 }
 
-// deleteUserIdentities removes every identity of a user (account deletion).
-func (tx *Tx) deleteUserIdentities(userID uuid.UUID) error {
+// UnlinkAllIdentities removes every identity of a user (account
+// deletion, or the owner's undo of a link).
+func (tx *Tx) UnlinkAllIdentities(userID uuid.UUID) error {
 	var keys [][]byte
 	c := tx.bucket(bucketIdentitiesByUser).Cursor()
 	for k, v := c.Seek(userID[:]); k != nil && bytes.HasPrefix(k, userID[:]); k, v = c.Next() {

@@ -267,7 +267,7 @@ func (tx *Tx) DeleteUser(id uuid.UUID) error {
 	if err := tx.deleteUserAddresses(id); err != nil {
 		return err
 	}
-	if err := tx.deleteUserIdentities(id); err != nil {
+	if err := tx.UnlinkAllIdentities(id); err != nil {
 		return err
 	}
 	if err := tx.deleteUserMail(id); err != nil {
