@@ -157,7 +157,7 @@ func (s *Server) handleOIDCStart(w http.ResponseWriter, r *http.Request, p httpr
 		return nil
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, where, http.StatusFound)
+	redirect(w, where, http.StatusFound)
 	return nil
 }
 
@@ -243,7 +243,7 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request, p ht
 	if out.cookie != nil {
 		http.SetCookie(w, out.cookie)
 	}
-	http.Redirect(w, r, out.next, http.StatusSeeOther)
+	redirect(w, out.next, http.StatusSeeOther)
 	return nil
 }
 
@@ -263,7 +263,7 @@ func (s *Server) oidcFailed(w http.ResponseWriter, r *http.Request, provider, re
 		page = "/account/security"
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, page+"?oidc_error="+url.QueryEscape(reason), http.StatusSeeOther)
+	redirect(w, page+"?oidc_error="+url.QueryEscape(reason), http.StatusSeeOther)
 }
 
 // oidcClaims are the ID token claims Marbelle reads.
@@ -419,4 +419,10 @@ func oidcCallbackPath(path string) bool {
 	}
 	name, tail, _ := strings.Cut(rest, "/")
 	return tail == "callback" && oidcNameRE.MatchString(name)
+}
+
+// redirect answers a redirect without a body (the description has none).
+func redirect(w http.ResponseWriter, where string, code int) {
+	w.Header().Set("Location", where)
+	w.WriteHeader(code)
 }
