@@ -77,6 +77,8 @@ type adminUserDetail struct {
 	Addresses []addressView   `json:"addresses"`
 	Sessions  int             `json:"sessions"`
 	Tokens    []adminTokenRow `json:"tokens"`
+	// SignInProviders are the OpenID identities linked to the account.
+	SignInProviders []identityView `json:"sign_in_providers"`
 }
 
 type adminTokenRow struct {
@@ -179,7 +181,12 @@ func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httpr
 		for i, t := range tokens {
 			d.Tokens[i] = adminTokenRow{Kind: t.Kind.String(), CreatedAt: t.CreatedAt.UTC(), ExpiresAt: t.ExpiresAt.UTC(), Used: t.Used(), Preview: t.Preview()}
 		}
-		return nil
+		ids, err := tx.UserIdentities(id)
+		d.SignInProviders = make([]identityView, len(ids))
+		for i, ident := range ids {
+			d.SignInProviders[i] = s.identityViewOf(ident)
+		}
+		return err
 	})
 	if err != nil {
 		return err

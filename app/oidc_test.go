@@ -183,6 +183,11 @@ func TestOIDCExistingEmailRefusedThenLinkedAfterLogin(t *testing.T) {
 	if p.Email != "bob@example.com" {
 		t.Fatalf("signed in as %s", p.Email)
 	}
+	var doc exportDocument
+	bob.do("GET", "/api/v1/auth/export", nil).want(t, 200, "").data(t, &doc)
+	if len(doc.SignInProviders) != 1 || doc.SignInProviders[0] != (exportedIdentity{Issuer: m.Issuer(), Subject: "sub-bob"}) {
+		t.Fatalf("export: %+v", doc.SignInProviders)
+	}
 	// Bob has a password: unlinking leaves a way in.
 	bob.do("DELETE", "/api/v1/auth/identities/"+ids[0].ID.String(), nil).want(t, 200, "")
 	bob.do("DELETE", "/api/v1/auth/identities/"+ids[0].ID.String(), nil).want(t, 404, CodeNotFound)
@@ -422,4 +427,24 @@ func TestOIDCTokenChecks(t *testing.T) {
 	if !strings.Contains(ts.logBuf.String(), "oidc sign-in failed") {
 		t.Fatal("failures not logged")
 	}
+}
+
+// Apple posts its answer as a cross-site form: the callback takes it past
+// the form and cross-origin guards, and the state cookie still decides.
+func TestOIDCFormPostCallback(t *testing.T) {
+	m := startMockOP(t)
+	ts := oidcServer(t, mockProvider(m))
+	c := ts.client()
+	r := c.do("GET", "/api/v1/auth/oidc/test/start", nil)
+	back := mustURL(t, opBrowser(t, r.Header.Get("Location")))
+	form := back.Query().Encode()
+	cross := func(req *http.Request) {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Origin", "https://appleid.apple.com")
+	}
+	// Without the browser's state cookie: refused, on the login page.
+	wantRedirect(t, ts.client().send(t, "POST", back.Path, form, cross), "/login?oidc_error=state")
+	// The browser that began it signs in; a foreign post did not spend its state.
+	wantRedirect(t, c.send(t, "POST", back.Path, form, cross), "/account")
 }
