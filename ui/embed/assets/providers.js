@@ -1,20 +1,17 @@
-// Sign-in with another provider (OpenID Connect): the "Continue with …"
-// buttons of the login and register pages, the messages a provider's
-// answer ends with, and the linked providers on the security page.
+// Sign-in with an OpenID provider: buttons, messages, linked providers.
 import { el, api, notice, button, when } from "./lib.js";
 
-// Why a sign-in at a provider ended on the login (or security) page, by
-// the server's ?oidc_error= reason.
+// By the server's ?oidc_error= reason.
 const reasons = {
   access_denied: "You cancelled the sign-in at the provider. Nothing was changed.",
-  provider_error: "The provider could not sign you in. Please try again, or log in with your password.",
-  provider_unavailable: "The provider cannot be reached right now. Please try again later, or log in with your password.",
+  provider_error: "The provider could not sign you in. Please try again.",
+  provider_unavailable: "The provider cannot be reached right now. Please try again later.",
   missing_code: "The provider's answer was incomplete. Please try again.",
   state: "This sign-in expired or was started in another browser. Please start again.",
   bad_token: "The provider's answer could not be verified. Please try again.",
-  bad_request: "The provider's answer could not be read. Please try again.",
-  email_unverified: "The provider has not verified your email address, so we cannot create an account with it. Verify it there, or register with a password.",
-  no_email: "The provider did not share an email address, so we cannot create an account with it.",
+  bad_request: "The provider's answer could not be read.",
+  email_unverified: "The provider has not verified your email address, so no account was made. Verify it there, or register with a password.",
+  no_email: "The provider did not share an email address.",
   email_taken: "An account with this email address already exists. Log in with your password, then link the provider on the Security page of your account.",
   account_locked: "This account cannot sign in right now. Please contact the shop.",
   identity_taken: "This provider account is already linked to an account here.",
@@ -29,8 +26,7 @@ export function providerError(query) {
   return notice("error", reasons[reason] || reasons.provider_error);
 }
 
-// providerButtons shows "Continue with …" for each configured provider;
-// empty when the shop has none.
+// providerButtons: "Continue with …" for each provider.
 export function providerButtons(next) {
   const box = el("div", { class: "providers" });
   api("GET", "/auth/sign-in-providers").then((r) => {
@@ -42,8 +38,7 @@ export function providerButtons(next) {
   return box;
 }
 
-// linkedProvidersCard lists the linked providers with unlink buttons, and
-// offers to link each configured one.
+// linkedProvidersCard: linked providers (unlink), and link buttons.
 export function linkedProvidersCard(v, query) {
   const body = el("div", {});
   const node = el("section", { class: "card", id: "providers", "aria-labelledby": "providers-h" },
