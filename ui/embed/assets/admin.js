@@ -175,6 +175,7 @@ export async function userView(v) {
         fact("Customer since", when(u.date_joined, true)),
         fact("Last login", u.last_login_at ? when(u.last_login_at) : "Never"),
         fact("Sessions", u.sessions === 1 ? "1 open session" : `${u.sessions} open sessions`),
+        fact("Sign-in providers", (u.sign_in_providers || []).map((p) => `${p.label} (${p.email || "no email"})`).join(", ") || "None"),
         fact("User id", el("code", {}, u.id))), el("div", { class: "actions" }, edit));
       return edit;
     };
