@@ -172,6 +172,8 @@ func (s *Server) handleOIDCIdentities(w http.ResponseWriter, _ *http.Request, _ 
 	return answer(w, http.StatusOK, "Providers linked to your account.", out, err)
 }
 
+const msgNoPasswordYet = "Your account has no password yet. To set one, use \"Forgot your password?\" on the login page: we mail you a link."
+
 var errLastWayIn = &Error{Code: CodeForbidden, Message: "This is your only way to sign in. Set a password or link another provider first."}
 
 func (s *Server) handleOIDCUnlink(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
