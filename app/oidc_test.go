@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/oauth2-proxy/mockoidc"
 
+	"github.com/marbelle/marbelle/internal/testutil"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -451,4 +452,32 @@ func TestOIDCFormPostCallback(t *testing.T) {
 	wantRedirect(t, ts.client().send(t, "POST", back.Path, form, cross), "/login?oidc_error=state")
 	// The browser that began it signs in; a foreign post did not spend its state.
 	wantRedirect(t, c.send(t, "POST", back.Path, form, cross), "/account")
+}
+
+// The link notice's "This wasn't me" removes the linked providers and
+// signs every device out.
+func TestOIDCUndoLinkRemovesIdentities(t *testing.T) {
+	m := startMockOP(t)
+	ts := oidcServer(t, mockProvider(m))
+	ts.mustUser("eve@example.com", testPassword)
+	c := ts.login("eve@example.com", testPassword)
+	var start struct {
+		URL string `json:"url"`
+	}
+	c.do("POST", "/api/v1/auth/oidc/test/link/start", nil).want(t, 200, "").data(t, &start)
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-intruder", Email: "i@example.com", EmailVerified: true})
+	wantRedirect(t, callbackOf(t, c, opBrowser(t, start.URL)), "/account/security?oidc_linked=test")
+	notice := ts.waitMail("eve@example.com", 2)[0]
+	if !strings.Contains(notice.Text, "Test ID was linked") {
+		t.Fatalf("notice: %s", notice.Text)
+	}
+	tok := testutil.UndoRE.FindStringSubmatch(notice.Text)
+	if tok == nil {
+		t.Fatalf("no undo link: %s", notice.Text)
+	}
+	ts.client().do("POST", "/api/v1/auth/security/undo", map[string]string{"token": tok[1]}).want(t, 200, "")
+	if n := len(secBucket(t, ts, "identities")); n != 0 {
+		t.Fatalf("%d identities after the undo", n)
+	}
+	c.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
 }

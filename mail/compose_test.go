@@ -35,6 +35,8 @@ func sampleData(kind Kind) Data {
 		d.Link, d.TTL = d.BaseURL+"/reset-password?token="+testToken, "1 hour"
 	case KindStaffChanged:
 		d.Changes, d.Actor = "staff access removed", "alice@example.com"
+	case KindSignInChanged:
+		d.Changes = "Google was linked to your account for signing in."
 	}
 	return d
 }
@@ -81,6 +83,7 @@ func TestComposeEveryKind(t *testing.T) {
 		{KindAccountFrozen, false, false, false},
 		{KindAccountRestored, true, false, false},
 		{KindStaffChanged, false, false, false},
+		{KindSignInChanged, false, true, false},
 	}
 	if len(cases) != len(kindSpecs()) {
 		t.Fatalf("got %d test cases, want one per kind (%d)", len(cases), len(kindSpecs()))
