@@ -111,6 +111,7 @@ func TestOIDCSignUpLogoutSignIn(t *testing.T) {
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-ann", Email: "changed@example.com", EmailVerified: true})
 	wantRedirect(t, oidcRoundTrip(t, c, "test", ""), "/account")
 	c.do("GET", "/api/v1/auth/profile", nil).want(t, 200, "")
+	ts.checkStore()
 	if n := len(secStoredUsers(t, ts)); n != 1 {
 		t.Fatalf("%d users, want 1: the same (issuer, subject) signs in to the same account", n)
 	}
@@ -149,6 +150,7 @@ func TestOIDCUnverifiedEmailCreatesNoAccount(t *testing.T) {
 		t.Fatalf("%d users created from an unverified address", n)
 	}
 	c.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
+	ts.checkStore()
 }
 
 // SEC: pre-hijacking. An address that has an account is never linked by
@@ -196,6 +198,7 @@ func TestOIDCExistingEmailRefusedThenLinkedAfterLogin(t *testing.T) {
 	// Bob has a password: unlinking leaves a way in.
 	bob.do("DELETE", "/api/v1/auth/identities/"+ids[0].ID.String(), nil).want(t, 200, "")
 	bob.do("DELETE", "/api/v1/auth/identities/"+ids[0].ID.String(), nil).want(t, 404, CodeNotFound)
+	ts.checkStore()
 }
 
 func TestOIDCUnlinkRefusedWhenLastWayIn(t *testing.T) {
@@ -480,4 +483,5 @@ func TestOIDCUndoLinkRemovesIdentities(t *testing.T) {
 		t.Fatalf("%d identities after the undo", n)
 	}
 	c.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
+	ts.checkStore()
 }

@@ -55,6 +55,7 @@ func storeChecks() []storeCheck {
 		{"audit index", checkAuditIndex},
 		{"addresses and primaries", checkAddresses},
 		{"imports", checkImports},
+		{"identities and their index", checkIdentities},
 		{"api keys", func(c *checkState) { checkAPIKeys(c.tx, c.fault) }},
 	}
 }

@@ -153,3 +153,37 @@ func (tx *Tx) pruneOIDCState(key []byte) (bool, error) {
 	}
 	return found, tx.bucket(bucketOIDCStatesByExpiry).Delete(key)
 }
+
+// checkIdentities checks that every identity belongs to a live user, sits
+// under its own (issuer, subject) key and is in the user index, and that
+// the index names nothing else.
+func checkIdentities(c *checkState) {
+	n := 0
+	c.each(bucketIdentities, func(k, v []byte) {
+		n++
+		var id Identity
+		if err := getJSONBytes(v, &id); err != nil {
+			c.fault("identity %q: %v", k, err)
+			return
+		}
+		if !bytes.Equal(k, identityKey(id.Issuer, id.Subject)) {
+			c.fault("identity %s: stored under another issuer and subject", id.ID)
+		}
+		if c.users[id.UserID] == nil {
+			c.fault("identity %s: user %s does not exist", id.ID, id.UserID)
+		}
+		if got := c.tx.bucket(bucketIdentitiesByUser).Get(join(id.UserID[:], id.ID[:])); !bytes.Equal(got, k) {
+			c.fault("identity %s: missing from identities_by_user", id.ID)
+		}
+	})
+	if m := c.tx.bucket(bucketIdentitiesByUser).Stats().KeyN; m != n {
+		c.fault("identities_by_user has %d entries for %d identities", m, n)
+	}
+	checkExpiryIndex(c, bucketOIDCStatesByExpiry, "oidc_states_by_expiry", func(hash []byte) ([]byte, bool) {
+		var st OIDCState
+		if err := getJSON(c.tx.bucket(bucketOIDCStates), hash, &st); err != nil {
+			return nil, false
+		}
+		return timeKey(st.ExpiresAt), true
+	})
+}
