@@ -364,7 +364,8 @@ func (op *handOP) token(w http.ResponseWriter, r *http.Request) {
 	defer op.mu.Unlock()
 	now := time.Now()
 	claims := map[string]any{
-		"iss": op.srv.URL, "aud": "hand-client", "sub": "hand-sub", "email": "hand@example.com", "email_verified": true,
+		"iss": op.srv.URL, "aud": "hand-client", "sub": "hand-sub", "email": "hand@example.com", "email_verified": "true", // as Apple sends it
+		"given_name": "Hanna", "family_name": "Hand",
 		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "nonce": op.nonces[r.Form.Get("code")],
 	}
 	if op.change != nil {
@@ -394,7 +395,13 @@ func (op *handOP) set(change func(claims map[string]any)) {
 func TestOIDCTokenChecks(t *testing.T) {
 	op := newHandOP(t)
 	ts := oidcServer(t, OIDCProvider{Name: "hand", Label: "Hand", ClientID: "hand-client", ClientSecret: "s", Issuer: op.srv.URL})
-	wantRedirect(t, oidcRoundTrip(t, ts.client(), "hand", ""), "/account") // the provider works as is
+	first := ts.client()
+	wantRedirect(t, oidcRoundTrip(t, first, "hand", ""), "/account") // the provider works as is
+	var p profile
+	first.do("GET", "/api/v1/auth/profile", nil).want(t, 200, "").data(t, &p)
+	if p.FirstName != "Hanna" || p.LastName != "Hand" || !p.EmailVerified {
+		t.Fatalf("names from the token: %+v", p)
+	}
 	bad := map[string]func(map[string]any){
 		"nonce mismatch": func(c map[string]any) { c["nonce"] = "another" },
 		"no nonce":       func(c map[string]any) { delete(c, "nonce") },
