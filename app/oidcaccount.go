@@ -64,8 +64,13 @@ func (t *txn) oidcAccount(c *oidcClient, claims *oidcClaims, cl client) (u *stor
 		if u, err = t.User(id.UserID); err != nil {
 			return nil, false, "", err
 		}
-		if !u.Active || u.Frozen {
+		switch {
+		case !u.Active || u.Frozen:
 			return nil, false, "account_locked", nil
+		case u.MustResetPassword:
+			// The owner said "This wasn't me": whoever acted may hold a
+			// linked provider too, so the reset comes first.
+			return nil, false, "password_reset_required", nil
 		}
 		return u, false, "", nil
 	}

@@ -14,6 +14,7 @@ const reasons = {
   no_email: "The provider did not share an email address.",
   email_taken: "An account with this email address already exists. Log in with your password, then link the provider on the Security page of your account.",
   account_locked: "This account cannot sign in right now. Please contact the shop.",
+  password_reset_required: "For your security, reset your password before you sign in.",
   identity_taken: "This provider account is already linked to an account here.",
   link_expired: "Your account changed while you were at the provider. Please try again.",
   internal: "Something went wrong. Please try again.",
