@@ -84,6 +84,8 @@ type adminUserDetail struct {
 	// SignInMethods: which second factors the account has (mfa.go), never
 	// a secret.
 	SignInMethods *mfaStatus `json:"sign_in_methods"`
+	// SignInProviders are the OpenID identities linked to the account.
+	SignInProviders []identityView `json:"sign_in_providers"`
 }
 
 type adminTokenRow struct {
@@ -189,7 +191,12 @@ func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httpr
 		for i, t := range tokens {
 			d.Tokens[i] = adminTokenRow{Kind: t.Kind.String(), CreatedAt: t.CreatedAt.UTC(), ExpiresAt: t.ExpiresAt.UTC(), Used: t.Used(), Preview: t.Preview()}
 		}
-		return nil
+		ids, err := tx.UserIdentities(id)
+		d.SignInProviders = make([]identityView, len(ids))
+		for i, ident := range ids {
+			d.SignInProviders[i] = s.identityViewOf(ident)
+		}
+		return err
 	})
 	if err != nil {
 		return err

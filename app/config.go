@@ -63,6 +63,9 @@ type Config struct {
 	// StaffMFARequired: staff sessions need a second factor (AAL2) for
 	// every admin route (MARBELLE_STAFF_MFA=required; mfa.go).
 	StaffMFARequired bool
+	// OIDCProviders are the OpenID providers customers may sign in with
+	// (oidcconfig.go), in the order MARBELLE_OIDC_PROVIDERS names them.
+	OIDCProviders []OIDCProvider
 }
 
 // Production reports whether the production rules apply.
@@ -381,6 +384,10 @@ var settings = []setting{
 			}
 			return nil
 		}},
+	// Each provider's own settings (MARBELLE_OIDC_<NAME>_*) are read by
+	// parseOIDC, once this list is known.
+	{env: "MARBELLE_OIDC_PROVIDERS", flag: "oidc-providers", usage: "OpenID providers customers may sign in with: google, apple, microsoft, or names of a shop's own, each with MARBELLE_OIDC_<NAME>_CLIENT_ID, _CLIENT_SECRET, _ISSUER (docs/sign-in-providers.md)",
+		parse: func(c *Config, v string) error { return nil }},
 }
 
 // value is the setting's value in raw (by environment name), else its
@@ -459,6 +466,13 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 			raw[s.env] = v
 		}
 	}
+	for _, name := range splitList(strings.ToLower(raw["MARBELLE_OIDC_PROVIDERS"])) {
+		for _, suffix := range oidcSuffixes {
+			if v, ok := fromEnv(getenv, oidcEnv(name, suffix)); ok {
+				raw[oidcEnv(name, suffix)] = v
+			}
+		}
+	}
 	return parseConfig(raw)
 }
 
@@ -526,6 +540,7 @@ func parseConfig(raw map[string]string) (Config, error) {
 			problems.add(s.env, err)
 		}
 	}
+	parseOIDC(&c, raw, problems)
 	checkEnvRules(&c, problems)
 	return c, problems.err()
 }

@@ -72,6 +72,17 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", auth+"/passkeys", s.requireUser(s.handlePasskeyList))
 	rt.handle("PATCH", auth+"/passkeys/:id", s.requireUser(s.handlePasskeyRename))
 	rt.handle("DELETE", auth+"/passkeys/:id", s.requireUser(s.handlePasskeyDelete))
+	// Sign-in with an OpenID provider (oidc.go). The callback takes GET
+	// and Apple's form POST; its state cookie, not the session, guards it.
+	// (httprouter takes no fixed name beside :provider, hence the lists'
+	// own paths.)
+	rt.handle("GET", auth+"/sign-in-providers", s.public(s.handleOIDCProviders))
+	rt.handle("GET", auth+"/identities", s.requireUser(s.handleOIDCIdentities))
+	rt.handle("DELETE", auth+"/identities/:id", s.requireUser(s.handleOIDCUnlink))
+	rt.handle("GET", auth+"/oidc/:provider/start", s.limitByIP(s.limits.login, "oidc_start", s.handleOIDCStart))
+	rt.handle("POST", auth+"/oidc/:provider/link/start", s.requireUser(s.handleOIDCLinkStart))
+	rt.handle("GET", auth+"/oidc/:provider/callback", s.limitByIP(s.limits.login, "oidc_callback", s.handleOIDCCallback))
+	rt.handle("POST", auth+"/oidc/:provider/callback", s.limitByIP(s.limits.login, "oidc_callback", s.handleOIDCCallback))
 
 	rt.handle("GET", auth+"/addresses", s.requireUser(s.handleAddressList))
 	rt.handle("POST", auth+"/addresses", s.requireUser(s.handleAddressCreate))

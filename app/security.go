@@ -152,11 +152,16 @@ func (s *Server) undo(ctx context.Context, token string) (*undone, error) {
 		}
 		if tok.Action == "sign_in_methods_changed" {
 			// Whoever changed them may have set up their own second
-			// factor: the owner resets the password and enrols afresh.
+			// factor or linked their own provider: the owner resets the
+			// password and enrols afresh.
 			if err := t.DeleteSecondFactors(u.ID); err != nil {
 				return err
 			}
+			if err := t.UnlinkAllIdentities(u.ID); err != nil {
+				return err
+			}
 			detail["second_factors"] = "removed"
+			detail["sign_in_providers"] = "unlinked"
 		}
 		u.RevokeTokens()
 		u.UpdatedAt = t.now

@@ -75,6 +75,13 @@
 //	webauthn_ceremonies
 //	  SHA-256(challenge)          → JSON Ceremony (a begun registration or login, 5 minutes, single use)
 //	webauthn_ceremonies_by_expiry
+//	identities
+//	  issuer | 0x00 | subject     → JSON Identity (identity.go: an OpenID provider identity linked to a user; never keyed by email)
+//	identities_by_user
+//	  user id | identity id       → issuer | 0x00 | subject
+//	oidc_states
+//	  SHA-256(state)              → JSON OIDCState (a sign-in at a provider in progress; taken by its callback: single use)
+//	oidc_states_by_expiry
 //	  expiry time | SHA-256       → empty   (the sweeper prunes by it)
 //
 // Stores before version 4 may also hold users, sessions and addresses as
@@ -118,6 +125,12 @@ var (
 	bucketImports          = []byte("imports")
 	bucketAPIKeys          = []byte("api_keys")
 	bucketAPIKeysByHash    = []byte("api_keys_by_hash")
+
+	// OpenID Connect sign-in (identity.go).
+	bucketIdentities         = []byte("identities")
+	bucketIdentitiesByUser   = []byte("identities_by_user")
+	bucketOIDCStates         = []byte("oidc_states")
+	bucketOIDCStatesByExpiry = []byte("oidc_states_by_expiry")
 )
 
 func allBuckets() [][]byte {
@@ -132,6 +145,7 @@ func allBuckets() [][]byte {
 		// second factors (mfa.go, passkey.go)
 		bucketMFATOTP, bucketMFARecovery,
 		bucketPasskeys, bucketPasskeysByCredential, bucketCeremonies, bucketCeremoniesByExpiry,
+		bucketIdentities, bucketIdentitiesByUser, bucketOIDCStates, bucketOIDCStatesByExpiry,
 	}
 }
 

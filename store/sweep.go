@@ -116,7 +116,7 @@ func (db *DB) Sweep(now time.Time, opts SweepOptions) (SweepResult, error) {
 func (tx *Tx) sweepDue(cut sweepCutoffs) bool {
 	for _, ix := range []struct {
 		bucket, cutoff []byte
-	}{{bucketTokensByExpiry, cut.tokens}, {bucketSessionsByExpiry, cut.sessions}, {bucketOutboxSent, cut.mail}, {bucketCeremoniesByExpiry, cut.sessions}} {
+	}{{bucketTokensByExpiry, cut.tokens}, {bucketSessionsByExpiry, cut.sessions}, {bucketOIDCStatesByExpiry, cut.sessions}, {bucketOutboxSent, cut.mail}, {bucketCeremoniesByExpiry, cut.sessions}} {
 		if k, _ := tx.bucket(ix.bucket).Cursor().First(); k != nil && bytes.Compare(k, ix.cutoff) < 0 {
 			return true
 		}
@@ -140,6 +140,7 @@ func (tx *Tx) sweepBatch(cut sweepCutoffs, limit int, r *SweepResult) (more bool
 	}{
 		{below(bucketTokensByExpiry), cut.tokens, tx.pruneToken, &r.Tokens},
 		{below(bucketSessionsByExpiry), cut.sessions, tx.pruneSession, &r.Sessions},
+		{below(bucketOIDCStatesByExpiry), cut.sessions, tx.pruneOIDCState, &r.Tokens}, // sign-ins at a provider left unfinished
 		{below(bucketOutboxSent), cut.mail, tx.pruneMail, &r.Mails},
 		{func(cutoff []byte, limit int) [][]byte { return auditKeysBefore(tx, cutoff, limit) }, cut.audit, tx.pruneAudit, &r.Audit},
 		{below(bucketCeremoniesByExpiry), cut.sessions, tx.pruneCeremony, &r.Ceremonies},

@@ -267,6 +267,9 @@ func (tx *Tx) DeleteUser(id uuid.UUID) error {
 	if err := tx.deleteUserAddresses(id); err != nil {
 		return err
 	}
+	if err := tx.UnlinkAllIdentities(id); err != nil {
+		return err
+	}
 	if err := tx.deleteUserMail(id); err != nil {
 		return err
 	}

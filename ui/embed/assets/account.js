@@ -4,6 +4,7 @@
 // Every view calls v.signedOut() on a 401, which sends the visitor to log in
 // and back.
 import { el, api, form, notice, button, link, when, countryName, succeed, device, eventLabel, save } from "./lib.js";
+import { linkedProvidersCard } from "./providers.js";
 
 const MAX_ADDRESSES = 10;
 
@@ -297,7 +298,8 @@ export async function securityView(v) {
   const methods = signInMethodsCard(v, p.data, reload);
   v.root.append(el("div", { class: "cols" }, passwordCard(v, reload), emailCard(v, p.data)),
     methods.node,
-    el("div", { class: "cols" }, el("div", {}, sessions.node, exportCard(v)), activity.node));
+    el("div", { class: "cols" }, el("div", {}, sessions.node, exportCard(v)), activity.node),
+    linkedProvidersCard(v, v.query));
   await Promise.all([reload(), methods.load()]);
 }
 

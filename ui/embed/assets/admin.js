@@ -178,6 +178,7 @@ export async function userView(v) {
         fact("Sessions", u.sessions === 1 ? "1 open session" : `${u.sessions} open sessions`),
         fact("Second factors", [m?.totp ? `Authenticator app (${m.recovery_codes_left} recovery codes left)` : null,
           ...(m?.passkeys || []).map((p) => `Passkey “${p.name}”`)].filter(Boolean).join(", ") || "None"),
+        fact("Sign-in providers", (u.sign_in_providers || []).map((p) => `${p.label} (${p.email || "no email"})`).join(", ") || "None"),
         fact("User id", el("code", {}, u.id))), el("div", { class: "actions" }, edit));
       return edit;
     };

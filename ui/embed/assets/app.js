@@ -8,6 +8,7 @@ import { el, api, form, notice, button, link, site, devMail, nextOrigins, wait, 
 import { safeNext } from "./next.js";
 import { accountView, addressesView, securityView } from "./account.js";
 import { mailView } from "./mail.js";
+import { providerButtons, providerError } from "./providers.js";
 import { dashboardView, usersView, userView, auditView, outboxView, apiKeysView, webhooksView } from "./admin.js";
 
 // routes: every path here must also be in ui.go's pages (a test checks).
@@ -207,7 +208,7 @@ function login(v) {
       return r;
     },
   });
-  v.root.append(card(f), el("p", { class: "links" },
+  v.root.append(providerError(v.query), card(f, providerButtons(next)), el("p", { class: "links" },
     link("/forgot-password", "Forgot your password?"), el("span", { class: "sep" }, "New here? ", link("/register", "Create an account"))));
   passkeyLogin(f, loggedIn);
 }
@@ -308,7 +309,7 @@ function register(v) {
         devMail ? el("p", { class: "dev" }, "Development: ", link("/dev/mail", "open the captured mail")) : "");
     },
   });
-  v.root.append(card(f), el("p", { class: "links" }, "Already have an account? ", link("/login", "Log in")));
+  v.root.append(card(f, providerButtons("")), el("p", { class: "links" }, "Already have an account? ", link("/login", "Log in")));
 }
 
 // tokenPost posts a link's token and hands the answer to onOk or onFail;
