@@ -53,7 +53,7 @@ type Server struct {
 	// wakeWebhooks wakes the webhook deliverer after a commit that queued
 	// deliveries (webhook.go); nil until the workers start.
 	wakeWebhooks func()
-	oidc           *oidcClients // OpenID providers customers may sign in with (oidc.go)
+	oidc         *oidcClients // OpenID providers customers may sign in with (oidc.go)
 
 	metrics *metrics
 }
