@@ -31,16 +31,25 @@ func (s *Server) beginMFALogin(ctx context.Context, u *store.User, methods []str
 	}
 	c := clientOf(ctx)
 	err := s.update(ctx, func(t *txn) error {
-		tok := &store.Token{Kind: store.TokenMFA, UserID: u.ID, PasswordHash: newHash, Action: where, CreatedAt: t.now, ExpiresAt: t.now.Add(mfaTokenTTL)}
-		if err := t.IssueToken(raw, tok); err != nil {
-			return err
-		}
-		return t.audit("login_mfa_required", u, "", c, nil)
+		return t.beginSecondStep(u, raw, where, "password", newHash, c)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &mfaPending{MFARequired: true, Methods: methods, MFAToken: raw}, nil
+}
+
+// beginSecondStep issues the mfa token raw of a login whose first step
+// (first: "password" or "oidc:<provider>") succeeded; where is "cookie"
+// or "token", where the session goes. Both ride in the token's Action;
+// newHash (a rehash of the password, or "") is stored when the second
+// step succeeds.
+func (t *txn) beginSecondStep(u *store.User, raw, where, first, newHash string, c client) error {
+	tok := &store.Token{Kind: store.TokenMFA, UserID: u.ID, PasswordHash: newHash, Action: where + " " + first, CreatedAt: t.now, ExpiresAt: t.now.Add(mfaTokenTTL)}
+	if err := t.IssueToken(raw, tok); err != nil {
+		return err
+	}
+	return t.audit("login_mfa_required", u, "", c, map[string]string{"method": first})
 }
 
 type mfaLoginInput struct {
@@ -180,7 +189,8 @@ func (t *txn) secondStep(raw, code, method, secret string, c client, res *mfaAtt
 	if tok.PasswordHash != "" {
 		u.PasswordHash = tok.PasswordHash // the rehash made at the password step
 	}
-	how := signIn{Methods: []string{"password", method}, AAL: 2, Token: tok.Action == "token"}
+	where, first, _ := strings.Cut(tok.Action, " ")
+	how := signIn{Methods: []string{orDefault(first, "password"), method}, AAL: 2, Token: where == "token"}
 	res.user = u
 	res.sess, err = t.signIn(u, secret, how, c)
 	return err

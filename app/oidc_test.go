@@ -506,3 +506,40 @@ func TestOIDCUndoLinkRemovesIdentities(t *testing.T) {
 	c.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
 	ts.checkStore()
 }
+
+// TestOIDCSignInAsksForTheSecondFactor: a provider stands in for the
+// password only. On an account with an authenticator app the callback
+// opens no session; it sends the browser to the login page with an mfa
+// token in the fragment, and the code finishes the login at AAL2 with
+// the methods oidc:<provider> and totp.
+func TestOIDCSignInAsksForTheSecondFactor(t *testing.T) {
+	m := startMockOP(t)
+	ts := oidcServer(t, mockProvider(m))
+	ts.mustUser(mfaEmail, testPassword)
+	c := ts.login(mfaEmail, testPassword)
+	var link struct {
+		URL string `json:"url"`
+	}
+	c.do("POST", "/api/v1/auth/oidc/test/link/start", nil).want(t, 200, "").data(t, &link)
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-mfa", Email: mfaEmail, EmailVerified: true})
+	wantRedirect(t, callbackOf(t, c, opBrowser(t, link.URL)), "/account/security?oidc_linked=test")
+	secret, _ := enrolTOTP(t, ts, c)
+	tick(ts, 1)
+
+	b := ts.client()
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-mfa", Email: mfaEmail, EmailVerified: true})
+	r := oidcRoundTrip(t, b, "test", "/account/addresses")
+	loc := r.Header.Get("Location")
+	prefix := "/login?next=" + url.QueryEscape("/account/addresses") + "#mfa="
+	if r.Status != http.StatusSeeOther || !strings.HasPrefix(loc, prefix) {
+		t.Fatalf("callback: got %d to %q, want 303 to %s…", r.Status, loc, prefix)
+	}
+	b.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
+	tok := strings.TrimPrefix(loc, prefix)
+	b.do("POST", "/api/v1/auth/login/mfa", map[string]string{"mfa_token": tok, "code": libCode(t, secret, ts.clock.Now())}).want(t, 200, "")
+	var check sessionCheck
+	b.do("GET", "/api/v1/auth/session", nil).want(t, 200, "").data(t, &check)
+	if check.Session.AAL != 2 || strings.Join(check.Session.Methods, ",") != "oidc:test,totp" {
+		t.Fatalf("session after the provider and the code: %+v", check.Session)
+	}
+}

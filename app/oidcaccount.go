@@ -22,15 +22,23 @@ import (
 func (s *Server) oidcSignIn(ctx context.Context, c *oidcClient, claims *oidcClaims, next string) (*oidcOutcome, string, error) {
 	cl := clientOf(ctx)
 	secret := newSessionSecret()
+	mfaToken := newSecret()
 	how := signIn{Methods: []string{"oidc:" + c.cfg.Name}, AAL: 1}
 	var reason string
 	var sess *store.Session
+	var secondStep bool
 	err := s.update(ctx, func(t *txn) error {
-		reason, sess = "", nil // made afresh by each run: Batch may run this twice
+		reason, sess, secondStep = "", nil, false // made afresh by each run: Batch may run this twice
 		u, created, why, err := t.oidcAccount(c, claims, cl)
 		if err != nil || why != "" {
 			reason = why
 			return err
+		}
+		if !created && (t.HasTOTP(u.ID) || t.HasPasskey(u.ID)) {
+			// A provider stands in for the password, not for the second
+			// factor the owner added: the login page asks for it next.
+			secondStep = true
+			return t.beginSecondStep(u, mfaToken, "cookie", how.Methods[0], "", cl)
 		}
 		u.LastLoginAt, u.UpdatedAt = t.now, t.now
 		if err := t.PutUser(u); err != nil {
@@ -47,6 +55,11 @@ func (s *Server) oidcSignIn(ctx context.Context, c *oidcClient, claims *oidcClai
 	})
 	if err != nil || reason != "" {
 		return nil, orDefault(reason, "internal"), err
+	}
+	if secondStep {
+		// The token rides in the fragment: never sent to a server, never
+		// in a Referer or an access log.
+		return &oidcOutcome{next: "/login?next=" + url.QueryEscape(next) + "#mfa=" + mfaToken}, "", nil
 	}
 	cookie, err := s.sessionCookie(secret, s.absoluteTimeout(sess.Staff))
 	if err != nil {

@@ -210,6 +210,15 @@ function login(v) {
   });
   v.root.append(providerError(v.query), card(f, providerButtons(next)), el("p", { class: "links" },
     link("/forgot-password", "Forgot your password?"), el("span", { class: "sep" }, "New here? ", link("/register", "Create an account"))));
+  // A provider sign-in on an account with a second factor comes back with
+  // its mfa token in the fragment, which no server sees.
+  const mfa = new URLSearchParams(location.hash.slice(1)).get("mfa");
+  if (mfa) {
+    history.replaceState(null, "", location.pathname + location.search);
+    f.parentNode.replaceWith(secondStep(v, mfa, loggedIn));
+    document.querySelector("#login-mfa input[name=code]")?.focus();
+    return;
+  }
   passkeyLogin(f, loggedIn);
 }
 
