@@ -273,31 +273,9 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 			return errKeyStaffAccount
 		}
 		wasStaff, wasActive := u.Staff, u.Active
-		var changes []string
-		endSessions := false
-		if in.IsActive != nil && *in.IsActive != u.Active {
-			u.Active = *in.IsActive
-			endSessions = endSessions || !u.Active
-			event, change := "user_activated", "account reactivated"
-			if !u.Active {
-				event, change = "user_deactivated", "account deactivated"
-			}
-			changes = append(changes, change)
-			if err := t.audit(event, u, "", c, actorDetail(act, nil)); err != nil {
-				return err
-			}
-		}
-		if in.IsStaff != nil && *in.IsStaff != u.Staff {
-			u.Staff = *in.IsStaff
-			endSessions = true
-			event, change := "staff_granted", "staff access granted"
-			if !u.Staff {
-				event, change = "staff_revoked", "staff access removed"
-			}
-			changes = append(changes, change)
-			if err := t.audit(event, u, "", c, actorDetail(act, nil)); err != nil {
-				return err
-			}
+		changes, endSessions, err := t.applyAdminFlags(u, in, act, c)
+		if err != nil {
+			return err
 		}
 		edited := apply(u)
 		if changed := edited; len(changed) > 0 {
@@ -332,6 +310,37 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 		return nil, err
 	}
 	return &out, nil
+}
+
+// applyAdminFlags sets u's activation and staff role as in asks, auditing
+// each change; changes says what changed in words (for the staff
+// notice), endSessions whether the account's sessions must end.
+func (t *txn) applyAdminFlags(u *store.User, in adminUserUpdate, act actor, c client) (changes []string, endSessions bool, err error) {
+	if in.IsActive != nil && *in.IsActive != u.Active {
+		u.Active = *in.IsActive
+		endSessions = !u.Active
+		event, change := "user_activated", "account reactivated"
+		if !u.Active {
+			event, change = "user_deactivated", "account deactivated"
+		}
+		changes = append(changes, change)
+		if err := t.audit(event, u, "", c, actorDetail(act, nil)); err != nil {
+			return nil, false, err
+		}
+	}
+	if in.IsStaff != nil && *in.IsStaff != u.Staff {
+		u.Staff = *in.IsStaff
+		endSessions = true
+		event, change := "staff_granted", "staff access granted"
+		if !u.Staff {
+			event, change = "staff_revoked", "staff access removed"
+		}
+		changes = append(changes, change)
+		if err := t.audit(event, u, "", c, actorDetail(act, nil)); err != nil {
+			return nil, false, err
+		}
+	}
+	return changes, endSessions, nil
 }
 
 // tellStaffChanged mails a staff member (or one who just stopped being

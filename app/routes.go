@@ -29,7 +29,28 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", "/readyz", s.public(s.handleReadyz))
 	rt.handle("GET", "/api/v1/openapi.json", s.public(s.handleOpenAPI))
 
-	const auth = "/api/v1/auth"
+	s.accountRoutes(rt)
+	s.signInRoutes(rt)
+	s.adminRoutes(rt)
+
+	// Token introspection (RFC 7662): API keys only, never a session.
+	rt.handle("POST", "/api/v1/introspect", s.requireKey(scopeIntrospect, s.handleIntrospect))
+
+	if s.sink != nil { // development only: in production these are 404
+		rt.handle("GET", "/api/v1/dev/mail", s.public(s.handleDevMailList))
+		rt.handle("GET", "/api/v1/dev/mail/:id", s.public(s.handleDevMailView))
+		rt.handle("GET", "/api/v1/dev/mail/:id/html", s.public(s.handleDevMailHTML))
+		rt.handle("DELETE", "/api/v1/dev/mail", s.public(s.handleDevMailClear))
+	}
+	return r
+}
+
+// authPrefix is where the account routes live.
+const authPrefix = "/api/v1/auth"
+
+// accountRoutes: registration, login, profile, sessions, addresses.
+func (s *Server) accountRoutes(rt router) {
+	const auth = authPrefix
 	rt.handle("POST", auth+"/register", s.limitByIP(s.limits.register, "register", s.handleRegister))
 	rt.handle("POST", auth+"/verify-email", s.limitByIP(s.limits.token, "verify", s.handleVerifyEmail))
 	rt.handle("POST", auth+"/resend-verification", s.limitByIP(s.limits.token, "resend", s.handleResendVerification))
@@ -53,6 +74,18 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", auth+"/security/activity", s.requireUser(s.handleSecurityActivity))
 	rt.handle("POST", auth+"/security/undo", s.limitByIP(s.limits.token, "undo", s.handleSecurityUndo))
 
+	rt.handle("GET", auth+"/addresses", s.requireUser(s.handleAddressList))
+	rt.handle("POST", auth+"/addresses", s.requireUser(s.handleAddressCreate))
+	rt.handle("GET", auth+"/addresses/:id", s.requireUser(s.handleAddressView))
+	rt.handle("PUT", auth+"/addresses/:id", s.requireUser(s.handleAddressChange(false)))
+	rt.handle("PATCH", auth+"/addresses/:id", s.requireUser(s.handleAddressChange(true)))
+	rt.handle("DELETE", auth+"/addresses/:id", s.requireUser(s.handleAddressDelete))
+	rt.handle("PATCH", auth+"/addresses/:id/set-primary", s.requireUser(s.handleAddressSetPrimary))
+}
+
+// signInRoutes: second factors, passkeys and OpenID providers.
+func (s *Server) signInRoutes(rt router) {
+	const auth = authPrefix
 	// Second factors (mfa.go, mfalogin.go): enrolment needs a session
 	// (staff without one may still enrol); the second login step is
 	// public, limited like login.
@@ -83,15 +116,11 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("POST", auth+"/oidc/:provider/link/start", s.requireUser(s.handleOIDCLinkStart))
 	rt.handle("GET", auth+"/oidc/:provider/callback", s.limitByIP(s.limits.login, "oidc_callback", s.handleOIDCCallback))
 	rt.handle("POST", auth+"/oidc/:provider/callback", s.limitByIP(s.limits.login, "oidc_callback", s.handleOIDCCallback))
+}
 
-	rt.handle("GET", auth+"/addresses", s.requireUser(s.handleAddressList))
-	rt.handle("POST", auth+"/addresses", s.requireUser(s.handleAddressCreate))
-	rt.handle("GET", auth+"/addresses/:id", s.requireUser(s.handleAddressView))
-	rt.handle("PUT", auth+"/addresses/:id", s.requireUser(s.handleAddressChange(false)))
-	rt.handle("PATCH", auth+"/addresses/:id", s.requireUser(s.handleAddressChange(true)))
-	rt.handle("DELETE", auth+"/addresses/:id", s.requireUser(s.handleAddressDelete))
-	rt.handle("PATCH", auth+"/addresses/:id/set-primary", s.requireUser(s.handleAddressSetPrimary))
-
+// adminRoutes: staff sessions, and API keys where a scope covers the
+// route.
+func (s *Server) adminRoutes(rt router) {
 	// Admin routes: staff sessions, and API keys where a scope covers the
 	// route (requireScope; users:read also covers addresses:read).
 	const admin = "/api/v1/admin"
@@ -124,17 +153,6 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", admin+"/webhooks/:id/deliveries", s.requireScope(scopeWebhooksManage, s.handleWebhookDeliveries))
 	rt.handle("POST", admin+"/webhooks/:id/test", s.requireScope(scopeWebhooksManage, s.handleWebhookTest))
 	rt.handle("POST", admin+"/webhook-deliveries/:id/retry", s.requireScope(scopeWebhooksManage, s.handleDeliveryRetry))
-
-	// Token introspection (RFC 7662): API keys only, never a session.
-	rt.handle("POST", "/api/v1/introspect", s.requireKey(scopeIntrospect, s.handleIntrospect))
-
-	if s.sink != nil { // development only: in production these are 404
-		rt.handle("GET", "/api/v1/dev/mail", s.public(s.handleDevMailList))
-		rt.handle("GET", "/api/v1/dev/mail/:id", s.public(s.handleDevMailView))
-		rt.handle("GET", "/api/v1/dev/mail/:id/html", s.public(s.handleDevMailHTML))
-		rt.handle("DELETE", "/api/v1/dev/mail", s.public(s.handleDevMailClear))
-	}
-	return r
 }
 
 // handler is a route's own work: it writes the success answer, or returns
