@@ -1751,9 +1751,9 @@ func TestBrowserPasskey(t *testing.T) {
 	}
 
 	// A resident credential for another RP id: the browser offers nothing
-	// for this site, and no session opens.
-	b.click("#logout")
-	b.see("You are logged out")
+	// for this site, and no session opens. The credentials are swapped
+	// before logging out: the logged-out page's autofill could otherwise
+	// sign in again with the old one before the swap.
 	b.do("a credential for another site", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		if _, err := cdp.Call(ctx, tg, cdpwebauthn.ClearCredentials, cdpwebauthn.ClearCredentialsParams{AuthenticatorID: authID}); err != nil {
 			return err
@@ -1785,6 +1785,8 @@ func TestBrowserPasskey(t *testing.T) {
 		}})
 		return err
 	}))
+	b.click("#logout")
+	b.see("You are logged out")
 	b.open("/login")
 	b.waitFor(`document.querySelector("#passkey-login")`, "the passkey button")
 	eval[bool](b, `(document.querySelector("#passkey-login").click(), true)`)
