@@ -33,6 +33,7 @@ var storeFixtures = []storeFixture{
 	{"schema2-binary.db", 2, true, true},
 	{"schema3-userv1.db", 3, true, false},
 	{"schema3.db", 3, true, true},
+	{"schema4.db", 4, true, true},
 }
 
 // fixtureID is the generator's id(n).
