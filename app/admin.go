@@ -241,6 +241,9 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 	if act.is(id) && in.IsActive != nil && !*in.IsActive {
 		errs.add("is_active", "You cannot deactivate your own account.")
 	}
+	if in.Language != nil {
+		*in.Language = s.checkLanguage(errs, "language", *in.Language)
+	}
 	apply := in.check(errs, s.cfg.DefaultRegion)
 	if err := errs.err(); err != nil {
 		return nil, err

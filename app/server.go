@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/app/internal/ratelimit"
+	"github.com/marbelle/marbelle/i18n"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -36,6 +37,7 @@ type Server struct {
 	sealer        cipher.AEAD
 	hasher        *password.Hasher
 	composer      *mail.Composer
+	catalogue     *i18n.Catalogue // every language's messages (language.go)
 	sink          *mail.Sink // development only; nil otherwise
 	wakeMailer    func()
 	limits        limiters
@@ -77,6 +79,9 @@ type Options struct {
 	UI http.Handler
 	// Version is this binary's version, for marbelle_build_info.
 	Version string
+	// Catalogue is every language's messages; nil loads the built-in ones
+	// and the shop's from the data dir (loadCatalogue).
+	Catalogue *i18n.Catalogue
 }
 
 // New builds a Server on an open store. cfg.SecretKey must be set.
@@ -128,6 +133,14 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	}
 	if s.composer, err = mail.NewComposer(); err != nil {
 		return nil, err
+	}
+	if s.catalogue = opts.Catalogue; s.catalogue == nil {
+		if s.catalogue, err = loadCatalogue(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if !s.catalogue.Has(cfg.DefaultLanguage) {
+		return nil, fmt.Errorf("app: MARBELLE_DEFAULT_LANGUAGE: no catalogue for %q (have %s)", cfg.DefaultLanguage, strings.Join(s.catalogue.Languages(), ", "))
 	}
 	rl := cfg.RateLimits
 	s.limits = limiters{
