@@ -38,7 +38,7 @@ type Server struct {
 	hasher        *password.Hasher
 	composer      *mail.Composer
 	catalogue     *i18n.Catalogue // every language's messages (language.go)
-	sink          *mail.Sink // development only; nil otherwise
+	sink          *mail.Sink      // development only; nil otherwise
 	wakeMailer    func()
 	limits        limiters
 	handler       http.Handler
