@@ -37,8 +37,7 @@ type Server struct {
 	sealer        cipher.AEAD
 	hasher        *password.Hasher
 	composer      *mail.Composer
-	catalogue     *i18n.Catalogue // every language's messages (language.go)
-	sink          *mail.Sink      // development only; nil otherwise
+	sink          *mail.Sink // development only; nil otherwise
 	wakeMailer    func()
 	limits        limiters
 	handler       http.Handler
@@ -53,6 +52,8 @@ type Server struct {
 	keyUses        keyUses  // API key uses not yet written (apikey.go)
 
 	metrics *metrics
+
+	catalogue *i18n.Catalogue // every language's messages (language.go)
 }
 
 type limiters struct {
