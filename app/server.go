@@ -83,6 +83,9 @@ type Options struct {
 	// Catalogue is every language's messages; nil loads the built-in ones
 	// and the shop's from the data dir (loadCatalogue).
 	Catalogue *i18n.Catalogue
+	// Composer renders mail with the shop's templates (loadShop); nil uses
+	// the built-in ones.
+	Composer *mail.Composer
 }
 
 // New builds a Server on an open store. cfg.SecretKey must be set.
@@ -132,8 +135,10 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	if s.hasher, err = password.NewHasher(cfg.PasswordHash, opts.HashSlots, opts.HashWait); err != nil {
 		return nil, err
 	}
-	if s.composer, err = mail.NewComposer(); err != nil {
-		return nil, err
+	if s.composer = opts.Composer; s.composer == nil {
+		if s.composer, err = mail.NewComposer(); err != nil {
+			return nil, err
+		}
 	}
 	if s.catalogue = opts.Catalogue; s.catalogue == nil {
 		if s.catalogue, err = loadCatalogue(cfg); err != nil {

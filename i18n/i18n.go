@@ -116,6 +116,13 @@ func (c *Catalogue) index() error {
 		c.localizers[lang] = goi18n.NewLocalizer(c.bundle, lang, English)
 		c.plain[lang] = map[string]string{}
 		ui := map[string]any{}
+		if lang != English { // English fills the keys lang lacks
+			for id, m := range c.messages[English] {
+				if strings.HasPrefix(id, "ui.") {
+					ui[strings.TrimPrefix(id, "ui.")] = uiValue(m)
+				}
+			}
+		}
 		for id, m := range msgs {
 			if strings.HasPrefix(id, "ui.") {
 				ui[strings.TrimPrefix(id, "ui.")] = uiValue(m)
@@ -134,6 +141,9 @@ func (c *Catalogue) index() error {
 	c.langs = slices.DeleteFunc(c.langs, func(l string) bool { return l == English })
 	c.langs = append([]string{English}, c.langs...)
 	for id, m := range c.messages[English] {
+		if !strings.HasPrefix(id, "api.") {
+			continue // only API messages come back as English text
+		}
 		for _, text := range []string{m.Other, m.One} {
 			switch {
 			case text == "":
@@ -284,3 +294,22 @@ func (c *Catalogue) Match(acceptLanguage string) (lang string, ok bool) {
 	}
 	return "", false
 }
+
+// Sources are the texts of key in lang as its file has them (placeholders
+// unfilled): every plural form, or the one text.
+func (c *Catalogue) Sources(lang, key string) []string {
+	m := c.messages[lang][key]
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range []string{m.Zero, m.One, m.Two, m.Few, m.Many, m.Other} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Fragments splits a text at its placeholders.
+func Fragments(text string) []string { return placeholder.Split(text, -1) }

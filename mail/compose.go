@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io/fs"
 	"net/url"
 	"strings"
 	texttemplate "text/template"
@@ -105,8 +106,24 @@ type Composer struct {
 
 // NewComposer parses every kind's templates (templates/<kind>.txt and
 // templates/<kind>.html, plus the shared layout.txt and layout.html).
-func NewComposer() (*Composer, error) {
+func NewComposer() (*Composer, error) { return NewComposerWith(nil) }
+
+// NewComposerWith is NewComposer with a shop's templates: a file in
+// overrides replaces the built-in one of the same name (no rebuild). Every
+// kind is then rendered once with sample data, so that a broken override
+// (bad syntax, a placeholder Data does not have) fails here, naming the
+// file, rather than at the first mail.
+func NewComposerWith(overrides fs.FS) (*Composer, error) {
 	read := func(name string) (string, error) {
+		if overrides != nil {
+			b, err := fs.ReadFile(overrides, name)
+			if err == nil {
+				return string(b), nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return "", fmt.Errorf("override %s: %w", name, err)
+			}
+		}
 		b, err := templateFS.ReadFile("templates/" + name)
 		return string(b), err
 	}
@@ -150,7 +167,43 @@ func NewComposer() (*Composer, error) {
 		}
 		c.kinds[spec.kind] = kindTemplates{spec: spec, text: tt, html: ht}
 	}
+	if overrides != nil {
+		if err := c.trySamples(overrides); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// SampleData fills every field a template may use, for checks and tests.
+func SampleData() Data {
+	return Data{SiteName: "Sample Shop", BaseURL: "https://shop.example", FirstName: "Ann", Email: "ann@example.test",
+		NewEmail: "ann.new@example.test", Link: "https://shop.example/verify-email?token=sample", TTL: "24 hours",
+		IP: "192.0.2.1", UserAgent: "Mozilla/5.0", UndoLink: "https://shop.example/undo?token=sample", UndoTTL: "7 days",
+		Changes: "staff access removed", Actor: "staff@example.test"}
+}
+
+// trySamples renders every kind with SampleData; an error names the
+// overridden files of the part that failed.
+func (c *Composer) trySamples(overrides fs.FS) error {
+	for _, spec := range kindSpecs() {
+		_, err := c.Compose(spec.kind, "shop@example.test", "ann@example.test", SampleData())
+		if err == nil {
+			continue
+		}
+		part := ".html"
+		if strings.Contains(err.Error(), " text: ") || strings.Contains(err.Error(), " subject: ") {
+			part = ".txt"
+		}
+		var files []string
+		for _, name := range []string{string(spec.kind) + part, "layout" + part} {
+			if _, statErr := fs.Stat(overrides, name); statErr == nil {
+				files = append(files, name)
+			}
+		}
+		return fmt.Errorf("mail template override %s: %w", strings.Join(files, ", "), err)
+	}
+	return nil
 }
 
 // Compose renders kind with d into a Message from `from` to `to`.
