@@ -135,13 +135,13 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	if s.hasher, err = password.NewHasher(cfg.PasswordHash, opts.HashSlots, opts.HashWait); err != nil {
 		return nil, err
 	}
-	if s.composer = opts.Composer; s.composer == nil {
-		if s.composer, err = mail.NewComposer(); err != nil {
+	if s.catalogue = opts.Catalogue; s.catalogue == nil {
+		if s.catalogue, err = loadCatalogue(cfg); err != nil {
 			return nil, err
 		}
 	}
-	if s.catalogue = opts.Catalogue; s.catalogue == nil {
-		if s.catalogue, err = loadCatalogue(cfg); err != nil {
+	if s.composer = opts.Composer; s.composer == nil {
+		if s.composer, err = mail.NewComposerWith(nil, s.catalogue); err != nil {
 			return nil, err
 		}
 	}

@@ -73,7 +73,7 @@ func loadShop(cfg Config) (*shop, error) {
 			mailDir = os.DirFS(filepath.Join(dir, "mail"))
 		}
 	}
-	if sh.composer, err = mail.NewComposerWith(mailDir); err != nil {
+	if sh.composer, err = mail.NewComposerWith(mailDir, sh.catalogue); err != nil {
 		return nil, &TemplateError{File: filepath.Join(dir, "mail"), Err: err}
 	}
 	if dir != "" {

@@ -77,6 +77,7 @@ func (t *txn) queueMail(kind mailpkg.Kind, to string, userID uuid.UUID, d mailpk
 	d.SiteName = s.cfg.SiteName
 	d.BaseURL = s.baseURL
 	d.UserAgent = browserLabel(d.UserAgent)
+	d.Language = t.mailLanguage(userID)
 	msg, err := s.composer.Compose(kind, s.cfg.MailFrom, to, d)
 	if err != nil {
 		return fmt.Errorf("compose %s: %w", kind, err)
@@ -135,4 +136,16 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d minutes", d/time.Minute)
 	}
 	return d.String()
+}
+
+// mailLanguage is the recipient account's language as this transaction
+// sees it, else the default. The mail is rendered now, so mail already
+// queued keeps the language it was written in.
+func (t *txn) mailLanguage(userID uuid.UUID) string {
+	if userID != uuid.Nil {
+		if u, err := t.User(userID); err == nil && u.Language != "" && t.s.catalogue.Has(u.Language) {
+			return u.Language
+		}
+	}
+	return t.s.cfg.DefaultLanguage
 }

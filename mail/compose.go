@@ -2,6 +2,7 @@ package mail
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
@@ -78,6 +79,16 @@ type Data struct {
 	// and Actor which staff member did it.
 	Changes string
 	Actor   string
+	// Language is the recipient's language ("" is English): the words
+	// of the templates ({{.T "mail.…"}}) come from its catalogue.
+	Language string
+}
+
+// Translator gives the words of a mail in a language (i18n.Catalogue): a
+// key's text with its placeholders filled from data.
+type Translator interface {
+	T(lang, key string, data any) string
+	Languages() []string
 }
 
 // templateData is what the templates see: Data plus values derived here so
@@ -87,7 +98,21 @@ type templateData struct {
 	To        string // the recipient address
 	Subject   string // rendered subject, for the HTML <title>
 	ForgotURL string // BaseURL + "/forgot-password", "" without BaseURL
+	words     Translator
 }
+
+// T is the text of a catalogue key in the recipient's language, its
+// placeholders ({{.SiteName}}, {{.TTL}}…) filled from the mail's data.
+// Without a catalogue it is the key itself.
+func (td templateData) T(key string) string {
+	if td.words == nil {
+		return key
+	}
+	return td.words.T(cmp.Or(td.Language, "en"), key, td)
+}
+
+// Lang is the recipient's language for <html lang>.
+func (td templateData) Lang() string { return cmp.Or(td.Language, "en") }
 
 //go:embed templates/*.txt templates/*.html
 var templateFS embed.FS
@@ -102,18 +127,19 @@ type kindTemplates struct {
 // concurrent use.
 type Composer struct {
 	kinds map[Kind]kindTemplates
+	words Translator // nil: the templates' keys show as they are
 }
 
 // NewComposer parses every kind's templates (templates/<kind>.txt and
 // templates/<kind>.html, plus the shared layout.txt and layout.html).
-func NewComposer() (*Composer, error) { return NewComposerWith(nil) }
+func NewComposer() (*Composer, error) { return NewComposerWith(nil, nil) }
 
-// NewComposerWith is NewComposer with a shop's templates: a file in
-// overrides replaces the built-in one of the same name (no rebuild). Every
-// kind is then rendered once with sample data, so that a broken override
-// (bad syntax, a placeholder Data does not have) fails here, naming the
-// file, rather than at the first mail.
-func NewComposerWith(overrides fs.FS) (*Composer, error) {
+// NewComposerWith is NewComposer with the words of every language (words)
+// and a shop's templates: a file in overrides replaces the built-in one of
+// the same name (no rebuild). Every kind is then rendered once with sample
+// data, so that a broken override (bad syntax, a placeholder Data does not
+// have) fails here, naming the file, rather than at the first mail.
+func NewComposerWith(overrides fs.FS, words Translator) (*Composer, error) {
 	read := func(name string) (string, error) {
 		if overrides != nil {
 			b, err := fs.ReadFile(overrides, name)
@@ -135,7 +161,7 @@ func NewComposerWith(overrides fs.FS) (*Composer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	c := &Composer{kinds: make(map[Kind]kindTemplates)}
+	c := &Composer{kinds: make(map[Kind]kindTemplates), words: words}
 	for _, spec := range kindSpecs() {
 		name := string(spec.kind)
 		txtSrc, err := read(name + ".txt")
@@ -186,8 +212,19 @@ func SampleData() Data {
 // trySamples renders every kind with SampleData; an error names the
 // overridden files of the part that failed.
 func (c *Composer) trySamples(overrides fs.FS) error {
+	langs := []string{""}
+	if c.words != nil {
+		langs = c.words.Languages()
+	}
 	for _, spec := range kindSpecs() {
-		_, err := c.Compose(spec.kind, "shop@example.test", "ann@example.test", SampleData())
+		var err error
+		for _, lang := range langs {
+			d := SampleData()
+			d.Language = lang
+			if _, err = c.Compose(spec.kind, "shop@example.test", "ann@example.test", d); err != nil {
+				break
+			}
+		}
 		if err == nil {
 			continue
 		}
@@ -216,6 +253,7 @@ func (c *Composer) Compose(kind Kind, from, to string, d Data) (Message, error) 
 	if err != nil {
 		return Message{}, err
 	}
+	td.words = c.words
 	var b bytes.Buffer
 	if err := kt.text.ExecuteTemplate(&b, "subject", td); err != nil {
 		return Message{}, fmt.Errorf("mail: %s subject: %w", kind, err)
