@@ -203,3 +203,36 @@ func apiMessages(t *testing.T) map[string]string {
 	}
 	return out
 }
+
+// TestMailInTheRecipientsLanguage: mail is written in the recipient
+// account's language, durations included; mail queued before a change of
+// the language keeps the language it was written in.
+func TestMailInTheRecipientsLanguage(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c := ts.client()
+	body := registerBody("ann@example.test", testPassword)
+	body["language"] = "de"
+	c.do("POST", "/api/v1/auth/register", body).want(t, 201, "")
+	m := ts.waitMail("ann@example.test", 1)[0]
+	if !strings.Contains(m.Subject, "Bitte bestätigen Sie Ihre E-Mail-Adresse") || !strings.Contains(m.Text, "Der Link ist 24 Stunden gültig.") {
+		t.Fatalf("verification mail not in German: %s\n%s", m.Subject, m.Text)
+	}
+	tok := ts.waitToken("ann@example.test", "verify-email", 1)
+	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).want(t, 200, "")
+	ann := ts.login("ann@example.test", testPassword)
+
+	// A reset link queued in German, then the account switches to English
+	// before the mail goes out: the queued mail stays German, new mail is
+	// English.
+	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "ann@example.test"}).want(t, 200, "")
+	ann.do("PATCH", "/api/v1/auth/profile", map[string]string{"language": "en"}).want(t, 200, "")
+	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "ann@example.test"}).want(t, 200, "")
+	var subjects []string
+	for _, m := range ts.waitMail("ann@example.test", 3) {
+		subjects = append(subjects, m.Subject)
+	}
+	joined := strings.Join(subjects, " | ")
+	if !strings.Contains(joined, "Setzen Sie Ihr Passwort bei") || !strings.Contains(joined, "Reset your") {
+		t.Errorf("subjects: %s", joined)
+	}
+}

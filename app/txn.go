@@ -78,6 +78,7 @@ func (t *txn) queueMail(kind mailpkg.Kind, to string, userID uuid.UUID, d mailpk
 	d.BaseURL = s.baseURL
 	d.UserAgent = browserLabel(d.UserAgent)
 	d.Language = t.mailLanguage(userID)
+	d.TTL, d.UndoTTL = s.catalogue.Translate(d.Language, d.TTL), s.catalogue.Translate(d.Language, d.UndoTTL) // "24 hours"
 	msg, err := s.composer.Compose(kind, s.cfg.MailFrom, to, d)
 	if err != nil {
 		return fmt.Errorf("compose %s: %w", kind, err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"unicode"
+
+	"github.com/marbelle/marbelle/i18n"
 )
 
 // Kind names one of the account mails.
@@ -132,7 +134,14 @@ type Composer struct {
 
 // NewComposer parses every kind's templates (templates/<kind>.txt and
 // templates/<kind>.html, plus the shared layout.txt and layout.html).
-func NewComposer() (*Composer, error) { return NewComposerWith(nil, nil) }
+// Its words are the built-in catalogues' (i18n).
+func NewComposer() (*Composer, error) {
+	words, err := i18n.Load("")
+	if err != nil {
+		return nil, err
+	}
+	return NewComposerWith(nil, words)
+}
 
 // NewComposerWith is NewComposer with the words of every language (words)
 // and a shop's templates: a file in overrides replaces the built-in one of
