@@ -20,6 +20,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
@@ -43,7 +45,13 @@ type Catalogue struct {
 	byEnglish  map[string]string // English text → key
 	patterns   []pattern         // English texts with placeholders
 	ui         map[string][]byte // lang → JSON object of its "ui." strings
+	// matches remembers Match's answers by header (browsers send the
+	// same few), up to maxMatches short ones, so most requests parse none.
+	matches  sync.Map // string → string ("" for no match)
+	nMatches atomic.Int32
 }
+
+const maxMatches = 4096
 
 // pattern matches an English text with placeholders, so that a message
 // the code formatted can be found again and retranslated.
@@ -279,9 +287,21 @@ func (c *Catalogue) Match(acceptLanguage string) (lang string, ok bool) {
 	if acceptLanguage == "" {
 		return "", false
 	}
+	if v, ok := c.matches.Load(acceptLanguage); ok {
+		lang := v.(string)
+		return lang, lang != ""
+	}
+	lang = c.match(acceptLanguage)
+	if len(acceptLanguage) <= 200 && c.nMatches.Add(1) <= maxMatches { // bounded: at most 4096 × 200 bytes
+		c.matches.Store(acceptLanguage, lang)
+	}
+	return lang, lang != ""
+}
+
+func (c *Catalogue) match(acceptLanguage string) string {
 	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
 	if err != nil {
-		return "", false
+		return ""
 	}
 	for _, t := range tags {
 		base, conf := t.Base()
@@ -289,10 +309,10 @@ func (c *Catalogue) Match(acceptLanguage string) (lang string, ok bool) {
 			continue
 		}
 		if c.Has(base.String()) {
-			return base.String(), true
+			return base.String()
 		}
 	}
-	return "", false
+	return ""
 }
 
 // Sources are the texts of key in lang as its file has them (placeholders

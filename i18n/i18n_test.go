@@ -150,3 +150,31 @@ func TestBadFileIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkChooseAndTranslate is one answer's language work: an
+// Accept-Language header matched, and a message translated.
+func BenchmarkChooseAndTranslate(b *testing.B) {
+	c, err := Load("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		lang, _ := c.Match("de-DE,de;q=0.9,en;q=0.8")
+		if c.Translate(lang, "Your addresses.") != "Ihre Adressen." {
+			b.Fatal("not translated")
+		}
+	}
+}
+
+// BenchmarkTranslatePattern is a formatted message found by its pattern.
+func BenchmarkTranslatePattern(b *testing.B) {
+	c, err := Load("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Translate("de", "Too many requests. Please try again in 30 seconds.")
+	}
+}
