@@ -2,9 +2,13 @@ package ui
 
 import (
 	"encoding/json"
+	"io/fs"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/marbelle/marbelle/i18n"
 )
 
 func languageConfig() Config {
@@ -71,5 +75,44 @@ func TestLanguageSwitcherStaysOnSite(t *testing.T) {
 	}
 	if c := get(t, h, "GET", "/i18n/choose?language=xx&next=/").Cookies(); len(c) != 0 {
 		t.Errorf("an unknown language set a cookie: %v", c)
+	}
+}
+
+// TestEveryUIKeyIsInTheCatalogues: every t("key") of the scripts, every
+// data-i18n of the page and every audit event name has a "ui." string in
+// every built-in catalogue, so no page shows a bare key.
+func TestEveryUIKeyIsInTheCatalogues(t *testing.T) {
+	cat, err := i18n.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{}
+	scripts, _ := fs.Glob(files, "embed/assets/*.js")
+	for _, p := range append(scripts, "embed/index.html") {
+		src, _ := fs.ReadFile(files, p)
+		for _, m := range regexp.MustCompile(`\bt\("([\w.]+)"|data-i18n="([\w.]+)"`).FindAllStringSubmatch(string(src), -1) {
+			if k := m[1] + m[2]; !strings.HasSuffix(k, ".") { // t("event." + e): the event names, below
+				keys[k] = p
+			}
+		}
+		if m := regexp.MustCompile(`EVENTS = Object\.fromEntries\(\("([\w ]+)"\)`).FindStringSubmatch(string(src)); m != nil {
+			for _, e := range strings.Fields(m[1]) {
+				keys["event."+e] = p
+			}
+		}
+	}
+	if len(keys) < 200 {
+		t.Fatalf("found only %d keys: the scan is broken", len(keys))
+	}
+	for _, lang := range cat.Languages() {
+		have := map[string]bool{}
+		for _, k := range cat.Keys(lang) {
+			have[k] = true
+		}
+		for k, where := range keys {
+			if !have["ui."+k] {
+				t.Errorf("%s: %s.json has no ui.%s", where, lang, k)
+			}
+		}
 	}
 }
