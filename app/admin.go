@@ -326,7 +326,7 @@ func (t *txn) tellStaffChanged(act actor, u *store.User, c client, changes []str
 		return nil
 	}
 	return t.queueMail(mailpkg.KindStaffChanged, u.Email, u.ID, mailpkg.Data{
-		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(changes, "; "), Actor: act.staff.User.Email, IP: c.IP, UserAgent: c.UserAgent,
+		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(t.translateAll(u.ID, changes), "; "), Actor: act.staff.User.Email, IP: c.IP, UserAgent: c.UserAgent,
 	})
 }
 

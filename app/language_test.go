@@ -236,3 +236,20 @@ func TestMailInTheRecipientsLanguage(t *testing.T) {
 		t.Errorf("subjects: %s", joined)
 	}
 }
+
+// TestStaffChangeMailInGerman: the notice to a staff member whose account
+// another staff member changed says what changed in the recipient's
+// language.
+func TestStaffChangeMailInGerman(t *testing.T) {
+	ts := newTestServer(t, nil)
+	boss := ts.staff("boss@example.test")
+	ts.staff("sam@example.test")
+	sam := secUser(t, ts, "sam@example.test")
+	boss.do("PATCH", "/api/v1/admin/users/"+sam.ID.String(), map[string]any{"language": "de", "first_name": "Samuel"}).want(t, 200, "")
+	before := len(ts.mailsTo("sam@example.test"))
+	boss.do("PATCH", "/api/v1/admin/users/"+sam.ID.String(), map[string]any{"is_staff": false}).want(t, 200, "")
+	m := ts.waitMail("sam@example.test", before+1)[0]
+	if !strings.Contains(m.Text, "Mitarbeiterrechte entzogen") {
+		t.Errorf("staff change notice:\n%s", m.Text)
+	}
+}

@@ -150,3 +150,14 @@ func (t *txn) mailLanguage(userID uuid.UUID) string {
 	}
 	return t.s.cfg.DefaultLanguage
 }
+
+// translateAll puts the code's English phrases (api.* in the catalogue)
+// in the language of the account's mail.
+func (t *txn) translateAll(userID uuid.UUID, phrases []string) []string {
+	lang := t.mailLanguage(userID)
+	out := make([]string, len(phrases))
+	for i, p := range phrases {
+		out[i] = t.s.catalogue.Translate(lang, p)
+	}
+	return out
+}
