@@ -217,7 +217,7 @@ func TestMailInTheRecipientsLanguage(t *testing.T) {
 	body["language"] = "de"
 	c.do("POST", "/api/v1/auth/register", body).want(t, 201, "")
 	m := ts.waitMail("ann@example.test", 1)[0]
-	if !strings.Contains(m.Subject, "Bitte bestätigen Sie Ihre E-Mail-Adresse") || !strings.Contains(m.Text, "Der Link ist 24 Stunden gültig.") {
+	if !strings.Contains(m.Subject, "Bitte bestätigen Sie Ihre E-Mail-Adresse") || !strings.Contains(m.Text, "Der Link ist 24 Stunden gültig.") || !strings.Contains(m.HTML, `lang="de"`) {
 		t.Fatalf("verification mail not in German: %s\n%s", m.Subject, m.Text)
 	}
 	tok := ts.waitToken("ann@example.test", "verify-email", 1)

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"html"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ var catalogueKey = regexp.MustCompile(`\bmail\.[a-z_]+\.[a-z_]+`)
 // TestEveryMailInEveryLanguage: every kind renders in every built-in
 // language with sample data, with no placeholder, catalogue key or
 // "<no value>" left; a German mail's text holds no English sentence of the
-// catalogue, and its HTML says lang="de".
+// catalogue, neither in its text nor in its HTML, which says lang="de".
 func TestEveryMailInEveryLanguage(t *testing.T) {
 	cat, err := i18n.Load("")
 	if err != nil {
@@ -61,9 +62,12 @@ func TestEveryMailInEveryLanguage(t *testing.T) {
 			if lang != "de" {
 				continue
 			}
+			if !strings.Contains(m.HTML, `<html lang="de">`) {
+				t.Errorf("de %s: no <html lang=\"de\">", spec.kind)
+			}
 			for _, s := range english {
-				if strings.Contains(m.Subject+"\n"+m.Text, s) {
-					t.Errorf("de %s: English %q in:\n%s\n%s", spec.kind, s, m.Subject, m.Text)
+				if strings.Contains(m.Subject+"\n"+m.Text+"\n"+html.UnescapeString(m.HTML), s) {
+					t.Errorf("de %s: English %q in:\n%s\n%s\n%s", spec.kind, s, m.Subject, m.Text, m.HTML)
 				}
 			}
 		}
