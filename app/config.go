@@ -37,6 +37,7 @@ type Config struct {
 	ForwardAuthHosts   []string // host or host:port, lower-case, as a browser writes it
 	SMTPURL            string
 	MailFrom           string
+	MailReplyTo        string // "" or the Reply-To address of every mail (#21)
 	DevSMTPAddr        string // "" or "off" disables the sink
 	DefaultRegion      string
 	LogFormat          string // "text" or "json"
@@ -193,6 +194,18 @@ var settings = []setting{
 			c.MailFrom = v
 			if v == "" { // production without it, or given empty
 				return errors.New("is required in production (e.g. Shop <no-reply@shop.example>)")
+			}
+			if a, err := mail.ParseAddress(v); err != nil || strings.ContainsAny(v, "\r\n") || !strings.Contains(a.Address, "@") {
+				return fmt.Errorf("%q is not a mail address", v)
+			}
+			return nil
+		}},
+	// Mail (#21): where replies to the shop's automatic mail go.
+	{env: "MARBELLE_MAIL_REPLY_TO", flag: "mail-reply-to", def: "", usage: "Reply-To address of outgoing mail (empty: none)",
+		parse: func(c *Config, v string) error {
+			c.MailReplyTo = v
+			if v == "" {
+				return nil
 			}
 			if a, err := mail.ParseAddress(v); err != nil || strings.ContainsAny(v, "\r\n") || !strings.Contains(a.Address, "@") {
 				return fmt.Errorf("%q is not a mail address", v)

@@ -31,6 +31,10 @@ const (
 	CodeRateLimited      = "rate_limited"
 	CodeUnavailable      = "unavailable" // the password hasher's queue is full
 	CodeInternal         = "internal"
+	// CodeSMTPError: the admin test mail (#21) was refused by the
+	// configured SMTP server, or it could not be reached; the message
+	// carries the server's answer.
+	CodeSMTPError = "smtp_error"
 )
 
 var codeStatus = map[string]int{
@@ -48,6 +52,7 @@ var codeStatus = map[string]int{
 	CodeRateLimited:           http.StatusTooManyRequests,
 	CodeUnavailable:           http.StatusServiceUnavailable,
 	CodeInternal:              http.StatusInternalServerError,
+	CodeSMTPError:             http.StatusBadGateway,
 }
 
 // Error is an answer the client may see: a code, a message and, where

@@ -149,6 +149,9 @@ func TestEveryAPIMessageIsInTheCatalogue(t *testing.T) {
 	if got := cat.Translate("de", "The request body is not valid JSON: syntax error at byte 3."); !strings.HasPrefix(got, "Der Anfragetext") {
 		t.Errorf("formatted message: %q", got)
 	}
+	if got := cat.Translate("de", "The SMTP server did not take the test email: 535 5.7.8 bad credentials"); got != "Der SMTP-Server hat die Test-E-Mail nicht angenommen: 535 5.7.8 bad credentials" {
+		t.Errorf("formatted message at the end: %q", got)
+	}
 }
 
 // apiMessages finds the English messages in app's sources: the message of
@@ -257,5 +260,24 @@ func TestStaffChangeMailInGerman(t *testing.T) {
 			}
 		}
 		return errors.New("no German notice of the removed staff access")
+	})
+}
+
+// TestAccountDeletedMailInGerman: the notice of a deletion is written
+// after the account is gone from the transaction, and still comes in the
+// account's language.
+func TestAccountDeletedMailInGerman(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.mustUser("greta@example.test", testPassword)
+	greta := ts.login("greta@example.test", testPassword)
+	greta.do("PATCH", "/api/v1/auth/profile", map[string]string{"language": "de"}).want(t, 200, "")
+	greta.do("DELETE", "/api/v1/auth/account", map[string]string{"password": testPassword}).want(t, 200, "")
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		for _, m := range ts.mailsTo("greta@example.test") {
+			if strings.Contains(m.Subject, "wurde gelöscht") && strings.Contains(m.HTML, `lang="de"`) {
+				return nil
+			}
+		}
+		return errors.New("no German notice of the deleted account")
 	})
 }

@@ -74,6 +74,7 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", admin+"/audit", s.requireStaff(s.handleAdminAudit))
 	rt.handle("GET", admin+"/outbox", s.requireStaff(s.handleAdminOutbox))
 	rt.handle("POST", admin+"/outbox/:id/retry", s.requireStaff(s.handleAdminOutboxRetry))
+	rt.handle("POST", admin+"/mail/test", s.requireStaff(s.handleAdminMailTest)) // #21
 	rt.handle("GET", admin+"/backup", s.requireStaff(s.handleAdminBackup))
 	rt.handle("GET", admin+"/stats", s.requireStaff(s.handleAdminStats))
 	rt.handle("GET", admin+"/api-keys", s.requireStaff(s.handleAPIKeyList))

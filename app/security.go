@@ -93,7 +93,11 @@ func (t *txn) queueNotice(notice string, kind mailpkg.Kind, u *store.User, to, o
 		return t.queueMail(kind, to, u.ID, d)
 	}
 	// The account is gone: the notice belongs to nobody, so it is not
-	// removed with the user's records.
+	// removed with the user's records. Its language is the one the
+	// account had (the transaction no longer finds the account).
+	if t.s.catalogue.Has(u.Language) {
+		d.Language = u.Language
+	}
 	return t.queueMail(kind, to, uuid.Nil, d)
 }
 

@@ -219,6 +219,7 @@ func startMetrics(addr string, handler http.Handler, log *slog.Logger, running *
 func (s *Server) startWorkers(ctx context.Context, sender mail.Sender, delivery mail.DeliveryOptions) (stop func()) {
 	deliverer := mail.NewDeliverer(s.MailQueue(), sender, s.log, delivery)
 	s.SetMailWaker(deliverer.Notify)
+	s.SetMailSender(sender)
 	// The workers outlive ctx: shutdown stops them after the last request.
 	mailCtx, stopMail := context.WithCancel(context.WithoutCancel(ctx))
 	var mailDone sync.WaitGroup

@@ -39,6 +39,7 @@ type Server struct {
 	composer      *mail.Composer
 	sink          *mail.Sink // development only; nil otherwise
 	wakeMailer    func()
+	mailSender    mail.Sender // the configured SMTP client, for the admin test mail (#21)
 	limits        limiters
 	handler       http.Handler
 	ui            http.Handler

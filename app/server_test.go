@@ -103,6 +103,7 @@ func startTestServer(t testing.TB, cfg Config, uiHandler http.Handler) *testServ
 		}
 		d := mail.NewDeliverer(srv.MailQueue(), sender, log, mail.DeliveryOptions{Now: clock.Now, Interval: 50 * time.Millisecond, BaseBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 		srv.SetMailWaker(d.Notify)
+		srv.SetMailSender(sender)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { d.Run(ctx); close(done) }()

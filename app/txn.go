@@ -77,12 +77,15 @@ func (t *txn) queueMail(kind mailpkg.Kind, to string, userID uuid.UUID, d mailpk
 	d.SiteName = s.cfg.SiteName
 	d.BaseURL = s.baseURL
 	d.UserAgent = browserLabel(d.UserAgent)
-	d.Language = t.mailLanguage(userID)
+	if d.Language == "" { // a caller may know it when the account is gone
+		d.Language = t.mailLanguage(userID)
+	}
 	d.TTL, d.UndoTTL = s.catalogue.Translate(d.Language, d.TTL), s.catalogue.Translate(d.Language, d.UndoTTL) // "24 hours"
 	msg, err := s.composer.Compose(kind, s.cfg.MailFrom, to, d)
 	if err != nil {
 		return fmt.Errorf("compose %s: %w", kind, err)
 	}
+	msg.ReplyTo = s.cfg.MailReplyTo
 	raw, err := msg.Bytes(t.now)
 	if err != nil {
 		return fmt.Errorf("render %s: %w", kind, err)

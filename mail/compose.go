@@ -33,6 +33,7 @@ const (
 	KindAccountFrozen      Kind = "account_frozen"        // notice to both addresses: an email change was undone, staff must restore the account
 	KindAccountRestored    Kind = "account_restored"      // staff restored a frozen account: choose a new password (Link)
 	KindStaffChanged       Kind = "staff_account_changed" // notice to a staff member: another staff member changed their account (Changes, Actor)
+	KindSMTPTest           Kind = "smtp_test"             // staff's "send test email" (Actor); sent at once, never queued
 )
 
 // kindSpec says which Data fields a kind cannot do without; checking them in
@@ -59,6 +60,7 @@ func kindSpecs() []kindSpec {
 		{kind: KindAccountFrozen},
 		{kind: KindAccountRestored, needLink: true},
 		{kind: KindStaffChanged, needChanges: true},
+		{kind: KindSMTPTest},
 	}
 }
 
@@ -193,7 +195,7 @@ func NewComposerWith(overrides fs.FS, words Translator) (*Composer, error) {
 		if tt.Lookup("subject") == nil {
 			return nil, fmt.Errorf("mail: %s.txt does not define \"subject\"", name)
 		}
-		ht := htmltemplate.New(name).Option("missingkey=error")
+		ht := htmltemplate.New(name).Option("missingkey=error").Funcs(htmlFuncs())
 		if _, err := ht.Parse(htmlLayout); err != nil {
 			return nil, fmt.Errorf("mail: layout.html: %w", err)
 		}

@@ -81,6 +81,7 @@ func TestComposeEveryKind(t *testing.T) {
 		{KindAccountFrozen, false, false, false},
 		{KindAccountRestored, true, false, false},
 		{KindStaffChanged, false, false, false},
+		{KindSMTPTest, false, false, false},
 	}
 	if len(cases) != len(kindSpecs()) {
 		t.Fatalf("got %d test cases, want one per kind (%d)", len(cases), len(kindSpecs()))
@@ -139,6 +140,13 @@ func TestComposeEveryKind(t *testing.T) {
 			for _, res := range []string{"src=", "<link", "<img", "<script src", "url("} {
 				if strings.Contains(m.HTML, res) {
 					t.Fatalf("html: got %q, want no external resources", res)
+				}
+			}
+			// What Outlook and several webmail clients do not support
+			// (checked for real by Mailpit's html-check in e2e).
+			for _, bad := range []string{"margin", "border-radius", "display:", "word-break", "<style", "<body style", "<p ", "<div"} {
+				if strings.Contains(m.HTML, bad) {
+					t.Fatalf("html: got %q, want tables and inline padding only", bad)
 				}
 			}
 			if _, err := m.Bytes(time.Now()); err != nil {

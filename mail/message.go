@@ -20,6 +20,7 @@ import (
 type Message struct {
 	From    string // full From header value, e.g. `Marbelle <no-reply@localhost>`
 	To      string // one bare address
+	ReplyTo string // optional Reply-To header value (MARBELLE_MAIL_REPLY_TO)
 	Subject string
 	Text    string
 	HTML    string
@@ -80,6 +81,12 @@ func (m Message) Bytes(now time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	var replyTo *mail.Address
+	if m.ReplyTo != "" {
+		if replyTo, err = parseAddress("Reply-To", m.ReplyTo); err != nil {
+			return nil, err
+		}
+	}
 	domain := from.Address[strings.LastIndexByte(from.Address, '@')+1:]
 	if domain == "" {
 		return nil, errors.New("mail: From address has no domain")
@@ -101,10 +108,16 @@ func (m Message) Bytes(now time.Time) ([]byte, error) {
 	header := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
 	header("From", formatAddress(from))
 	header("To", formatAddress(to))
+	if replyTo != nil {
+		header("Reply-To", formatAddress(replyTo))
+	}
 	// QEncoding leaves plain ASCII untouched and encodes anything else.
 	header("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
 	header("Date", now.Format(time.RFC1123Z))
 	header("Message-ID", "<"+strings.ToLower(rand.Text())+"@"+domain+">")
+	// RFC 3834: every mail is machine-made, so autoresponders (out of
+	// office) must not answer it.
+	header("Auto-Submitted", "auto-generated")
 	header("MIME-Version", "1.0")
 	header("Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": mw.Boundary()}))
 	b.WriteString("\r\n")

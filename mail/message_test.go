@@ -90,6 +90,12 @@ func TestBytesHeaders(t *testing.T) {
 	if id := h.Get("Message-ID"); !strings.HasPrefix(id, "<") || !strings.HasSuffix(id, "@shop.example>") || len(id) < 20 {
 		t.Fatalf("Message-ID: got %q, want <random@shop.example>", id)
 	}
+	if got, want := h.Get("Auto-Submitted"), "auto-generated"; got != want {
+		t.Fatalf("Auto-Submitted (RFC 3834): got %q, want %q", got, want)
+	}
+	if got := h.Get("Reply-To"); got != "" {
+		t.Fatalf("Reply-To: got %q, want none when not set", got)
+	}
 	if got, want := h.Get("MIME-Version"), "1.0"; got != want {
 		t.Fatalf("MIME-Version: got %q, want %q", got, want)
 	}
@@ -104,6 +110,26 @@ func TestBytesHeaders(t *testing.T) {
 	msg2, _ := mail.ReadMessage(bytes.NewReader(raw2))
 	if msg2.Header.Get("Message-ID") == h.Get("Message-ID") {
 		t.Fatalf("Message-ID: got the same id twice, want a random one each time")
+	}
+}
+
+func TestBytesReplyTo(t *testing.T) {
+	m := sampleMessage()
+	m.ReplyTo = "Shop support <support@shop.example>"
+	raw, err := m.Bytes(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := msg.Header.Get("Reply-To"), `"Shop support" <support@shop.example>`; got != want {
+		t.Fatalf("Reply-To: got %q, want %q", got, want)
+	}
+	m.ReplyTo = "x@shop.example\r\nBcc: evil@example.com"
+	if _, err := m.Bytes(time.Now()); err == nil {
+		t.Fatalf("Reply-To with a line break: got nil, want an error")
 	}
 }
 

@@ -327,7 +327,7 @@ export async function outboxView(v) {
     options: [["", "Any status"], ["queued", "Queued"], ["sent", "Sent"], ["failed", "Failed"]] }], "Show mail"));
   const live = el("div", { class: "live" });
   const body = el("div");
-  v.root.append(live, section("mail", "Mail", body));
+  v.root.append(live, section("mail", "Mail", body), testMailSection(v));
   const retry = async (m) => {
     const r = await api("POST", `/admin/outbox/${encodeURIComponent(m.id)}/retry`);
     if (r.status === 401) return v.signedOut();
@@ -348,6 +348,25 @@ export async function outboxView(v) {
       : el("p", {}, "No mail."));
   };
   await load();
+}
+
+// testMailSection (#21) sends one mail at once through the configured SMTP
+// server, outside the outbox, and shows what the server answered.
+function testMailSection(v) {
+  const result = el("div", { class: "live" });
+  const f = form({
+    id: "mail-test-form",
+    submit: "Send test email",
+    fields: [{ name: "to", label: "Send a test email to", type: "email", required: true, autocomplete: "email",
+      hint: "Sent straight away through the shop's SMTP server (not the outbox); you see the server's answer here." }],
+    onSubmit: async (vals) => {
+      const r = await api("POST", "/admin/mail/test", { to: vals.to });
+      if (r.status === 401) return v.signedOut();
+      result.replaceChildren(r.ok ? notice("ok", `${r.message} (${r.data.to} via ${r.data.server || "no server"})`) : "");
+      return r; // a failure (the server's reply) shows in the form's alert
+    },
+  });
+  return section("mail-test", "Test email", f, result);
 }
 
 // --- API keys ---
