@@ -174,6 +174,9 @@ func TestAdminCreateCheckAndBackup(t *testing.T) {
 	if err := run(ctx, []string{"admin", "create", "--email", "S@Example.test", "--password-stdin"}, cliEnv(dir), strings.NewReader("tangerine walrus umbrella 42\n"), &out, &errs); err != nil {
 		t.Fatalf("admin create: %v", err)
 	}
+	if !strings.Contains(out.String(), "MARBELLE_STAFF_MFA") || !strings.Contains(out.String(), "authenticator app") {
+		t.Fatalf("admin create does not explain the staff second-factor policy: %q", out.String())
+	}
 	if err := run(ctx, []string{"admin", "create", "--email", "s@example.test", "--password-stdin"}, cliEnv(dir), strings.NewReader("tangerine walrus umbrella 42\n"), &out, &errs); err == nil || !strings.Contains(err.Error(), "--promote") {
 		t.Fatalf("existing email: got %v, want a hint at --promote", err)
 	}

@@ -41,6 +41,9 @@ func (s *Server) deleteAccount(ctx context.Context, a *auth, password string) er
 		if err := t.DeleteUser(u.ID); err != nil {
 			return err
 		}
+		if err := t.emit(evUserDeleted, deletedUserData{ID: u.ID, Email: u.Email}); err != nil {
+			return err
+		}
 		if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {
 			return err
 		}

@@ -182,7 +182,7 @@ func (s *Server) createAddress(ctx context.Context, a *auth, in *addressInput) (
 			return err
 		}
 		v = addressViewOf(addr, primary)
-		return nil
+		return t.emitAddress(evAddressCreated, a.User, &v)
 	})
 	return &v, err
 }
@@ -250,6 +250,12 @@ func (s *Server) changeAddress(ctx context.Context, a *auth, id uuid.UUID, in *a
 		}
 		// is_primary false never clears the primary, so it is known here.
 		v = addressViewOf(addr, wasPrimary || makePrimary)
+		if err := t.emitAddress(evAddressUpdated, a.User, &v); err != nil {
+			return err
+		}
+		if makePrimary && !wasPrimary {
+			return t.emitAddress(evAddressPrimaryChanged, a.User, &v)
+		}
 		return nil
 	})
 	return &v, err
@@ -266,7 +272,17 @@ func (s *Server) handleAddressDelete(w http.ResponseWriter, r *http.Request, p h
 // deleteAddress removes an address; the store promotes the oldest remaining
 // one when it was the primary.
 func (s *Server) deleteAddress(ctx context.Context, a *auth, id uuid.UUID) error {
-	return s.update(ctx, func(t *txn) error { return t.DeleteAddress(a.User.ID, id) })
+	return s.update(ctx, func(t *txn) error {
+		addr, primary, err := t.Address(a.User.ID, id)
+		if err != nil {
+			return err
+		}
+		if err := t.DeleteAddress(a.User.ID, id); err != nil {
+			return err
+		}
+		v := addressViewOf(addr, primary)
+		return t.emitAddress(evAddressDeleted, a.User, &v)
+	})
 }
 
 func (s *Server) handleAddressSetPrimary(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
@@ -282,6 +298,10 @@ func (s *Server) setPrimaryAddress(ctx context.Context, a *auth, id uuid.UUID) (
 	var err error
 	var v addressView
 	err = s.update(ctx, func(t *txn) error {
+		_, wasPrimary, err := t.Address(a.User.ID, id)
+		if err != nil {
+			return err
+		}
 		if err := t.SetPrimaryAddress(a.User.ID, id); err != nil {
 			return err
 		}
@@ -290,7 +310,10 @@ func (s *Server) setPrimaryAddress(ctx context.Context, a *auth, id uuid.UUID) (
 			return err
 		}
 		v = addressViewOf(addr, primary)
-		return nil
+		if wasPrimary {
+			return nil // no change, no event
+		}
+		return t.emitAddress(evAddressPrimaryChanged, a.User, &v)
 	})
 	return &v, err
 }

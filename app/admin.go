@@ -40,11 +40,15 @@ func (s *Server) requireStaff(h adminHandler) httprouter.Handle {
 }
 
 // staffSession adapts a handler for a staff member's session: 401 without
-// a session, 403 for customers.
+// a session, 403 for customers, and 403 mfa_required for a session
+// without a second factor when MARBELLE_STAFF_MFA is required.
 func (s *Server) staffSession(h adminHandler) httprouter.Handle {
 	return s.requireUser(func(w http.ResponseWriter, r *http.Request, p httprouter.Params, a *auth) error {
 		if !a.User.Staff {
 			return errForbidden
+		}
+		if s.cfg.StaffMFARequired && a.Session.AAL < 2 {
+			return errStaffMFA
 		}
 		return h(w, r, p, actor{staff: a})
 	})
@@ -77,6 +81,11 @@ type adminUserDetail struct {
 	Addresses []addressView   `json:"addresses"`
 	Sessions  int             `json:"sessions"`
 	Tokens    []adminTokenRow `json:"tokens"`
+	// SignInMethods: which second factors the account has (mfa.go), never
+	// a secret.
+	SignInMethods *mfaStatus `json:"sign_in_methods"`
+	// SignInProviders are the OpenID identities linked to the account.
+	SignInProviders []identityView `json:"sign_in_providers"`
 }
 
 type adminTokenRow struct {
@@ -171,6 +180,9 @@ func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httpr
 			d.Addresses[i] = addressViewOf(&list[i], list[i].ID == primary)
 		}
 		d.Sessions = tx.CountUserSessions(id)
+		if d.SignInMethods, err = mfaStatusOf(tx, id); err != nil {
+			return err
+		}
 		tokens, err := tx.UserTokens(id)
 		if err != nil {
 			return err
@@ -179,7 +191,12 @@ func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request, p httpr
 		for i, t := range tokens {
 			d.Tokens[i] = adminTokenRow{Kind: t.Kind.String(), CreatedAt: t.CreatedAt.UTC(), ExpiresAt: t.ExpiresAt.UTC(), Used: t.Used(), Preview: t.Preview()}
 		}
-		return nil
+		ids, err := tx.UserIdentities(id)
+		d.SignInProviders = make([]identityView, len(ids))
+		for i, ident := range ids {
+			d.SignInProviders[i] = s.identityViewOf(ident)
+		}
+		return err
 	})
 	if err != nil {
 		return err
@@ -258,34 +275,13 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 		if act.key != nil && (u.Staff || in.IsStaff != nil && *in.IsStaff) {
 			return errKeyStaffAccount
 		}
-		wasStaff := u.Staff
-		var changes []string
-		endSessions := false
-		if in.IsActive != nil && *in.IsActive != u.Active {
-			u.Active = *in.IsActive
-			endSessions = endSessions || !u.Active
-			event, change := "user_activated", "account reactivated"
-			if !u.Active {
-				event, change = "user_deactivated", "account deactivated"
-			}
-			changes = append(changes, change)
-			if err := t.audit(event, u, "", c, actorDetail(act, nil)); err != nil {
-				return err
-			}
+		wasStaff, wasActive := u.Staff, u.Active
+		changes, endSessions, err := t.applyAdminFlags(u, in, act, c)
+		if err != nil {
+			return err
 		}
-		if in.IsStaff != nil && *in.IsStaff != u.Staff {
-			u.Staff = *in.IsStaff
-			endSessions = true
-			event, change := "staff_granted", "staff access granted"
-			if !u.Staff {
-				event, change = "staff_revoked", "staff access removed"
-			}
-			changes = append(changes, change)
-			if err := t.audit(event, u, "", c, actorDetail(act, nil)); err != nil {
-				return err
-			}
-		}
-		if changed := apply(u); len(changed) > 0 {
+		edited := apply(u)
+		if changed := edited; len(changed) > 0 {
 			changes = append(changes, "details edited: "+strings.Join(changed, ", "))
 			if err := t.audit("user_updated", u, "", c, actorDetail(act, map[string]string{"fields": strings.Join(changed, ",")})); err != nil {
 				return err
@@ -297,6 +293,9 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 		}
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
+			return err
+		}
+		if err := t.emitAdminUserEvents(u, wasActive, wasStaff != u.Staff || len(edited) > 0); err != nil {
 			return err
 		}
 		out = adminUserOf(u)
@@ -314,6 +313,37 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 		return nil, err
 	}
 	return &out, nil
+}
+
+// applyAdminFlags sets u's activation and staff role as in asks, auditing
+// each change; changes says what changed in words (for the staff
+// notice), endSessions whether the account's sessions must end.
+func (t *txn) applyAdminFlags(u *store.User, in adminUserUpdate, act actor, c client) (changes []string, endSessions bool, err error) {
+	if in.IsActive != nil && *in.IsActive != u.Active {
+		u.Active = *in.IsActive
+		endSessions = !u.Active
+		event, change := "user_activated", "account reactivated"
+		if !u.Active {
+			event, change = "user_deactivated", "account deactivated"
+		}
+		changes = append(changes, change)
+		if err := t.audit(event, u, "", c, actorDetail(act, nil)); err != nil {
+			return nil, false, err
+		}
+	}
+	if in.IsStaff != nil && *in.IsStaff != u.Staff {
+		u.Staff = *in.IsStaff
+		endSessions = true
+		event, change := "staff_granted", "staff access granted"
+		if !u.Staff {
+			event, change = "staff_revoked", "staff access removed"
+		}
+		changes = append(changes, change)
+		if err := t.audit(event, u, "", c, actorDetail(act, nil)); err != nil {
+			return nil, false, err
+		}
+	}
+	return changes, endSessions, nil
 }
 
 // tellStaffChanged mails a staff member (or one who just stopped being
@@ -429,6 +459,9 @@ func (s *Server) adminDeleteUser(ctx context.Context, act actor, id uuid.UUID) e
 			return errKeyStaffAccount
 		}
 		if err := t.DeleteUser(id); err != nil {
+			return err
+		}
+		if err := t.emit(evUserDeleted, deletedUserData{ID: u.ID, Email: u.Email}); err != nil {
 			return err
 		}
 		if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {

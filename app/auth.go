@@ -127,6 +127,9 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 		if err := t.issueVerification(u, token, hash, mailOK); err != nil {
 			return err
 		}
+		if err := t.emitUser(evUserRegistered, u); err != nil {
+			return err
+		}
 		return t.audit("register", u, "", c, verificationDetail("", mailOK))
 	})
 }
@@ -235,6 +238,9 @@ func (s *Server) verifyEmail(ctx context.Context, token string) (*verified, erro
 		if err := t.PutUser(u); err != nil {
 			return err
 		}
+		if err := t.emitUser(evUserVerified, u); err != nil {
+			return err
+		}
 		v = &verified{profile: profileOf(u)}
 		if tok.PasswordHash == "" {
 			ttl := s.cfg.TokenTTL.Reset
@@ -328,20 +334,33 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httproute
 	if err != nil {
 		return err
 	}
-	setAccountLanguage(w, out.Language)
+	msg := "You are logged in."
+	if _, pending := out.(*mfaPending); pending {
+		msg = msgMFAPending
+	}
+	writeLoggedIn(w, msg, out, cookie)
+	return nil
+}
+
+// writeLoggedIn writes the answer of a login step: never cached, with the
+// session cookie when one was opened.
+func writeLoggedIn(w http.ResponseWriter, msg string, out any, cookie *http.Cookie) {
+	if li, ok := out.(*loggedIn); ok && li.profile != nil {
+		setAccountLanguage(w, li.Language)
+	}
 	if cookie != nil {
 		http.SetCookie(w, cookie)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, "You are logged in.", out)
-	return nil
+	writeJSON(w, http.StatusOK, msg, out)
 }
 
 // login checks a password and opens a new session: a cookie to set, or
 // (in.Session "token") no cookie and the token in the answer. Unknown
 // emails, wrong passwords and deactivated accounts fail alike, each after
-// one hash.
-func (s *Server) login(ctx context.Context, in loginInput) (*loggedIn, *http.Cookie, error) {
+// one hash. An account with a second factor gets no session yet: the
+// answer is an *mfaPending whose token /login/mfa takes (mfa.go).
+func (s *Server) login(ctx context.Context, in loginInput) (any, *http.Cookie, error) {
 	if err := in.check(); err != nil {
 		return nil, nil, err
 	}
@@ -365,12 +384,22 @@ func (s *Server) login(ctx context.Context, in loginInput) (*loggedIn, *http.Coo
 			newHash = "" // keep the old hash; the next login tries again
 		}
 	}
+	if methods := s.secondFactors(u.ID); methods != nil {
+		pending, err := s.beginMFALogin(ctx, u, methods, newHash, in.wantsToken())
+		return pending, nil, err
+	}
 	secret := newSessionSecret()
 	u, sess, err := s.openSession(ctx, u, newHash, secret, passwordSignIn(in.wantsToken()))
 	if err != nil {
 		return nil, nil, err
 	}
-	if in.wantsToken() {
+	return s.loggedInAnswer(u, sess, secret)
+}
+
+// loggedInAnswer is the answer of a login that opened sess under secret:
+// the token in the body for an app, else the cookie to set.
+func (s *Server) loggedInAnswer(u *store.User, sess *store.Session, secret string) (*loggedIn, *http.Cookie, error) {
+	if sess.Token {
 		return &loggedIn{profile: profileOf(u), SessionToken: secret}, nil, nil
 	}
 	cookie, err := s.sessionCookie(secret, s.absoluteTimeout(sess.Staff))
@@ -482,27 +511,42 @@ func (s *Server) openSession(ctx context.Context, u *store.User, newHash, secret
 		} else if cur.PasswordHash != u.PasswordHash || !cur.Active || cur.Frozen {
 			return errBadCredentials // changed meanwhile
 		}
-		cur.LastLoginAt = t.now
-		knew := len(cur.KnownDevices) > 0
-		if cur.RememberDevice(deviceFingerprint(c)) && knew {
-			if err := t.queueNotice("new_device", mailpkg.KindNewDevice, cur, cur.Email, "", c, mailpkg.Data{}); err != nil {
-				return err
-			}
-		}
-		if err := t.PutUser(cur); err != nil {
-			return err
-		}
 		out = cur
-		if sess, err = s.newSession(t.Tx, cur, secret, how, c, t.now); err != nil {
-			return err
-		}
-		var detail map[string]string
-		if how.Token {
-			detail = map[string]string{"session": "token"}
-		}
-		return t.audit("login", cur, "", c, detail)
+		sess, err = t.signIn(cur, secret, how, c)
+		return err
 	})
 	return out, sess, err
+}
+
+// signIn records a login of cur (already checked) and opens its session
+// under secret, in this transaction. A device not seen before gets a
+// notice.
+func (t *txn) signIn(cur *store.User, secret string, how signIn, c client) (*store.Session, error) {
+	cur.LastLoginAt = t.now
+	knew := len(cur.KnownDevices) > 0
+	if cur.RememberDevice(deviceFingerprint(c)) && knew {
+		if err := t.queueNotice("new_device", mailpkg.KindNewDevice, cur, cur.Email, "", c, mailpkg.Data{}); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.PutUser(cur); err != nil {
+		return nil, err
+	}
+	sess, err := t.s.newSession(t.Tx, cur, secret, how, c, t.now)
+	if err != nil {
+		return nil, err
+	}
+	detail := map[string]string{}
+	if how.Token {
+		detail["session"] = "token"
+	}
+	if how.AAL > 1 {
+		detail["methods"] = strings.Join(how.Methods, ",")
+	}
+	if len(detail) == 0 {
+		detail = nil
+	}
+	return sess, t.audit("login", cur, "", c, detail)
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {

@@ -83,7 +83,7 @@ func AdminCreate(ctx context.Context, in AdminCreateInput) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s is now staff.\n", email), nil
+		return fmt.Sprintf("%s is now staff.\n", email) + staffMFANote, nil
 	}
 	if msgs := password.Check(in.Password, in.MinLength, email, "", ""); len(msgs) > 0 {
 		return "", fmt.Errorf("password: %s", msgs[0])
@@ -110,8 +110,16 @@ func AdminCreate(ctx context.Context, in AdminCreateInput) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("Created staff account %s (%s).\n", email, u.ID), nil
+	return fmt.Sprintf("Created staff account %s (%s).\n", email, u.ID) + staffMFANote, nil
 }
+
+// staffMFANote tells a new staff member what MARBELLE_STAFF_MFA asks of
+// them before the admin pages open.
+const staffMFANote = `Staff need a second factor for the admin pages and API when MARBELLE_STAFF_MFA is
+"required" (the default in production): log in, open Account > Security > Sign-in methods,
+set up an authenticator app, then log out and log in again with its code. Until then every
+admin route answers 403 mfa_required.
+`
 
 // PasswordMatches reports whether pw is the password a stored hash
 // (store.User.PasswordHash) was made from, checked as a login checks it,

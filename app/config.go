@@ -57,6 +57,16 @@ type Config struct {
 	AuditRetention     time.Duration // how long audit events are kept
 	// SecurityNotices are the notices mailed to account owners (all by default).
 	SecurityNotices map[string]bool
+	// Webhooks (#17): how long delivered and failed deliveries are kept,
+	// and whether production accepts http:// endpoints to other hosts.
+	WebhookRetention time.Duration
+	WebhookAllowHTTP bool
+	// StaffMFARequired: staff sessions need a second factor (AAL2) for
+	// every admin route (MARBELLE_STAFF_MFA=required; mfa.go).
+	StaffMFARequired bool
+	// OIDCProviders are the OpenID providers customers may sign in with
+	// (oidcconfig.go), in the order MARBELLE_OIDC_PROVIDERS names them.
+	OIDCProviders []OIDCProvider
 }
 
 // Production reports whether the production rules apply.
@@ -330,6 +340,21 @@ var settings = []setting{
 			}
 			return nil
 		}},
+	// Webhooks (#17).
+	{env: "MARBELLE_WEBHOOK_RETENTION", flag: "webhook-retention", def: "7d", usage: "how long delivered and failed webhook deliveries are kept (a Go duration, or days such as 7d)",
+		parse: func(c *Config, v string) (err error) {
+			if c.WebhookRetention, err = parseDays(v); err != nil || c.WebhookRetention < time.Hour {
+				return errors.New("must be at least an hour, such as 7d or 168h")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_WEBHOOK_ALLOW_HTTP", flag: "webhook-allow-http", def: "false", usage: "in production, accept http:// webhook endpoints on hosts other than loopback",
+		parse: func(c *Config, v string) (err error) {
+			if c.WebhookAllowHTTP, err = strconv.ParseBool(v); err != nil {
+				return errors.New("must be true or false")
+			}
+			return nil
+		}},
 	{env: "MARBELLE_STORE_RELEASE_INTERVAL", flag: "store-release-interval", def: "1s", usage: "how often the store file's pages mapped by reads are given back to the page cache (off: never)",
 		parse: func(c *Config, v string) (err error) {
 			if v == "off" {
@@ -348,11 +373,30 @@ var settings = []setting{
 			}
 			return nil
 		}},
-	{env: "MARBELLE_SECURITY_NOTICES", flag: "security-notices", def: "all", usage: "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted",
+	{env: "MARBELLE_SECURITY_NOTICES", flag: "security-notices", def: "all", usage: "security notices mailed to account owners: all, none, or a list of password_changed, password_reset, email_changed, new_device, account_deleted, sign_in_methods_changed",
 		parse: func(c *Config, v string) (err error) {
 			c.SecurityNotices, err = parseNotices(v)
 			return err
 		}},
+	// Second factors (mfa.go). The default depends on MARBELLE_ENV, read first.
+	{env: "MARBELLE_STAFF_MFA", flag: "staff-mfa", usage: "required: staff need a second factor (TOTP or a passkey) for admin; optional (default: required in production, optional in development)",
+		parse: func(c *Config, v string) error {
+			switch strings.ToLower(v) {
+			case "":
+				c.StaffMFARequired = c.Production()
+			case "required":
+				c.StaffMFARequired = true
+			case "optional":
+				c.StaffMFARequired = false
+			default:
+				return errors.New("must be required or optional")
+			}
+			return nil
+		}},
+	// Each provider's own settings (MARBELLE_OIDC_<NAME>_*) are read by
+	// parseOIDC, once this list is known.
+	{env: "MARBELLE_OIDC_PROVIDERS", flag: "oidc-providers", usage: "OpenID providers customers may sign in with: google, apple, microsoft, or names of a shop's own, each with MARBELLE_OIDC_<NAME>_CLIENT_ID, _CLIENT_SECRET, _ISSUER (docs/sign-in-providers.md)",
+		parse: func(c *Config, v string) error { return nil }},
 }
 
 // value is the setting's value in raw (by environment name), else its
@@ -431,6 +475,13 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 			raw[s.env] = v
 		}
 	}
+	for _, name := range splitList(strings.ToLower(raw["MARBELLE_OIDC_PROVIDERS"])) {
+		for _, suffix := range oidcSuffixes {
+			if v, ok := fromEnv(getenv, oidcEnv(name, suffix)); ok {
+				raw[oidcEnv(name, suffix)] = v
+			}
+		}
+	}
 	return parseConfig(raw)
 }
 
@@ -498,6 +549,7 @@ func parseConfig(raw map[string]string) (Config, error) {
 			problems.add(s.env, err)
 		}
 	}
+	parseOIDC(&c, raw, problems)
 	checkEnvRules(&c, problems)
 	return c, problems.err()
 }
@@ -545,7 +597,7 @@ func checkEnvRules(c *Config, problems configProblems) {
 }
 
 // securityNotices are the notices a shop can turn off one by one.
-var securityNotices = []string{"password_changed", "password_reset", "email_changed", "new_device", "account_deleted"}
+var securityNotices = []string{"password_changed", "password_reset", "email_changed", "new_device", "account_deleted", "sign_in_methods_changed"}
 
 func parseNotices(v string) (map[string]bool, error) {
 	on := map[string]bool{}

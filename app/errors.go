@@ -35,6 +35,9 @@ const (
 	// configured SMTP server, or it could not be reached; the message
 	// carries the server's answer.
 	CodeSMTPError = "smtp_error"
+	// CodeMFARequired: staff without a second factor in this session
+	// (MARBELLE_STAFF_MFA=required); they may still enrol one (mfa.go).
+	CodeMFARequired = "mfa_required"
 )
 
 var codeStatus = map[string]int{
@@ -53,6 +56,7 @@ var codeStatus = map[string]int{
 	CodeUnavailable:           http.StatusServiceUnavailable,
 	CodeInternal:              http.StatusInternalServerError,
 	CodeSMTPError:             http.StatusBadGateway,
+	CodeMFARequired:           http.StatusForbidden,
 }
 
 // Error is an answer the client may see: a code, a message and, where

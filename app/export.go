@@ -18,6 +18,16 @@ type exportDocument struct {
 	Addresses  []addressView   `json:"addresses"`
 	Sessions   []sessionView   `json:"sessions"`
 	Events     []activityEvent `json:"audit_events"`
+	// SignInMethods: second factors by name and date, never a secret.
+	SignInMethods *mfaStatus `json:"sign_in_methods"`
+	// SignInProviders are the linked OpenID identities: issuer and
+	// subject only, which is all Marbelle keeps that names them.
+	SignInProviders []exportedIdentity `json:"sign_in_providers"`
+}
+
+type exportedIdentity struct {
+	Issuer  string `json:"issuer"`
+	Subject string `json:"subject"`
 }
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, _ httprouter.Params, a *auth) error {
@@ -44,6 +54,9 @@ func (s *Server) export(a *auth) (*exportDocument, error) {
 			return err
 		}
 		doc.Profile = profileOf(u)
+		if doc.SignInMethods, err = mfaStatusOf(tx, u.ID); err != nil {
+			return err
+		}
 		list, primary, err := tx.Addresses(u.ID)
 		if err != nil {
 			return err
@@ -67,7 +80,12 @@ func (s *Server) export(a *auth) (*exportDocument, error) {
 			return err
 		}
 		doc.Events = activityEventsOf(events)
-		return nil
+		ids, err := tx.UserIdentities(u.ID)
+		doc.SignInProviders = make([]exportedIdentity, len(ids))
+		for i, id := range ids {
+			doc.SignInProviders[i] = exportedIdentity{Issuer: id.Issuer, Subject: id.Subject}
+		}
+		return err
 	})
 	return doc, err
 }

@@ -37,6 +37,9 @@ func (s *Server) handleForwardAuth(w http.ResponseWriter, r *http.Request, _ htt
 	if staffOnly && !a.User.Staff {
 		return errStaffOnly
 	}
+	if staffOnly && s.cfg.StaffMFARequired && sessionAAL(a) < 2 {
+		return errStaffMFA // staff pages follow MARBELLE_STAFF_MFA as the admin routes do
+	}
 	if sessionAAL(a) < aal {
 		return errSecondFactorNeeded
 	}

@@ -37,6 +37,9 @@ type metrics struct {
 	sweeperRuns                                   atomic.Uint64
 	prunedTokens, prunedSessions, prunedMail      atomic.Uint64
 	prunedAudit                                   atomic.Uint64
+	// webhooks (#17)
+	webhooksQueued, webhooksDelivered, webhooksRetried, webhooksFailed atomic.Uint64
+	prunedDeliveries                                                   atomic.Uint64
 }
 
 type requestLabels struct {
@@ -186,6 +189,7 @@ func (s *Server) MetricsHandler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		bw := bufio.NewWriter(w)
 		s.metrics.write(bw, s.db.Size(), s.db.WriteStats())
+		s.writeWebhookQueue(promWriter{bw})
 		bw.Flush()
 	})
 	// Profiles, on the private listener only: they show where time and
@@ -295,6 +299,14 @@ func (m *metrics) writeEvents(w promWriter) {
 	w.sample(pruned, `kind="mail"`, m.prunedMail.Load())
 	w.sample(pruned, `kind="sessions"`, m.prunedSessions.Load())
 	w.sample(pruned, `kind="tokens"`, m.prunedTokens.Load())
+	w.sample(pruned, `kind="webhook_deliveries"`, m.prunedDeliveries.Load())
+
+	const hooks = "marbelle_webhook_deliveries_total"
+	w.head(hooks, "counter", "Webhook deliveries by outcome: queued (committed), delivered, retried (a failed attempt to be retried), failed (given up).")
+	w.sample(hooks, `outcome="delivered"`, m.webhooksDelivered.Load())
+	w.sample(hooks, `outcome="failed"`, m.webhooksFailed.Load())
+	w.sample(hooks, `outcome="queued"`, m.webhooksQueued.Load())
+	w.sample(hooks, `outcome="retried"`, m.webhooksRetried.Load())
 }
 
 // writeStore writes the store's size and the group committer's statistics.

@@ -252,7 +252,7 @@ func (s *Server) withCrossOriginProtection(next http.Handler) (http.Handler, err
 	}))
 	checked := cop.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := bearerToken(r.Header["Authorization"]); ok {
+		if _, ok := bearerToken(r.Header["Authorization"]); ok || oidcCallbackPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -316,5 +316,5 @@ func takesFormBody(path string) bool {
 	case "/api/v1/introspect": // RFC 7662 token introspection posts application/x-www-form-urlencoded
 		return true
 	}
-	return false
+	return oidcCallbackPath(path)
 }

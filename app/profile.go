@@ -122,6 +122,9 @@ func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInp
 			return err
 		}
 		p = profileOf(u)
+		if err := t.emitUser(evUserUpdated, u); err != nil {
+			return err
+		}
 		return t.audit("profile_updated", u, "", c, nil)
 	})
 	return p, err
@@ -169,6 +172,11 @@ func (s *Server) checkCurrentPassword(ctx context.Context, a *auth, field, pw st
 // changePassword sets a new password after checking the current one,
 // ends every other session and mails a notice.
 func (s *Server) changePassword(ctx context.Context, a *auth, in passwordChangeInput) error {
+	if a.User.PasswordHash == "" {
+		// An account made through a sign-in provider has no password until
+		// the mailbox proves it wants one (docs/sign-in-providers.md).
+		return fieldError("current_password", msgNoPasswordYet)
+	}
 	policy := password.Check(in.NewPassword, s.cfg.PasswordMinLength, a.User.Email, a.User.FirstName, a.User.LastName)
 	if err := s.checkCurrentPassword(ctx, a, "current_password", in.CurrentPassword); err != nil {
 		var e *Error
@@ -309,6 +317,9 @@ func (s *Server) confirmEmailChange(ctx context.Context, token string) (*profile
 			return err
 		}
 		p = profileOf(u)
+		if err := t.emitUser(evUserEmailChanged, u); err != nil {
+			return err
+		}
 		return t.audit("email_changed", u, "", c, map[string]string{"old_email": oldEmail, "new_email": u.Email})
 	})
 	return p, err

@@ -29,7 +29,28 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", "/readyz", s.public(s.handleReadyz))
 	rt.handle("GET", "/api/v1/openapi.json", s.public(s.handleOpenAPI))
 
-	const auth = "/api/v1/auth"
+	s.accountRoutes(rt)
+	s.signInRoutes(rt)
+	s.adminRoutes(rt)
+
+	// Token introspection (RFC 7662): API keys only, never a session.
+	rt.handle("POST", "/api/v1/introspect", s.requireKey(scopeIntrospect, s.handleIntrospect))
+
+	if s.sink != nil { // development only: in production these are 404
+		rt.handle("GET", "/api/v1/dev/mail", s.public(s.handleDevMailList))
+		rt.handle("GET", "/api/v1/dev/mail/:id", s.public(s.handleDevMailView))
+		rt.handle("GET", "/api/v1/dev/mail/:id/html", s.public(s.handleDevMailHTML))
+		rt.handle("DELETE", "/api/v1/dev/mail", s.public(s.handleDevMailClear))
+	}
+	return r
+}
+
+// authPrefix is where the account routes live.
+const authPrefix = "/api/v1/auth"
+
+// accountRoutes: registration, login, profile, sessions, addresses.
+func (s *Server) accountRoutes(rt router) {
+	const auth = authPrefix
 	rt.handle("POST", auth+"/register", s.limitByIP(s.limits.register, "register", s.handleRegister))
 	rt.handle("POST", auth+"/verify-email", s.limitByIP(s.limits.token, "verify", s.handleVerifyEmail))
 	rt.handle("POST", auth+"/resend-verification", s.limitByIP(s.limits.token, "resend", s.handleResendVerification))
@@ -60,7 +81,46 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("PATCH", auth+"/addresses/:id", s.requireUser(s.handleAddressChange(true)))
 	rt.handle("DELETE", auth+"/addresses/:id", s.requireUser(s.handleAddressDelete))
 	rt.handle("PATCH", auth+"/addresses/:id/set-primary", s.requireUser(s.handleAddressSetPrimary))
+}
 
+// signInRoutes: second factors, passkeys and OpenID providers.
+func (s *Server) signInRoutes(rt router) {
+	const auth = authPrefix
+	// Second factors (mfa.go, mfalogin.go): enrolment needs a session
+	// (staff without one may still enrol); the second login step is
+	// public, limited like login.
+	rt.handle("POST", auth+"/login/mfa", s.limitByIP(s.limits.login, "login", s.handleLoginMFA))
+	rt.handle("GET", auth+"/mfa", s.requireUser(s.handleMFAStatus))
+	rt.handle("POST", auth+"/mfa/totp/setup", s.requireUser(s.handleTOTPSetup))
+	rt.handle("POST", auth+"/mfa/totp/confirm", s.requireUser(s.handleTOTPConfirm))
+	rt.handle("DELETE", auth+"/mfa/totp", s.requireUser(s.handleTOTPDelete))
+	rt.handle("POST", auth+"/mfa/recovery-codes", s.requireUser(s.handleRecoveryCodesRegenerate))
+	// Passkeys (passkey.go): login is public, limited like login but in
+	// budgets of its own (the login page begins one on every visit, for
+	// the autofill).
+	rt.handle("POST", auth+"/passkeys/register/begin", s.requireUser(s.handlePasskeyRegisterBegin))
+	rt.handle("POST", auth+"/passkeys/register/finish", s.requireUser(s.handlePasskeyRegisterFinish))
+	rt.handle("POST", auth+"/passkeys/login/begin", s.limitByIP(s.limits.login, "passkey_begin", s.handlePasskeyLoginBegin))
+	rt.handle("POST", auth+"/passkeys/login/finish", s.limitByIP(s.limits.login, "passkey_finish", s.handlePasskeyLoginFinish))
+	rt.handle("GET", auth+"/passkeys", s.requireUser(s.handlePasskeyList))
+	rt.handle("PATCH", auth+"/passkeys/:id", s.requireUser(s.handlePasskeyRename))
+	rt.handle("DELETE", auth+"/passkeys/:id", s.requireUser(s.handlePasskeyDelete))
+	// Sign-in with an OpenID provider (oidc.go). The callback takes GET
+	// and Apple's form POST; its state cookie, not the session, guards it.
+	// (httprouter takes no fixed name beside :provider, hence the lists'
+	// own paths.)
+	rt.handle("GET", auth+"/sign-in-providers", s.public(s.handleOIDCProviders))
+	rt.handle("GET", auth+"/identities", s.requireUser(s.handleOIDCIdentities))
+	rt.handle("DELETE", auth+"/identities/:id", s.requireUser(s.handleOIDCUnlink))
+	rt.handle("GET", auth+"/oidc/:provider/start", s.limitByIP(s.limits.login, "oidc_start", s.handleOIDCStart))
+	rt.handle("POST", auth+"/oidc/:provider/link/start", s.requireUser(s.handleOIDCLinkStart))
+	rt.handle("GET", auth+"/oidc/:provider/callback", s.limitByIP(s.limits.login, "oidc_callback", s.handleOIDCCallback))
+	rt.handle("POST", auth+"/oidc/:provider/callback", s.limitByIP(s.limits.login, "oidc_callback", s.handleOIDCCallback))
+}
+
+// adminRoutes: staff sessions, and API keys where a scope covers the
+// route.
+func (s *Server) adminRoutes(rt router) {
 	// Admin routes: staff sessions, and API keys where a scope covers the
 	// route (requireScope; users:read also covers addresses:read).
 	const admin = "/api/v1/admin"
@@ -80,17 +140,19 @@ func (s *Server) routes() *httprouter.Router {
 	rt.handle("GET", admin+"/api-keys", s.requireStaff(s.handleAPIKeyList))
 	rt.handle("POST", admin+"/api-keys", s.requireStaff(s.handleAPIKeyCreate))
 	rt.handle("DELETE", admin+"/api-keys/:id", s.requireStaff(s.handleAPIKeyRevoke))
+	// Second factors (mfa.go): staff reset a customer's lost one.
+	rt.handle("POST", admin+"/users/:id/mfa/reset", s.requireStaff(s.handleAdminMFAReset))
 
-	// Token introspection (RFC 7662): API keys only, never a session.
-	rt.handle("POST", "/api/v1/introspect", s.requireKey(scopeIntrospect, s.handleIntrospect))
-
-	if s.sink != nil { // development only: in production these are 404
-		rt.handle("GET", "/api/v1/dev/mail", s.public(s.handleDevMailList))
-		rt.handle("GET", "/api/v1/dev/mail/:id", s.public(s.handleDevMailView))
-		rt.handle("GET", "/api/v1/dev/mail/:id/html", s.public(s.handleDevMailHTML))
-		rt.handle("DELETE", "/api/v1/dev/mail", s.public(s.handleDevMailClear))
-	}
-	return r
+	// Webhooks (#17): staff, or an API key holding webhooks:manage.
+	rt.handle("GET", admin+"/webhooks", s.requireScope(scopeWebhooksManage, s.handleWebhookList))
+	rt.handle("POST", admin+"/webhooks", s.requireScope(scopeWebhooksManage, s.handleWebhookCreate))
+	rt.handle("GET", admin+"/webhooks/:id", s.requireScope(scopeWebhooksManage, s.handleWebhookView))
+	rt.handle("PATCH", admin+"/webhooks/:id", s.requireScope(scopeWebhooksManage, s.handleWebhookUpdate))
+	rt.handle("DELETE", admin+"/webhooks/:id", s.requireScope(scopeWebhooksManage, s.handleWebhookDelete))
+	rt.handle("POST", admin+"/webhooks/:id/rotate-secret", s.requireScope(scopeWebhooksManage, s.handleWebhookRotate))
+	rt.handle("GET", admin+"/webhooks/:id/deliveries", s.requireScope(scopeWebhooksManage, s.handleWebhookDeliveries))
+	rt.handle("POST", admin+"/webhooks/:id/test", s.requireScope(scopeWebhooksManage, s.handleWebhookTest))
+	rt.handle("POST", admin+"/webhook-deliveries/:id/retry", s.requireScope(scopeWebhooksManage, s.handleDeliveryRetry))
 }
 
 // handler is a route's own work: it writes the success answer, or returns

@@ -84,6 +84,9 @@ func (t *txn) queueNotice(notice string, kind mailpkg.Kind, u *store.User, to, o
 		return nil
 	}
 	d.FirstName, d.Email, d.IP, d.UserAgent = nameFor(u), to, c.IP, c.UserAgent
+	if d.Changes != "" { // the code's English sentence (api.notice.* in the catalogue)
+		d.Changes = t.translateAll(u.ID, []string{d.Changes})[0]
+	}
 	if notice != "account_deleted" {
 		raw := newSecret()
 		if err := t.IssueToken(raw, &store.Token{Kind: store.TokenUndo, UserID: u.ID, Action: notice, OldEmail: oldEmail, CreatedAt: t.now, ExpiresAt: t.now.Add(undoTTL)}); err != nil {
@@ -153,6 +156,19 @@ func (s *Server) undo(ctx context.Context, token string) (*undone, error) {
 			res.message = "The account is locked and every device has been signed out. We have written to both addresses; please contact the shop to restore it."
 		} else {
 			u.MustResetPassword = true
+		}
+		if tok.Action == "sign_in_methods_changed" {
+			// Whoever changed them may have set up their own second
+			// factor or linked their own provider: the owner resets the
+			// password and enrols afresh.
+			if err := t.DeleteSecondFactors(u.ID); err != nil {
+				return err
+			}
+			if err := t.UnlinkAllIdentities(u.ID); err != nil {
+				return err
+			}
+			detail["second_factors"] = "removed"
+			detail["sign_in_providers"] = "unlinked"
 		}
 		u.RevokeTokens()
 		u.UpdatedAt = t.now

@@ -246,8 +246,8 @@ func TestShopCanTurnNoticesOff(t *testing.T) {
 	if _, err := parseNotices("new_device, bogus"); err == nil {
 		t.Fatalf("unknown notice name must be refused")
 	}
-	if on, _ := parseNotices(""); len(on) != 5 {
-		t.Fatalf("default: got %v, want all five on", on)
+	if on, _ := parseNotices(""); len(on) != len(securityNotices) {
+		t.Fatalf("default: got %v, want all on", on)
 	}
 }
 

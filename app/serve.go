@@ -18,6 +18,7 @@ import (
 	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/ui"
+	"github.com/marbelle/marbelle/webhook"
 )
 
 // ServeOptions adjust Serve for tests.
@@ -228,6 +229,10 @@ func (s *Server) startWorkers(ctx context.Context, sender mail.Sender, delivery 
 	var sweepDone sync.WaitGroup
 	sweepDone.Go(func() { s.runSweeper(sweepCtx) })
 	sweepDone.Go(func() { s.runKeyUseFlush(sweepCtx) })
+	// Webhooks (#17): pending deliveries resume from the store at start.
+	hooks := webhook.NewDeliverer(s.WebhookQueue(), s.log, webhook.Options{Now: s.now})
+	s.SetWebhookWaker(hooks.Notify)
+	mailDone.Go(func() { hooks.Run(mailCtx) })
 	if s.cfg.StoreRelease > 0 {
 		sweepDone.Go(func() { s.runStoreRelease(sweepCtx) })
 	}

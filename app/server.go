@@ -51,6 +51,10 @@ type Server struct {
 	forwardOrigins map[string]bool
 	routeList      []string // "METHOD /pattern" of every route, in routes.go's order
 	keyUses        keyUses  // API key uses not yet written (apikey.go)
+	// wakeWebhooks wakes the webhook deliverer after a commit that queued
+	// deliveries (webhook.go); nil until the workers start.
+	wakeWebhooks func()
+	oidc         *oidcClients // OpenID providers customers may sign in with (oidc.go)
 
 	metrics *metrics
 
@@ -159,6 +163,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 		userWrites:    ratelimit.New(rl.UserWrites, limiterKeys, rl.Off),
 		mailRecipient: ratelimit.New(rl.MailRecipient, limiterKeys, rl.Off),
 	}
+	s.oidc = newOIDCClients(cfg.OIDCProviders, cfg.SecretKey)
 	router := s.routes()
 	cop, err := s.withCrossOriginProtection(s.withFormContentTypes(router))
 	if err != nil {

@@ -365,6 +365,8 @@ type sessionView struct {
 	UserAgent  string    `json:"user_agent"`
 	Current    bool      `json:"current"`
 	Kind       string    `json:"kind"` // "cookie" (a browser) or "token" (an app)
+	Methods    []string  `json:"methods"`
+	AAL        int       `json:"aal"`
 }
 
 func sessionViewOf(sess *store.Session, current bool) sessionView {
@@ -372,7 +374,16 @@ func sessionViewOf(sess *store.Session, current bool) sessionView {
 	if sess.Token {
 		kind = "token"
 	}
-	return sessionView{ID: sess.ID, Kind: kind, CreatedAt: sess.CreatedAt.UTC(), LastSeenAt: sess.LastSeenAt.UTC(), IP: sess.IP, UserAgent: sess.UserAgent, Current: current}
+	return sessionView{ID: sess.ID, Kind: kind, CreatedAt: sess.CreatedAt.UTC(), LastSeenAt: sess.LastSeenAt.UTC(), IP: sess.IP, UserAgent: sess.UserAgent, Current: current,
+		Methods: sessionMethods(sess), AAL: sess.AAL}
+}
+
+// sessionMethods is how sess was signed in to: a list, never null.
+func sessionMethods(sess *store.Session) []string {
+	if sess.Methods == nil {
+		return []string{}
+	}
+	return sess.Methods
 }
 
 // listSessions returns the user's valid sessions, newest first.
@@ -444,10 +455,7 @@ type sessionDetail struct {
 }
 
 func sessionCheckOf(a *auth) *sessionCheck {
-	methods := a.Session.Methods
-	if methods == nil {
-		methods = []string{} // a list, never null
-	}
+	methods := sessionMethods(a.Session)
 	return &sessionCheck{User: profileOf(a.User), Session: sessionDetail{
 		ID: a.Session.ID, CreatedAt: a.Session.CreatedAt.UTC(), ExpiresAt: a.Session.EndsAt().UTC(),
 		LastSeenAt: a.Session.LastSeenAt.UTC(), Methods: methods, AAL: a.Session.AAL,

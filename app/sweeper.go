@@ -28,6 +28,7 @@ func (s *Server) runSweeper(ctx context.Context) {
 func (s *Server) sweep(ctx context.Context) store.SweepResult {
 	res, err := s.db.Sweep(s.now(), store.SweepOptions{MailRetention: s.cfg.MailRetention, AuditRetention: s.cfg.AuditRetention, Done: ctx.Done()})
 	s.metrics.countSweep(res)
+	s.sweepWebhookDeliveries(ctx)
 	args := []any{"tokens", res.Tokens, "sessions", res.Sessions, "mail", res.Mails, "audit", res.Audit, "transactions", res.Transactions, "longest_tx_ms", res.LongestTx.Milliseconds()}
 	switch {
 	case err != nil:

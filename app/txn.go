@@ -22,6 +22,7 @@ type txn struct {
 	now    time.Time
 	events []store.Event
 	mails  int
+	hooks  int // webhook deliveries queued (webhook.go)
 }
 
 // update runs fn in one write transaction, shared with concurrent writers
@@ -50,6 +51,7 @@ func (s *Server) update(ctx context.Context, fn func(t *txn) error) error {
 	if t.mails > 0 && s.wakeMailer != nil {
 		s.wakeMailer()
 	}
+	s.committedWebhooks(t.hooks)
 	return faultAfterCommit() // nil except in a -tags faults build (faults_on.go)
 }
 

@@ -78,6 +78,7 @@ func TestCrashConsistency(t *testing.T) {
 // shows it.
 type crashStats struct {
 	answered, unanswered, users, verified, addresses, emailChanges, passwordChanges, tokens int
+	webhookEvents                                                                           int // received and matched to the store (#17)
 }
 
 func (s *crashStats) add(o crashStats) {
@@ -89,17 +90,20 @@ func (s *crashStats) add(o crashStats) {
 	s.emailChanges += o.emailChanges
 	s.passwordChanges += o.passwordChanges
 	s.tokens += o.tokens
+	s.webhookEvents += o.webhookEvents
 }
 
 func (s crashStats) String() string {
-	return fmt.Sprintf("%d answers (%d requests cut by the kill); checked %d users (%d verified), %d addresses, %d email changes, %d password changes, %d tokens with their mail",
-		s.answered, s.unanswered, s.users, s.verified, s.addresses, s.emailChanges, s.passwordChanges, s.tokens)
+	return fmt.Sprintf("%d answers (%d requests cut by the kill); checked %d users (%d verified), %d addresses, %d email changes, %d password changes, %d tokens with their mail, %d webhook events",
+		s.answered, s.unanswered, s.users, s.verified, s.addresses, s.emailChanges, s.passwordChanges, s.tokens, s.webhookEvents)
 }
 
 func crashIteration(t *testing.T, bin string, iter int, killAfter time.Duration) crashStats {
 	t.Helper()
 	dir := t.TempDir()
-	env := map[string]string{"MARBELLE_ADDR": testutil.FreePort(t), "MARBELLE_DEV_SMTP_ADDR": testutil.FreePort(t)}
+	metricsAddr := testutil.FreePort(t)
+	env := map[string]string{"MARBELLE_ADDR": testutil.FreePort(t), "MARBELLE_DEV_SMTP_ADDR": testutil.FreePort(t), "MARBELLE_METRICS_ADDR": metricsAddr}
+	hooks := newCrashHooks(t, bin, dir) // webhooks (#17): deliveries in flight at the kill
 	srv := startChild(t, bin, dir, env)
 	srv.waitReady(5 * time.Second)
 
@@ -124,12 +128,14 @@ func crashIteration(t *testing.T, bin string, iter int, killAfter time.Duration)
 	if st, _, err := c.post(srv.URL+"/api/v1/auth/register", registerJSON(fmt.Sprintf("after-%d@example.test", iter), crashPassword)); err != nil || st != 201 {
 		t.Fatalf("iteration %d: register after restart: got %d %v, want 201", iter, st, err)
 	}
+	waitDrained(t, metricsAddr) // pending deliveries resume after the restart
 	if code := srv.term(30 * time.Second); code != 0 {
 		t.Fatalf("iteration %d: exit status after SIGTERM: got %d, want 0: %s", iter, code, srv.stderr.String())
 	}
 	mustCheck(t, bin, dir)
 	boltCheck(t, filepath.Join(dir, app.StoreFile))
 	st := d.verify(t, filepath.Join(dir, app.StoreFile))
+	st.webhookEvents = hooks.verify(t, filepath.Join(dir, app.StoreFile))
 	if t.Failed() {
 		t.Logf("iteration %d (killed after %v), journal:\n%s", iter, killAfter, d.dump())
 	}

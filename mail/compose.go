@@ -34,6 +34,9 @@ const (
 	KindAccountRestored    Kind = "account_restored"      // staff restored a frozen account: choose a new password (Link)
 	KindStaffChanged       Kind = "staff_account_changed" // notice to a staff member: another staff member changed their account (Changes, Actor)
 	KindSMTPTest           Kind = "smtp_test"             // staff's "send test email" (Actor); sent at once, never queued
+	// KindSignInChanged: notice that a sign-in method (authenticator app,
+	// recovery codes, passkey) was added, removed or used (Changes).
+	KindSignInChanged Kind = "sign_in_methods_changed"
 )
 
 // kindSpec says which Data fields a kind cannot do without; checking them in
@@ -61,6 +64,7 @@ func kindSpecs() []kindSpec {
 		{kind: KindAccountRestored, needLink: true},
 		{kind: KindStaffChanged, needChanges: true},
 		{kind: KindSMTPTest},
+		{kind: KindSignInChanged, needChanges: true, needBaseURL: true},
 	}
 }
 

@@ -33,6 +33,8 @@ func sampleData(kind Kind) Data {
 		d.Link = d.BaseURL + "/confirm-email?token=" + testToken
 	case KindAccountRestored:
 		d.Link, d.TTL = d.BaseURL+"/reset-password?token="+testToken, "1 hour"
+	case KindSignInChanged:
+		d.Changes = "An authenticator app was added."
 	case KindStaffChanged:
 		d.Changes, d.Actor = "staff access removed", "alice@example.com"
 	}
@@ -82,6 +84,7 @@ func TestComposeEveryKind(t *testing.T) {
 		{KindAccountRestored, true, false, false},
 		{KindStaffChanged, false, false, false},
 		{KindSMTPTest, false, false, false},
+		{KindSignInChanged, false, true, false},
 	}
 	if len(cases) != len(kindSpecs()) {
 		t.Fatalf("got %d test cases, want one per kind (%d)", len(cases), len(kindSpecs()))

@@ -2,11 +2,11 @@ package mail
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/marbelle/marbelle/internal/retry"
 )
 
 // Pending is one queued mail, already decrypted by the Queue implementation.
@@ -193,26 +193,8 @@ func (d *Deliverer) attempt(ctx context.Context, p Pending) error {
 	return nil
 }
 
-// backoff is the delay after the n-th failure (1-based):
-// min(base * 2^(n-1), limit), computed without overflow.
-func backoff(n int, base, limit time.Duration) time.Duration {
-	b := base
-	for i := 1; i < n; i++ {
-		if b >= limit/2 {
-			return limit
-		}
-		b *= 2
-	}
-	return min(b, limit)
-}
+// backoff and truncate are the shared rules of internal/retry (the
+// webhook deliverer uses them too).
+func backoff(n int, base, limit time.Duration) time.Duration { return retry.Backoff(n, base, limit) }
 
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + fmt.Sprintf("… (%d bytes cut)", len(s)-n)
-}
+func truncate(s string, n int) string { return retry.Truncate(s, n) }

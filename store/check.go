@@ -55,7 +55,10 @@ func storeChecks() []storeCheck {
 		{"audit index", checkAuditIndex},
 		{"addresses and primaries", checkAddresses},
 		{"imports", checkImports},
+		{"identities and their index", checkIdentities},
 		{"api keys", func(c *checkState) { checkAPIKeys(c.tx, c.fault) }},
+		{"webhooks and their deliveries", func(c *checkState) { checkWebhooks(c.tx, c.fault) }}, // #17
+		{"second factors", checkMFA},
 	}
 }
 

@@ -24,6 +24,9 @@ var (
 	ErrNotRequeueable = errors.New("store: only failed mail can be retried")
 	// ErrAddressLimit: the user already has the maximum number of addresses.
 	ErrAddressLimit = errors.New("store: address limit reached")
+
+	// ErrIdentityLinked: this provider identity is linked to an account already.
+	ErrIdentityLinked = errors.New("store: identity linked already")
 )
 
 // SchemaTooNewError: the file's schema version is newer than this binary

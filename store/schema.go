@@ -54,6 +54,35 @@
 //	  key id                      → binary APIKey (apikey.go; revoked keys stay, so the list and the audit can name them)
 //	api_keys_by_hash
 //	  SHA-256(key)                → key id
+//	webhooks
+//	  endpoint id                 → JSON Webhook (webhook.go: url, events, signing secrets)
+//	webhook_deliveries
+//	  delivery id                 → JSON Delivery (one event to one endpoint; written in the change's transaction)
+//	webhook_due
+//	  endpoint id | next attempt time | delivery id → empty (pending deliveries only)
+//	webhook_done
+//	  done time | delivery id     → empty   (delivered or failed; the sweeper prunes by it)
+//	webhook_deliveries_by_endpoint
+//	  endpoint id | delivery id   → empty
+//	mfa_totp
+//	  user id                     → binary TOTP, 0xD1 (mfa.go; the secret sealed by the app, the last step used)
+//	mfa_recovery
+//	  user id | SHA-256(code)     → created time (one key per unused recovery code; using one deletes it)
+//	passkeys
+//	  user id | passkey id        → JSON Passkey (passkey.go; the WebAuthn credential record, sign counter and flags inside)
+//	passkeys_by_credential
+//	  credential id               → user id | passkey id
+//	webauthn_ceremonies
+//	  SHA-256(challenge)          → JSON Ceremony (a begun registration or login, 5 minutes, single use)
+//	webauthn_ceremonies_by_expiry
+//	identities
+//	  issuer | 0x00 | subject     → JSON Identity (identity.go: an OpenID provider identity linked to a user; never keyed by email)
+//	identities_by_user
+//	  user id | identity id       → issuer | 0x00 | subject
+//	oidc_states
+//	  SHA-256(state)              → JSON OIDCState (a sign-in at a provider in progress; taken by its callback: single use)
+//	oidc_states_by_expiry
+//	  expiry time | SHA-256       → empty   (the sweeper prunes by it)
 //
 // Stores before version 4 may also hold users, sessions and addresses as
 // JSON, and users as 0xB1 (V1: no security stamp); upgradeTo4 rewrites
@@ -97,6 +126,12 @@ var (
 	bucketImports          = []byte("imports")
 	bucketAPIKeys          = []byte("api_keys")
 	bucketAPIKeysByHash    = []byte("api_keys_by_hash")
+
+	// OpenID Connect sign-in (identity.go).
+	bucketIdentities         = []byte("identities")
+	bucketIdentitiesByUser   = []byte("identities_by_user")
+	bucketOIDCStates         = []byte("oidc_states")
+	bucketOIDCStatesByExpiry = []byte("oidc_states_by_expiry")
 )
 
 func allBuckets() [][]byte {
@@ -106,6 +141,12 @@ func allBuckets() [][]byte {
 		bucketTokens, bucketTokensByUser, bucketTokensByExpiry,
 		bucketOutbox, bucketOutboxDue, bucketOutboxByUser, bucketOutboxSent, bucketAudit, bucketAuditByUser,
 		bucketAddresses, bucketImports, bucketAPIKeys, bucketAPIKeysByHash,
+		// webhooks (#17)
+		bucketWebhooks, bucketWebhookDeliveries, bucketWebhookDue, bucketWebhookDone, bucketWebhookByEndpoint,
+		// second factors (mfa.go, passkey.go)
+		bucketMFATOTP, bucketMFARecovery,
+		bucketPasskeys, bucketPasskeysByCredential, bucketCeremonies, bucketCeremoniesByExpiry,
+		bucketIdentities, bucketIdentitiesByUser, bucketOIDCStates, bucketOIDCStatesByExpiry,
 	}
 }
 

@@ -36,13 +36,14 @@ const (
 // SweepResult says what one Sweep removed and how.
 type SweepResult struct {
 	Tokens, Sessions, Mails, Audit int // records pruned, with their index entries
+	Ceremonies                     int // WebAuthn ceremonies that expired unfinished
 	Transactions                   int // write transactions committed
 	LargestBatch                   int // most records removed by one transaction
 	LongestTx                      time.Duration
 }
 
 // Pruned is the number of records removed.
-func (r SweepResult) Pruned() int { return r.Tokens + r.Sessions + r.Mails + r.Audit }
+func (r SweepResult) Pruned() int { return r.Tokens + r.Sessions + r.Mails + r.Audit + r.Ceremonies }
 
 // sweepCutoffs are the exclusive upper bounds (time keys) of what is pruned.
 type sweepCutoffs struct {
@@ -103,6 +104,7 @@ func (db *DB) Sweep(now time.Time, opts SweepOptions) (SweepResult, error) {
 		res.Sessions += batch.Sessions
 		res.Mails += batch.Mails
 		res.Audit += batch.Audit
+		res.Ceremonies += batch.Ceremonies
 		res.Transactions++
 		res.LargestBatch = max(res.LargestBatch, batch.Pruned())
 		res.LongestTx = max(res.LongestTx, time.Since(start))
@@ -114,7 +116,7 @@ func (db *DB) Sweep(now time.Time, opts SweepOptions) (SweepResult, error) {
 func (tx *Tx) sweepDue(cut sweepCutoffs) bool {
 	for _, ix := range []struct {
 		bucket, cutoff []byte
-	}{{bucketTokensByExpiry, cut.tokens}, {bucketSessionsByExpiry, cut.sessions}, {bucketOutboxSent, cut.mail}} {
+	}{{bucketTokensByExpiry, cut.tokens}, {bucketSessionsByExpiry, cut.sessions}, {bucketOIDCStatesByExpiry, cut.sessions}, {bucketOutboxSent, cut.mail}, {bucketCeremoniesByExpiry, cut.sessions}} {
 		if k, _ := tx.bucket(ix.bucket).Cursor().First(); k != nil && bytes.Compare(k, ix.cutoff) < 0 {
 			return true
 		}
@@ -138,8 +140,10 @@ func (tx *Tx) sweepBatch(cut sweepCutoffs, limit int, r *SweepResult) (more bool
 	}{
 		{below(bucketTokensByExpiry), cut.tokens, tx.pruneToken, &r.Tokens},
 		{below(bucketSessionsByExpiry), cut.sessions, tx.pruneSession, &r.Sessions},
+		{below(bucketOIDCStatesByExpiry), cut.sessions, tx.pruneOIDCState, &r.Tokens}, // sign-ins at a provider left unfinished
 		{below(bucketOutboxSent), cut.mail, tx.pruneMail, &r.Mails},
 		{func(cutoff []byte, limit int) [][]byte { return auditKeysBefore(tx, cutoff, limit) }, cut.audit, tx.pruneAudit, &r.Audit},
+		{below(bucketCeremoniesByExpiry), cut.sessions, tx.pruneCeremony, &r.Ceremonies},
 	}
 	budget := limit
 	for _, k := range kinds {

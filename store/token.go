@@ -19,10 +19,14 @@ const (
 	// TokenUndo is the "This wasn't me" link of a security notice. Several
 	// may be live at once: a newer notice does not void an older one.
 	TokenUndo TokenKind = 4
+	// TokenMFA is the mfa_token of a two-step login: the password was
+	// right, a second factor is still due. Never mailed; several may be
+	// live (one per device logging in), each with its own attempts.
+	TokenMFA TokenKind = 5
 )
 
 // exclusive reports whether a newer token of this kind voids the older.
-func (k TokenKind) exclusive() bool { return k != TokenUndo }
+func (k TokenKind) exclusive() bool { return k != TokenUndo && k != TokenMFA }
 
 // stamped reports whether a token of this kind dies with a change of its
 // user's security stamp. Undo links do not: they answer such a change.
@@ -38,6 +42,8 @@ func (k TokenKind) String() string {
 		return "email_change"
 	case TokenUndo:
 		return "undo"
+	case TokenMFA:
+		return "mfa"
 	}
 	return "unknown"
 }
@@ -57,7 +63,9 @@ type Token struct {
 	PasswordHash string `json:"password_hash,omitempty"`
 	// Stamp is the user's SecurityStamp when the token was issued; a token
 	// whose stamp is no longer the user's is void (see User.SecurityStamp).
-	Stamp     uint64    `json:"stamp,omitempty"`
+	Stamp uint64 `json:"stamp,omitempty"`
+	// Attempts counts the wrong codes sent with an mfa token.
+	Attempts  int       `json:"attempts,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	UsedAt    time.Time `json:"used_at,omitzero"`   // spent
@@ -196,6 +204,20 @@ func (tx *Tx) SpendToken(kind TokenKind, raw string, now time.Time) (*Token, err
 		return nil, err
 	}
 	return t, nil
+}
+
+// FailTokenAttempt counts one wrong attempt on the live token t and voids
+// it once limit attempts are used, in the caller's transaction. It returns
+// the attempts left.
+func (tx *Tx) FailTokenAttempt(t *Token, limit int, now time.Time) (int, error) {
+	t.Attempts++
+	if t.Attempts >= limit {
+		t.VoidedAt = now
+		if err := tx.bucket(bucketTokensByUser).Put(join(t.UserID[:], []byte{byte(t.Kind)}, t.Hash), deadMark); err != nil {
+			return 0, err
+		}
+	}
+	return max(0, limit-t.Attempts), putJSON(tx.bucket(bucketTokens), t.Hash, t)
 }
 
 // UserTokens lists a user's tokens (any state), grouped by kind.

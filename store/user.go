@@ -271,7 +271,13 @@ func (tx *Tx) DeleteUser(id uuid.UUID) error {
 	if err := tx.deleteUserAddresses(id); err != nil {
 		return err
 	}
+	if err := tx.UnlinkAllIdentities(id); err != nil {
+		return err
+	}
 	if err := tx.deleteUserMail(id); err != nil {
+		return err
+	}
+	if err := tx.deleteUserMFA(id); err != nil {
 		return err
 	}
 	if err := tx.bucket(bucketUsersByEmail).Delete([]byte(u.Email)); err != nil {

@@ -16,6 +16,10 @@ package ui_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,8 +43,10 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
+	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/marbelle/marbelle/app"
 	"github.com/marbelle/marbelle/internal/testutil"
@@ -1059,6 +1065,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	check("/admin/audit", ".filters select", ".table-wrap")
 	check("/admin/outbox", ".filters select", ".table-wrap")
 	check("/admin/api-keys", "#key-form button[type=submit]", `#key-form [name="scope:users:read"]`)
+	check("/admin/webhooks", "#webhook-form button[type=submit]", `#webhook-form [name="event:*"]`) // #17
 }
 
 // TestBrowserAdminDeactivatesUser: staff find a customer, open them,
@@ -1549,7 +1556,7 @@ func TestSEC50BrowserPasswordFieldsAndStorage(t *testing.T) {
 			b.waitFor(`!document.querySelector("#delete-account").hidden`, "the account deletion form")
 			checkPasswords(p, 1) // delete account
 		case "/account/security":
-			checkPasswords(p, 3) // current + new password, email change
+			checkPasswords(p, 4) // current + new password, email change, authenticator setup
 		}
 	}
 
@@ -1644,4 +1651,147 @@ func TestIssue14BrowserVerifyAsksForPassword(t *testing.T) {
 	b.see("For your safety you have been logged out everywhere.")
 	b.loginFails(email, password)
 	b.login(email, newPassword)
+}
+
+// TestBrowserStaffSecondFactor: with MARBELLE_STAFF_MFA=required a staff
+// member without a second factor sees why admin refuses them, sets up an
+// authenticator app on the security page (the server's QR code and key),
+// keeps the recovery codes, logs in again with a code (from
+// github.com/pquerna/otp, not Marbelle's code) and reaches admin at AAL2.
+func TestBrowserStaffSecondFactor(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	cfg := serverConfig(t, "MARBELLE_STAFF_MFA", "required")
+	in := app.AdminCreateInput{DataDir: cfg.DataDir, Email: "boss@example.test", Password: password, Hash: cfg.PasswordHash, MinLength: cfg.PasswordMinLength}
+	if _, err := app.AdminCreate(context.Background(), in); err != nil {
+		t.Fatalf("admin create: %v", err)
+	}
+	base := serve(t, cfg)
+	b := newBrowser(t, base)
+	b.login("boss@example.test", password)
+	b.open("/admin")
+	b.see("Staff accounts must sign in with a second factor")
+
+	b.open("/account/security")
+	b.fill("#totp-setup-form [name=password]", password)
+	b.press("#totp-setup-form", "Set up an authenticator app")
+	b.waitFor(`document.querySelector("#totp-qr svg path")`, "the QR code")
+	secret := eval[string](b, `document.querySelector("#totp-secret").textContent`)
+	code := func(at time.Time) string {
+		c, err := totp.GenerateCode(secret, at)
+		if err != nil {
+			t.Fatalf("code for %q: %v", secret, err)
+		}
+		return c
+	}
+	b.fill("#totp-confirm-form [name=code]", code(time.Now()))
+	b.press("#totp-confirm-form", "Confirm")
+	b.waitFor(`document.querySelectorAll("#recovery-codes li").length === 10`, "ten recovery codes")
+	b.press("main", "I have saved them")
+	b.see("Authenticator app: on")
+
+	b.click("#logout")
+	b.see("You are logged out")
+	b.open("/login")
+	b.fill("#login [name=email]", "boss@example.test")
+	b.fill("#login [name=password]", password)
+	b.press("#login", "Log in")
+	b.waitFor(`document.querySelector("#login-mfa [name=code]")`, "the second step")
+	b.fill("#login-mfa [name=code]", code(time.Now().Add(30*time.Second))) // the next step: the confirm used this one
+	b.press("#login-mfa", "Continue")
+	b.see("You are logged in.")
+	aal := eval[float64](b, `fetch("/api/v1/auth/session").then(r => r.json()).then(j => j.data.session.aal)`)
+	if aal != 2 {
+		t.Fatalf("session after the second step: aal %v, want 2", aal)
+	}
+	b.open("/admin")
+	b.see("Sign-ups in the last 30 days")
+}
+
+// TestBrowserPasskey: with Chromium's virtual authenticator (CTAP2,
+// internal, resident keys, user verification) a customer adds a passkey
+// on the security page, logs out, logs in with it from the login page and
+// the session check says AAL2. A credential made for another RP id does
+// not log in. WebAuthn needs a domain, so the pages are opened on
+// localhost.
+func TestBrowserPasskey(t *testing.T) {
+	chromiumPath(t) // skip (or fail) before starting anything
+	direct := startServer(t)
+	newCustomer(t, direct, "pia@example.test", "Pia")
+	base := strings.Replace(direct, "127.0.0.1", "localhost", 1)
+	b := newBrowser(t, base)
+	var authID cdpwebauthn.AuthenticatorID
+	b.do("a virtual authenticator", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+			return err
+		}
+		res, err := cdp.Call(ctx, tg, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{Options: &cdpwebauthn.VirtualAuthenticatorOptions{
+			Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21, Transport: cdpwebauthn.AuthenticatorTransportInternal,
+			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+		}})
+		authID = res.AuthenticatorID
+		return err
+	}))
+	b.login("pia@example.test", password)
+	b.open("/account/security")
+	b.click("#passkey-add")
+	b.see("The passkey is added.")
+
+	b.click("#logout")
+	b.see("You are logged out")
+	b.open("/login")
+	// The autofill (conditional mediation) may sign in by itself, at any
+	// moment; else the button does.
+	eval[bool](b, `(() => { const p = document.querySelector("#passkey-login"); if (p && location.pathname === "/login") p.click(); return true; })()`)
+	b.waitFor(`location.pathname !== "/login"`, "the passkey login")
+	session := func() string {
+		return eval[string](b, `fetch("/api/v1/auth/session").then(r => r.json()).then(j => j.success ? j.data.session.aal + " " + j.data.session.methods.join(",") : j.code)`)
+	}
+	if got := session(); got != "2 passkey" {
+		t.Fatalf("session after a passkey login: %q, want AAL2 by passkey", got)
+	}
+
+	// A resident credential for another RP id: the browser offers nothing
+	// for this site, and no session opens. The credentials are swapped
+	// before logging out: the logged-out page's autofill could otherwise
+	// sign in again with the old one before the swap.
+	b.do("a credential for another site", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, cdpwebauthn.ClearCredentials, cdpwebauthn.ClearCredentialsParams{AuthenticatorID: authID}); err != nil {
+			return err
+		}
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return err
+		}
+		// The generated Credential always sends CMTG members, which this
+		// Chromium refuses; the command's own fields are sent instead.
+		type credential struct {
+			CredentialID         []byte  `json:"credentialId"`
+			IsResidentCredential bool    `json:"isResidentCredential"`
+			RpID                 string  `json:"rpId"`
+			PrivateKey           []byte  `json:"privateKey"`
+			UserHandle           []byte  `json:"userHandle"`
+			SignCount            float64 `json:"signCount"`
+		}
+		type params struct {
+			AuthenticatorID cdpwebauthn.AuthenticatorID `json:"authenticatorId"`
+			Credential      credential                  `json:"credential"`
+		}
+		_, err = cdp.Call(ctx, tg, cdp.Command[params, cdp.Empty]{Method: cdpwebauthn.AddCredential.Method}, params{AuthenticatorID: authID, Credential: credential{
+			CredentialID: []byte("another-site-credential"), IsResidentCredential: true, RpID: "other.example", PrivateKey: pkcs8, UserHandle: []byte("someone"), SignCount: 1,
+		}})
+		return err
+	}))
+	b.click("#logout")
+	b.see("You are logged out")
+	b.open("/login")
+	b.waitFor(`document.querySelector("#passkey-login")`, "the passkey button")
+	eval[bool](b, `(document.querySelector("#passkey-login").click(), true)`)
+	time.Sleep(2 * time.Second)
+	if got := session(); got != "unauthenticated" || eval[string](b, `location.pathname`) != "/login" {
+		t.Fatalf("a credential of another RP id: session %q on %s, want none", got, eval[string](b, `location.pathname`))
+	}
 }

@@ -108,6 +108,9 @@ func TestBrowserGermanJourney(t *testing.T) {
 
 	b.open("/login")
 	b.see("Willkommen zurück bei " + siteName + ".")
+	b.waitFor(`document.querySelector("#passkey-login")`, "the passkey button")
+	b.see("Mit einem Passkey anmelden")
+	b.noEnglish(english)
 	b.fill("#login [name=email]", "juergen@example.test")
 	b.fill("#login [name=password]", "wrong password 123")
 	b.press("#login", "Anmelden")
@@ -136,5 +139,12 @@ func TestBrowserGermanJourney(t *testing.T) {
 	b.see("10117 Berlin") // the postal code first, as in Germany
 	b.see("Deutschland")
 	b.see("0301234567") // national: the default region is DE
+	b.noEnglish(english)
+
+	// The security page's sign-in methods (#18) and providers (#19).
+	b.press("#nav", "Sicherheit")
+	b.see("Anmeldemethoden")
+	b.see("Authenticator-App einrichten")
+	b.see("Passkey hinzufügen")
 	b.noEnglish(english)
 }

@@ -100,6 +100,11 @@ func TestEveryUIKeyIsInTheCatalogues(t *testing.T) {
 				keys["event."+e] = p
 			}
 		}
+		if m := regexp.MustCompile(`reasons = new Set\("([\w ]+)"`).FindStringSubmatch(string(src)); m != nil {
+			for _, e := range strings.Fields(m[1]) { // t("providers.error." + reason)
+				keys["providers.error."+e] = p
+			}
+		}
 	}
 	if len(keys) < 200 {
 		t.Fatalf("found only %d keys: the scan is broken", len(keys))

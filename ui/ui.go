@@ -52,6 +52,7 @@ var pages = map[string]bool{
 	"/admin/audit":          true,
 	"/admin/outbox":         true,
 	"/admin/api-keys":       true,
+	"/admin/webhooks":       true, // #17
 }
 
 // Config says what the pages need from the server's configuration.

@@ -209,8 +209,8 @@ func TestChartWithoutLibrary(t *testing.T) {
 	}
 }
 
-// TestEmbeddedUIUnder100KB: the whole UI, before compression.
-func TestEmbeddedUIUnder100KB(t *testing.T) {
+// TestEmbeddedUIUnderBudget: the whole UI, before compression.
+func TestEmbeddedUIUnderBudget(t *testing.T) {
 	var total int64
 	err := fs.WalkDir(files, "embed", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -227,8 +227,12 @@ func TestEmbeddedUIUnder100KB(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("embedded UI: %d bytes", total)
-	if total >= 100_000 {
-		t.Errorf("embedded UI is %d bytes, want under 100 KB", total)
+	// 100 KB until the second round: sign-in methods (issue 18), sign-in
+	// providers (issue 19) and the webhooks admin page (issue 17) came to
+	// about 112 KB (about 32 KB gzipped); the budget keeps the next page
+	// from growing it unnoticed.
+	if total >= 120_000 {
+		t.Errorf("embedded UI is %d bytes, want under 120 KB", total)
 	}
 }
 

@@ -1,9 +1,10 @@
 // The signed-in pages: the account (profile, addresses at a glance, account
-// deletion), the address book, and security (password, email, sessions,
-// security activity, data export).
+// deletion), the address book, and security (password, email, sign-in
+// methods, sessions, security activity, data export).
 // Every view calls v.signedOut() on a 401, which sends the visitor to log in
 // and back.
 import { el, api, form, notice, button, link, when, countryName, succeed, device, eventLabel, save, t, placeLines, phoneText } from "./lib.js";
+import { linkedProvidersCard } from "./providers.js";
 
 const MAX_ADDRESSES = 10;
 
@@ -294,9 +295,86 @@ export async function securityView(v) {
   };
   const sessions = sessionsCard(v, reload);
   const activity = activityCard();
+  const methods = signInMethodsCard(v, p.data, reload);
   v.root.append(el("div", { class: "cols" }, passwordCard(v, reload), emailCard(v, p.data)),
-    el("div", { class: "cols" }, el("div", {}, sessions.node, exportCard(v)), activity.node));
-  await reload();
+    methods.node,
+    el("div", { class: "cols" }, el("div", {}, sessions.node, exportCard(v)), activity.node),
+    linkedProvidersCard(v, v.query));
+  await Promise.all([reload(), methods.load()]);
+}
+
+// --- sign-in methods (mfa.go): each change asks for the password ---
+
+function signInMethodsCard(v, user, reload) {
+  const body = el("div");
+  const node = section("sign-in-methods", t("account.mfa.title"),
+    el("p", { class: "muted" }, t("account.mfa.intro")), body);
+  const call = async (m, path, vals, then) => {
+    const r = await api(m, path, vals);
+    if (r.status === 401) return v.signedOut();
+    if (!r.ok) return r;
+    await then(r);
+  };
+  const pw = { name: "password", label: t("account.mfa.your_password"), type: "password", autocomplete: "current-password", required: true };
+  const code = (label) => ({ name: "code", label, autocomplete: "one-time-code", required: true });
+  const load = async (msg) => {
+    const r = await api("GET", "/auth/mfa");
+    if (r.status === 401) return v.signedOut();
+    body.replaceChildren(!r.ok ? notice("error", r.message) : r.data.totp ? enrolled(r.data) : setup(), r.ok ? passkeys(r.data.passkeys) : null);
+    if (msg) body.prepend(notice("ok", msg));
+  };
+  const passkeys = (list) => {
+    const pick = { name: "id", label: t("account.mfa.passkey"), options: list.map((p) => [p.id, p.name]) };
+    const add = button(t("account.mfa.add_passkey"), async () => {
+      const b = await api("POST", "/auth/passkeys/register/begin", {});
+      let r = b;
+      if (b.ok) {
+        try {
+          const c = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(b.data) });
+          r = await api("POST", "/auth/passkeys/register/finish", { ...c.toJSON(), name: device(navigator.userAgent) });
+        } catch (e) { r = { message: e.message }; }
+      }
+      r.ok ? load(r.message) : add.after(notice("error", r.message));
+    });
+    add.id = "passkey-add";
+    return el("div", { id: "passkeys" }, el("h3", {}, t("account.mfa.passkeys")),
+      el("ul", {}, list.map((p) => el("li", {}, el("strong", {}, p.name), " " + (p.last_used_at ? t("account.mfa.passkey_used", { added: when(p.created_at), used: when(p.last_used_at) }) : t("account.mfa.passkey_unused", { added: when(p.created_at) }))))),
+      el("div", { class: "actions" }, add),
+      list.length ? el("div", { class: "cols" },
+        form({ id: "passkey-rename-form", submit: t("account.mfa.rename"), fields: [pick, { name: "name", label: t("account.mfa.new_name"), required: true }],
+          onSubmit: (vals) => call("PATCH", `/auth/passkeys/${vals.id}`, { name: vals.name }, (r) => load(r.message)) }),
+        form({ id: "passkey-remove-form", submit: t("account.mfa.remove"), danger: true, username: user.email, fields: [pick, pw],
+          onSubmit: (vals) => call("DELETE", `/auth/passkeys/${vals.id}`, { password: vals.password }, async (r) => { await load(r.message); await reload(); }) })) : null);
+  };
+  const codes = (r) => body.replaceChildren(notice("ok", r.message),
+    el("ol", { class: "codes", id: "recovery-codes" }, r.data.recovery_codes.map((c) => el("li", {}, el("code", {}, c)))),
+    el("div", { class: "actions" }, button(t("account.mfa.saved_them"), () => load(), "btn")));
+  const setup = () => form({
+    id: "totp-setup-form", submit: t("account.mfa.set_up_app"), username: user.email, fields: [pw],
+    onSubmit: (vals) => call("POST", "/auth/mfa/totp/setup", vals, (r) => body.replaceChildren(
+      el("p", {}, t("account.mfa.scan")),
+      el("div", { class: "qr", id: "totp-qr" }, svgOf(r.data.qr_svg)),
+      el("p", {}, t("account.mfa.key") + " ", el("code", { id: "totp-secret" }, r.data.secret)),
+      form({
+        id: "totp-confirm-form", submit: t("account.mfa.confirm"), fields: [code(t("account.mfa.six_digit"))],
+        onSubmit: (c) => call("POST", "/auth/mfa/totp/confirm", c, async (r) => { codes(r); await reload(); }),
+      }))),
+  });
+  const enrolled = (st) => el("div", {},
+    el("p", {}, el("strong", {}, t("account.mfa.app_on")), " " + t("account.mfa.app_since", { when: when(st.totp_enabled_at), left: st.recovery_codes_left })),
+    el("div", { class: "cols" },
+      form({ id: "recovery-form", submit: t("account.mfa.new_codes"), username: user.email, fields: [pw],
+        onSubmit: (vals) => call("POST", "/auth/mfa/recovery-codes", vals, async (r) => { codes(r); await reload(); }) }),
+      form({ id: "totp-remove-form", submit: t("account.mfa.remove_app"), danger: true, username: user.email,
+        fields: [pw, code(t("account.mfa.code_or_recovery"))],
+        onSubmit: (vals) => call("DELETE", "/auth/mfa/totp", vals, async (r) => { await load(r.message); await reload(); }) })));
+  return { node, load };
+}
+
+// svgOf parses the server's QR code SVG into a node.
+function svgOf(text) {
+  const svg = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
+  return svg.nodeName === "svg" ? document.importNode(svg, true) : el("p", {}, t("account.mfa.type_key"));
 }
 
 function passwordCard(v, reload) {

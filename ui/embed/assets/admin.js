@@ -18,7 +18,7 @@ const userLink = (id, text) => link("/admin/user?id=" + encodeURIComponent(id), 
 function start(v, title, lead) {
   v.heading(title, lead);
   const here = v.path === "/admin/user" ? "/admin/users" : v.path;
-  const items = [["/admin", "Dashboard"], ["/admin/users", "Users"], ["/admin/audit", "Audit log"], ["/admin/outbox", "Outbox"], ["/admin/api-keys", "API keys"]];
+  const items = [["/admin", "Dashboard"], ["/admin/users", "Users"], ["/admin/audit", "Audit log"], ["/admin/outbox", "Outbox"], ["/admin/api-keys", "API keys"], ["/admin/webhooks", "Webhooks"]];
   v.root.append(el("nav", { class: "subnav", "aria-label": "Admin" }, el("ul", {}, items.map(([href, text]) =>
     el("li", {}, el("a", { href, "aria-current": href === here ? "page" : null }, text))))));
 }
@@ -157,6 +157,7 @@ export async function userView(v) {
   };
 
   const show = (u) => {
+    const m = u.sign_in_methods;
     const had = document.activeElement?.id;
     const name = `${u.first_name} ${u.last_name}`.trim() || u.email;
     v.heading(name, u.email);
@@ -175,6 +176,9 @@ export async function userView(v) {
         fact("Customer since", when(u.date_joined, true)),
         fact("Last login", u.last_login_at ? when(u.last_login_at) : "Never"),
         fact("Sessions", u.sessions === 1 ? "1 open session" : `${u.sessions} open sessions`),
+        fact("Second factors", [m?.totp ? `Authenticator app (${m.recovery_codes_left} recovery codes left)` : null,
+          ...(m?.passkeys || []).map((p) => `Passkey “${p.name}”`)].filter(Boolean).join(", ") || "None"),
+        fact("Sign-in providers", (u.sign_in_providers || []).map((p) => `${p.label} (${p.email || "no email"})`).join(", ") || "None"),
         fact("User id", el("code", {}, u.id))), el("div", { class: "actions" }, edit));
       return edit;
     };
@@ -213,6 +217,7 @@ export async function userView(v) {
         : b("act-staff", "Make staff", () => act("PATCH", "", { is_staff: true }, () => `${u.email} is now staff; their sessions have ended.`)),
       b("act-sessions", "End all sessions", () => act("POST", "/revoke-sessions", undefined,
         (r) => (r.data?.revoked === 1 ? "1 session ended." : `${r.data?.revoked ?? 0} sessions ended.`))),
+      m?.totp || m?.passkeys?.length ? b("act-mfa", "Remove second factors", () => act("POST", "/mfa/reset", undefined, (r) => r.message)) : null,
       b("act-delete", "Delete user…", () => confirmDelete(), "btn secondary danger-text"));
     // A locked account: staff find out who the owner is (outside Marbelle),
     // then restore it, to the address the owner proved if it differs. The
@@ -476,5 +481,55 @@ export async function apiKeysView(v) {
   };
 
   v.root.append(live, shown, section("new", "Make a key", f), section("keys", "Keys", body));
+  await load();
+}
+
+// --- webhooks (#17) ---
+
+const HOOK_EVENTS = ["*", ...["registered", "verified", "updated", "email_changed", "deactivated", "reactivated", "deleted"].map((e) => "user." + e),
+  ...["created", "updated", "deleted", "primary_changed"].map((e) => "address." + e)];
+
+// webhooksView: endpoints with their recent deliveries; add (the secret
+// shown once), test, enable/disable, rotate, delete, retry a delivery.
+export async function webhooksView(v) {
+  start(v, "Webhooks", "Endpoints that receive signed events (Standard Webhooks) when customers change.");
+  const live = el("div", { class: "live" }), shown = el("div"), body = el("div");
+  const call = async (method, path, data) => {
+    const r = await api(method, "/admin/webhook" + path, data);
+    if (r.status === 401) v.signedOut();
+    else if (r.ok && r.data?.secret) shown.replaceChildren(notice("ok", `${r.message} Secret for ${r.data.url}: `, el("code", { id: "new-secret" }, r.data.secret)));
+    else live.replaceChildren(notice(r.ok ? "ok" : "error", r.ok ? r.message : errorText(r)));
+    return r;
+  };
+  const f = form({
+    id: "webhook-form",
+    submit: "Add the endpoint",
+    fields: [{ name: "url", label: "URL", required: true, autocomplete: "off" }, { name: "description", label: "Description", optional: true },
+      ...HOOK_EVENTS.map((e) => ({ name: "event:" + e, label: e, type: "checkbox" }))],
+    onSubmit: async (vals) => {
+      const r = await call("POST", "s", { url: vals.url, description: vals.description || "", events: HOOK_EVENTS.filter((e) => vals["event:" + e]) });
+      if (!r.ok) return r;
+      f.reset();
+      await load();
+    },
+  });
+  const endpoint = (h) => {
+    const id = encodeURIComponent(h.id), box = el("div");
+    const act = (label, method, path, data) => button(label, async () => (await call(method, path, data), load()), "btn secondary small");
+    api("GET", `/admin/webhooks/${id}/deliveries`).then((r) => box.replaceChildren((r.data || []).length
+      ? table("Deliveries", ["Created", "Event", "Status", "Attempts", "Last status", "Last error", "Next attempt", ""], r.data.map((d) =>
+        row(at(d.created_at), d.type, d.status, String(d.attempts), String(d.last_status_code ?? "—"), d.last_error || "—", at(d.next_attempt_at),
+          d.attempts ? act("Retry", "POST", `-deliveries/${encodeURIComponent(d.id)}/retry`) : "")))
+      : el("p", {}, "No deliveries yet.")));
+    return el("section", { class: "card", "aria-label": h.url }, el("h3", {}, h.url),
+      el("p", {}, `${h.events.join(", ")} · ${h.enabled ? "enabled" : "disabled"} · ${h.description || ""}`),
+      el("div", { class: "actions" }, act("Send test event", "POST", `s/${id}/test`), act(h.enabled ? "Disable" : "Enable", "PATCH", `s/${id}`, { enabled: !h.enabled }),
+        act("Rotate secret", "POST", `s/${id}/rotate-secret`), act("Delete", "DELETE", `s/${id}`)), box);
+  };
+  const load = async () => {
+    const r = await api("GET", "/admin/webhooks");
+    body.replaceChildren(...(r.ok ? (r.data.length ? r.data.map(endpoint) : [el("p", {}, "No endpoints yet.")]) : [notice("error", errorText(r))]));
+  };
+  v.root.append(live, shown, section("new-hook", "Add an endpoint", f), section("hooks", "Endpoints", body));
   await load();
 }

@@ -8,7 +8,8 @@ import { el, api, form, notice, button, link, site, devMail, nextOrigins, wait, 
 import { safeNext } from "./next.js";
 import { accountView, addressesView, securityView } from "./account.js";
 import { mailView } from "./mail.js";
-import { dashboardView, usersView, userView, auditView, outboxView, apiKeysView } from "./admin.js";
+import { providerButtons, providerError } from "./providers.js";
+import { dashboardView, usersView, userView, auditView, outboxView, apiKeysView, webhooksView } from "./admin.js";
 
 // routes: every path here must also be in ui.go's pages (a test checks).
 const routes = {
@@ -30,6 +31,7 @@ const routes = {
   "/admin/audit": { view: auditView, auth: true, staff: true },
   "/admin/outbox": { view: outboxView, auth: true, staff: true },
   "/admin/api-keys": { view: apiKeysView, auth: true, staff: true },
+  "/admin/webhooks": { view: webhooksView, auth: true, staff: true }, // #17
 };
 
 const state = { user: null, flash: "", email: "" };
@@ -176,6 +178,13 @@ function home(v) {
 function login(v) {
   v.heading(t("app.log_in"), t("app.welcome_back_to_site", { site }));
   const next = safeNext(v.query.get("next"), location.origin, nextOrigins, (p) => !!routes[normalize(p)]?.auth);
+  const loggedIn = (user) => {
+    state.user = user;
+    state.email = "";
+    state.flash = user.first_name ? t("app.welcome_name_logged_in", { name: user.first_name }) : t("app.welcome_logged_in");
+    if (next.startsWith("/")) go(next, { replace: true });
+    else location.replace(next); // a page of the shop, behind forward auth
+  };
   const f = form({
     id: "login",
     submit: t("app.log_in"),
@@ -185,14 +194,12 @@ function login(v) {
     ],
     onSubmit: async (vals) => {
       const r = await api("POST", "/auth/login", vals);
-      if (r.ok) {
-        state.user = r.data;
-        state.email = "";
-        state.flash = r.data.first_name ? t("app.welcome_name_logged_in", { name: r.data.first_name }) : t("app.welcome_logged_in");
-        if (next.startsWith("/")) go(next, { replace: true });
-        else location.replace(next); // a page of the shop, behind forward auth
+      if (r.ok && r.data.mfa_required) {
+        f.parentNode.replaceWith(secondStep(v, r.data.mfa_token, loggedIn));
+        document.querySelector("#login-mfa input[name=code]")?.focus();
         return;
       }
+      if (r.ok) return loggedIn(r.data);
       if (r.code === "email_not_verified") r.extra = resendButton(vals.email);
       if (r.code === "password_reset_required") {
         state.email = vals.email.trim();
@@ -201,8 +208,56 @@ function login(v) {
       return r;
     },
   });
-  v.root.append(card(f), el("p", { class: "links" },
+  v.root.append(providerError(v.query), card(f, providerButtons(next)), el("p", { class: "links" },
     link("/forgot-password", t("app.forgot_your_password")), el("span", { class: "sep" }, t("app.new_here"), link("/register", t("app.create_an_account")))));
+  // A provider sign-in on an account with a second factor comes back with
+  // its mfa token in the fragment, which no server sees.
+  const mfa = new URLSearchParams(location.hash.slice(1)).get("mfa");
+  if (mfa) {
+    history.replaceState(null, "", location.pathname + location.search);
+    f.parentNode.replaceWith(secondStep(v, mfa, loggedIn));
+    document.querySelector("#login-mfa input[name=code]")?.focus();
+    return;
+  }
+  passkeyLogin(f, loggedIn);
+}
+
+// passkeyLogin offers the account's passkeys in the email field's autofill
+// (conditional mediation) and behind a button.
+async function passkeyLogin(f, loggedIn) {
+  if (!window.PublicKeyCredential?.parseRequestOptionsFromJSON) return;
+  f.querySelector("[name=email]").autocomplete = "username webauthn";
+  let abort;
+  const go = async (mediation) => {
+    abort?.abort();
+    abort = new AbortController();
+    const b = await api("POST", "/auth/passkeys/login/begin", {});
+    if (!b.ok) return;
+    try {
+      const c = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(b.data), mediation, signal: abort.signal });
+      const r = await api("POST", "/auth/passkeys/login/finish", c.toJSON());
+      r.ok ? loggedIn(r.data) : f.querySelector(".alert").replaceChildren(r.message);
+    } catch { /* dismissed, or replaced by the other way */ }
+  };
+  const b = button(t("app.log_in_with_a_passkey"), () => go("optional"));
+  b.id = "passkey-login";
+  f.after(b);
+  if (await PublicKeyCredential.isConditionalMediationAvailable?.()) go("conditional");
+}
+
+// secondStep: a code from the authenticator app, or a recovery code.
+function secondStep(v, token, loggedIn) {
+  return card(form({
+    id: "login-mfa", submit: t("app.continue"),
+    fields: [{ name: "code", label: t("app.code_from_app_or_recovery"), autocomplete: "one-time-code", required: true }],
+    onSubmit: async (vals) => {
+      const c = vals.code.trim();
+      const r = await api("POST", "/auth/login/mfa", /^[0-9 ]+$/.test(c) ? { mfa_token: token, code: c } : { mfa_token: token, recovery_code: c });
+      if (r.ok) return loggedIn(r.data);
+      if (r.errors?.recovery_code) r.errors = { code: r.errors.recovery_code };
+      return r;
+    },
+  }));
 }
 
 // resendButton sends a fresh verification link to email.
@@ -263,7 +318,7 @@ function register(v) {
         devMail ? el("p", { class: "dev" }, t("app.development"), link("/dev/mail", t("app.open_the_captured_mail"))) : "");
     },
   });
-  v.root.append(card(f), el("p", { class: "links" }, t("app.already_have_an_account"), link("/login", t("app.log_in"))));
+  v.root.append(card(f, providerButtons("")), el("p", { class: "links" }, t("app.already_have_an_account"), link("/login", t("app.log_in"))));
 }
 
 // tokenPost posts a link's token and hands the answer to onOk or onFail;

@@ -1,0 +1,144 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/marbelle/marbelle/store"
+	"github.com/marbelle/marbelle/webhook"
+)
+
+// The command line: `marbelle webhook add|list|remove` work on a stopped
+// store, as `api-key` does; while a server runs, the admin API and pages
+// do the same.
+
+// openWebhookStore opens a data dir's store for a webhook command.
+func openWebhookStore(dataDir, cmd string, log *slog.Logger) (*store.DB, error) {
+	db, err := openStore(dataDir, false, log)
+	if errors.Is(err, store.ErrInUse) {
+		return nil, fmt.Errorf("the store is in use by a running server, so webhook %s cannot open it; stop the server first, or use the admin pages (Admin → Webhooks) or /api/v1/admin/webhooks while it runs", cmd)
+	}
+	return db, err
+}
+
+// WebhookAddInput is what `marbelle webhook add` needs.
+type WebhookAddInput struct {
+	DataDir     string
+	URL         string
+	Events      []string
+	Description string
+	Getenv      func(string) string // for MARBELLE_ENV and MARBELLE_WEBHOOK_ALLOW_HTTP
+	Log         *slog.Logger
+}
+
+// WebhookAdd adds an endpoint to a stopped store and returns its secret,
+// to be shown this once, and a line saying what was made.
+func WebhookAdd(in WebhookAddInput) (secret, summary string, err error) {
+	cfg, err := LoadSettings(in.Getenv, "MARBELLE_ENV", "MARBELLE_WEBHOOK_ALLOW_HTTP")
+	if err != nil {
+		return "", "", err
+	}
+	w := &store.Webhook{ID: store.NewID(), Enabled: true}
+	events := in.Events
+	if err := (&webhookInput{URL: &in.URL, Events: &events, Description: &in.Description}).apply(w, true, &cfg); err != nil {
+		return "", "", cliWebhookError(err)
+	}
+	db, err := openWebhookStore(in.DataDir, "add", in.Log)
+	if err != nil {
+		return "", "", err
+	}
+	defer db.Close()
+	now := time.Now()
+	w.Secret, w.CreatedAt, w.UpdatedAt = webhook.NewSecret(), now, now
+	err = db.Update(func(tx *store.Tx) error {
+		if err := tx.PutWebhook(w); err != nil {
+			return err
+		}
+		return tx.AppendAudit(&store.Event{At: now.UTC(), Event: "webhook_created", Detail: actorDetailCLI(webhookDetail(w))})
+	})
+	if err != nil {
+		return "", "", err
+	}
+	return w.Secret, fmt.Sprintf("Added webhook endpoint %s (%s) for %s.\nThe secret is shown only this once: give it to the receiver now.\n", w.URL, w.ID, strings.Join(w.Events, ", ")), nil
+}
+
+func actorDetailCLI(d map[string]string) map[string]string {
+	d["actor"] = "cli"
+	return d
+}
+
+// cliWebhookError words validation faults for the command line.
+func cliWebhookError(err error) error {
+	var e *Error
+	if !errors.As(err, &e) || len(e.Fields) == 0 {
+		return err
+	}
+	var lines []string
+	for _, field := range []string{"url", "events", "description"} {
+		for _, msg := range e.Fields[field] {
+			lines = append(lines, "--"+strings.TrimSuffix(field, "s")+": "+msg)
+		}
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// WebhookList lists a stopped store's endpoints as a table.
+func WebhookList(dataDir string, log *slog.Logger) (string, error) {
+	db, err := openWebhookStore(dataDir, "list", log)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var hooks []store.Webhook
+	if err := db.View(func(tx *store.Tx) error { hooks, err = tx.Webhooks(); return err }); err != nil {
+		return "", err
+	}
+	if len(hooks) == 0 {
+		return "No webhook endpoints. Add one with: marbelle webhook add --url URL --event '*'\n", nil
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tURL\tEVENTS\tENABLED\tCREATED\tDESCRIPTION")
+	for _, w := range hooks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", w.ID, w.URL, strings.Join(w.Events, ","), w.Enabled, w.CreatedAt.UTC().Format("2006-01-02 15:04Z"), strconv.Quote(w.Description))
+	}
+	tw.Flush()
+	return b.String(), nil
+}
+
+// WebhookRemove deletes an endpoint of a stopped store, with its deliveries.
+func WebhookRemove(dataDir, rawID string, log *slog.Logger) (string, error) {
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an endpoint id (a UUID, as `marbelle webhook list` shows)", rawID)
+	}
+	db, err := openWebhookStore(dataDir, "remove", log)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var w *store.Webhook
+	err = db.Update(func(tx *store.Tx) error {
+		if w, err = tx.Webhook(id); err != nil {
+			return err
+		}
+		if err := tx.DeleteWebhook(id); err != nil {
+			return err
+		}
+		return tx.AppendAudit(&store.Event{At: time.Now().UTC(), Event: "webhook_deleted", Detail: actorDetailCLI(webhookDetail(w))})
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("there is no webhook endpoint %s", id)
+	}
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("Removed webhook endpoint %s (%s) and its deliveries.\n", w.URL, w.ID), nil
+}
