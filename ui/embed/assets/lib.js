@@ -302,7 +302,7 @@ export function device(ua) {
 
 // EVENTS names the audit events for people; eventLabel falls back to the
 // event's own name.
-export const EVENTS = Object.fromEntries(("register register_existing imported email_verified verification_resend_requested login login_failed logout password_changed password_reset_requested password_reset email_change_requested email_changed profile_updated session_revoked security_undo account_deleted sessions_revoked user_updated user_activated user_deactivated staff_created staff_granted staff_revoked user_deleted mail_retried mail_test_sent backup_downloaded api_key_created api_key_revoked login_mfa_required totp_enabled totp_disabled recovery_codes_regenerated recovery_code_used mfa_reset_by_staff").split(" ").map((e) => [e, t("event." + e)]));
+export const EVENTS = Object.fromEntries(("register register_existing imported email_verified verification_resend_requested login login_failed logout password_changed password_reset_requested password_reset email_change_requested email_changed profile_updated session_revoked security_undo account_deleted sessions_revoked user_updated user_activated user_deactivated staff_created staff_granted staff_revoked user_deleted mail_retried mail_test_sent backup_downloaded api_key_created api_key_revoked login_mfa_required totp_enabled totp_disabled recovery_codes_regenerated recovery_code_used mfa_reset_by_staff passkey_added passkey_renamed passkey_removed oidc_linked oidc_unlinked oidc_refused_existing oidc_failed").split(" ").map((e) => [e, t("event." + e)]));
 
 export const eventLabel = (name) => (Object.hasOwn(EVENTS, name) ? EVENTS[name] : name);
 
