@@ -102,8 +102,8 @@ func crashIteration(t *testing.T, bin string, iter int, killAfter time.Duration)
 	t.Helper()
 	dir := t.TempDir()
 	metricsAddr := testutil.FreePort(t)
-	env := map[string]string{"MARBELLE_ADDR": testutil.FreePort(t), "MARBELLE_DEV_SMTP_ADDR": testutil.FreePort(t), "MARBELLE_METRICS_ADDR": metricsAddr}
-	hooks := newCrashHooks(t, bin, dir) // webhooks (#17): deliveries in flight at the kill
+	env := map[string]string{"MARBELLE_ADDR": testutil.FreePort(t), "MARBELLE_METRICS_ADDR": metricsAddr} // the dev SMTP sink on a port of its own choosing (childEnv)
+	hooks := newCrashHooks(t, bin, dir)                                                                   // webhooks (#17): deliveries in flight at the kill
 	srv := startChild(t, bin, dir, env)
 	srv.waitReady(5 * time.Second)
 

@@ -211,6 +211,8 @@ func TestDelivererRetriesWithBackoff(t *testing.T) {
 	if got := s.callCount(); got != 4 {
 		t.Fatalf("got %d sends, want 4 (3 failures, 1 success)", got)
 	}
+	// "mail sent" is logged just after the outcome is recorded.
+	waitFor(t, "the sent log line", func() bool { return strings.Contains(logs.String(), "attempt=4") })
 	out := logs.String()
 	if !strings.Contains(out, "id=m1") || !strings.Contains(out, "attempt=4") || !strings.Contains(out, "451") {
 		t.Fatalf("log: got %q, want id, attempt and error", out)
