@@ -281,3 +281,21 @@ func TestAccountDeletedMailInGerman(t *testing.T) {
 		return errors.New("no German notice of the deleted account")
 	})
 }
+
+// TestSignInNoticeInGerman: the sign-in-methods notice, its Changes line
+// included, comes in the account's language.
+func TestSignInNoticeInGerman(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.mustUser("greta@example.test", testPassword)
+	greta := ts.login("greta@example.test", testPassword)
+	greta.do("PATCH", "/api/v1/auth/profile", map[string]string{"language": "de"}).want(t, 200, "")
+	enrolTOTP(t, ts, greta)
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		for _, m := range ts.mailsTo("greta@example.test") {
+			if strings.Contains(m.Subject, "Anmeldemethoden") && strings.Contains(m.Text, "Eine Authenticator-App wurde als zweiter Faktor eingerichtet.") {
+				return nil
+			}
+		}
+		return errors.New("no German sign-in notice")
+	})
+}
