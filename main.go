@@ -136,7 +136,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return &exitError{code: 2, err: err}
 	}
 	log := newLogger(cfg, stderr)
-	return app.Serve(ctx, cfg, log, stdout, app.ServeOptions{Version: buildVersion(), UI: ui.Handler})
+	err = app.Serve(ctx, cfg, log, stdout, app.ServeOptions{Version: buildVersion(), UI: ui.Handler})
+	if te := (*app.TemplateError)(nil); errors.As(err, &te) {
+		return &exitError{code: 2, err: err} // a shop's broken template, named
+	}
+	return err
 }
 
 func newLogger(cfg app.Config, w io.Writer) *slog.Logger {

@@ -211,3 +211,25 @@ func TestAdminCreateCheckAndBackup(t *testing.T) {
 		t.Fatalf("staff profile: %s", body.String())
 	}
 }
+
+// TestBrokenTemplateOverrideExitsTwo: a shop's broken template stops
+// `marbelle serve` with exit status 2, naming the file and the
+// placeholder, before the store is opened.
+func TestBrokenTemplateOverrideExitsTwo(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "templates", "mail", "password_changed.txt")
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(`{{define "subject"}}x{{end}}{{.NoSuchField}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"serve"}, devEnv(dir), strings.NewReader(""), &testutil.SyncBuffer{}, &testutil.SyncBuffer{})
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "password_changed.txt") || !strings.Contains(err.Error(), "NoSuchField") {
+		t.Fatalf("got %v, want exit status 2 naming the file and the placeholder", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "marbelle.db")); err == nil {
+		t.Errorf("the store was opened before the templates were checked")
+	}
+}

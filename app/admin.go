@@ -258,6 +258,9 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 	if act.is(id) && in.IsActive != nil && !*in.IsActive {
 		errs.add("is_active", "You cannot deactivate your own account.")
 	}
+	if in.Language != nil {
+		*in.Language = s.checkLanguage(errs, "language", *in.Language)
+	}
 	apply := in.check(errs, s.cfg.DefaultRegion)
 	if err := errs.err(); err != nil {
 		return nil, err
@@ -353,7 +356,7 @@ func (t *txn) tellStaffChanged(act actor, u *store.User, c client, changes []str
 		return nil
 	}
 	return t.queueMail(mailpkg.KindStaffChanged, u.Email, u.ID, mailpkg.Data{
-		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(changes, "; "), Actor: act.staff.User.Email, IP: c.IP, UserAgent: c.UserAgent,
+		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(t.translateAll(u.ID, changes), "; "), Actor: act.staff.User.Email, IP: c.IP, UserAgent: c.UserAgent,
 	})
 }
 

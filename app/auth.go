@@ -28,12 +28,16 @@ type profile struct {
 	EmailVerified bool      `json:"email_verified"`
 	IsStaff       bool      `json:"is_staff"`
 	DateJoined    time.Time `json:"date_joined"`
+	// Language is the account's language; "" until chosen (accounts from
+	// before languages), when the request's Accept-Language decides.
+	Language string `json:"language"`
 }
 
 func profileOf(u *store.User) *profile {
 	return &profile{
 		ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName, Phone: u.Phone,
 		CompanyName: u.CompanyName, EmailVerified: u.EmailVerified, IsStaff: u.Staff, DateJoined: u.DateJoined.UTC(),
+		Language: u.Language,
 	}
 }
 
@@ -46,12 +50,17 @@ type registerInput struct {
 	LastName    string `json:"last_name"`
 	Phone       string `json:"phone"`
 	CompanyName string `json:"company_name"`
+	// Language is the page's language; without it, the request's.
+	Language string `json:"language"`
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var in registerInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
+	}
+	if in.Language == "" {
+		in.Language = s.pageLanguage(r)
 	}
 	return answer(w, http.StatusCreated, "Thanks for registering. Check your inbox for a link to verify your email address.", nil, s.register(r.Context(), in))
 }
@@ -69,6 +78,7 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 	last := cleanText(errs, "last_name", in.LastName, true, maxNameLength)
 	company := cleanText(errs, "company_name", in.CompanyName, false, maxCompanyLen)
 	phone := normalizePhone(errs, "phone", in.Phone, s.cfg.DefaultRegion)
+	lang := s.checkLanguage(errs, "language", in.Language)
 	for _, m := range password.Check(in.Password, s.cfg.PasswordMinLength, email, first, last) {
 		errs.add("password", m)
 	}
@@ -109,7 +119,7 @@ func (s *Server) register(ctx context.Context, in registerInput) error {
 		// proves it: an unverified user record holds none.
 		u := &store.User{
 			ID: store.NewID(), Email: email, FirstName: first, LastName: last, Phone: phone, CompanyName: company,
-			Active: true, DateJoined: t.now, UpdatedAt: t.now,
+			Active: true, DateJoined: t.now, UpdatedAt: t.now, Language: lang,
 		}
 		if err := t.CreateUser(u); err != nil {
 			return err
@@ -335,6 +345,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httproute
 // writeLoggedIn writes the answer of a login step: never cached, with the
 // session cookie when one was opened.
 func writeLoggedIn(w http.ResponseWriter, msg string, out any, cookie *http.Cookie) {
+	if li, ok := out.(*loggedIn); ok && li.profile != nil {
+		setAccountLanguage(w, li.Language)
+	}
 	if cookie != nil {
 		http.SetCookie(w, cookie)
 	}

@@ -48,6 +48,7 @@ type Config struct {
 	SessionTTL         SessionTTL
 	PasswordMinLength  int
 	SiteName           string
+	DefaultLanguage    string // a catalogue's name: "en", "de", or a shop's own (docs/languages.md)
 	PasswordHash       password.Params
 	ShutdownTimeout    time.Duration
 	SweepInterval      time.Duration // how often expired tokens, sessions and old sent mail are pruned
@@ -361,6 +362,14 @@ var settings = []setting{
 			}
 			if c.StoreRelease, err = time.ParseDuration(v); err != nil || c.StoreRelease < 100*time.Millisecond {
 				return errors.New("must be off or a duration of at least 100ms, such as 1s")
+			}
+			return nil
+		}},
+	{env: "MARBELLE_DEFAULT_LANGUAGE", flag: "default-language", def: "en", usage: "language of pages, mail and API messages when neither the account nor the browser names one we have (en, de, or one added in DATA_DIR/templates/i18n)",
+		parse: func(c *Config, v string) error {
+			c.DefaultLanguage = strings.ToLower(v)
+			if len(v) < 2 || len(v) > 3 || strings.Trim(c.DefaultLanguage, "abcdefghijklmnopqrstuvwxyz") != "" {
+				return fmt.Errorf("%q is not a language code such as en or de", v)
 			}
 			return nil
 		}},

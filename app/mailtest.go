@@ -78,9 +78,14 @@ func (s *Server) deliverTestMail(ctx context.Context, act actor, to string) erro
 		return fmt.Errorf("no SMTP target configured (MARBELLE_SMTP_URL)")
 	}
 	c := clientOf(ctx)
-	d := mail.Data{SiteName: s.cfg.SiteName, BaseURL: s.baseURL, IP: c.IP, UserAgent: browserLabel(c.UserAgent)}
+	d := mail.Data{SiteName: s.cfg.SiteName, BaseURL: s.baseURL, IP: c.IP, UserAgent: browserLabel(c.UserAgent),
+		Language: s.cfg.DefaultLanguage}
 	if act.staff != nil {
 		d.Actor = act.staff.User.Email
+		// The address may be anyone's; the staff member sending it reads it.
+		if lang := act.staff.User.Language; lang != "" && s.catalogue.Has(lang) {
+			d.Language = lang
+		}
 	}
 	msg, err := s.composer.Compose(mail.KindSMTPTest, s.cfg.MailFrom, to, d)
 	if err != nil {

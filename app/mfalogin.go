@@ -145,8 +145,8 @@ func (s *Server) loginMFA(ctx context.Context, in mfaLoginInput) (*loggedIn, *ht
 	}
 	if res.wrong {
 		msg := "The code is not right."
-		if res.left == 0 {
-			msg += " This login step is now void: please log in again with your password."
+		if res.left == 0 { // one whole sentence each, so the catalogue finds it
+			msg = "The code is not right. This login step is now void: please log in again with your password."
 		}
 		return nil, nil, &Error{Code: CodeUnauthenticated, Message: msg}
 	}

@@ -40,6 +40,7 @@ func clientOf(ctx context.Context) client {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	lang   requestLanguage // the request's language, chosen when a message is written (language.go)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -70,7 +71,7 @@ func (s *Server) withBasics(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), ctxRequestID, id)
 		ctx = context.WithValue(ctx, ctxClient, client{IP: s.clientIP(r), UserAgent: truncate(r.UserAgent(), 256)})
 		r = r.WithContext(ctx)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, lang: requestLanguage{cat: s.catalogue, accept: r.Header.Get("Accept-Language"), def: s.cfg.DefaultLanguage}}
 		w.Header().Set("X-Request-Id", id)
 		defer func() {
 			if p := recover(); p != nil {

@@ -276,6 +276,7 @@ type oidcClaims struct {
 	Name          string   `json:"name"`
 	TenantID      string   `json:"tid"`
 	issuer        string
+	language      string // a new account's language: the page's (#20)
 }
 
 // flexBool reads true and "true" alike: Apple sends email_verified as a
@@ -315,6 +316,7 @@ func (s *Server) finishOIDC(r *http.Request, c *oidcClient) (out *oidcOutcome, r
 		reason, err = s.linkIdentity(ctx, c, st, claims)
 		return &oidcOutcome{next: "/account/security?oidc_linked=" + url.QueryEscape(c.cfg.Name)}, reason, true, err
 	}
+	claims.language = s.oidcLanguage(r)
 	out, reason, err = s.oidcSignIn(ctx, c, claims, st.Next)
 	return out, reason, false, err
 }
@@ -425,4 +427,14 @@ func oidcCallbackPath(path string) bool {
 func redirect(w http.ResponseWriter, where string, code int) {
 	w.Header().Set("Location", where)
 	w.WriteHeader(code)
+}
+
+// oidcLanguage is the language of an account a provider sign-in makes:
+// the one chosen with the page's switcher (its cookie, which the
+// provider's redirect back carries), else the browser's.
+func (s *Server) oidcLanguage(r *http.Request) string {
+	if c, err := r.Cookie("marbelle_language"); err == nil && s.catalogue.Has(c.Value) {
+		return c.Value
+	}
+	return s.pageLanguage(r)
 }

@@ -543,3 +543,20 @@ func TestOIDCSignInAsksForTheSecondFactor(t *testing.T) {
 		t.Fatalf("session after the provider and the code: %+v", check.Session)
 	}
 }
+
+// TestOIDCNewAccountTakesThePageLanguage: an account a provider sign-in
+// makes gets the language chosen with the page's switcher (#20), else
+// the browser's.
+func TestOIDCNewAccountTakesThePageLanguage(t *testing.T) {
+	m := startMockOP(t)
+	ts := oidcServer(t, mockProvider(m))
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-greta", Email: "greta@example.com", EmailVerified: true})
+	c := ts.client()
+	c.http.Jar.SetCookies(mustURL(t, ts.URL), []*http.Cookie{{Name: "marbelle_language", Value: "de", Path: "/"}})
+	oidcRoundTrip(t, c, "test", "")
+	var p profile
+	r := c.do("GET", "/api/v1/auth/profile", nil).want(t, 200, "")
+	if r.data(t, &p); p.Language != "de" || r.Env.Message != "Ihr Profil." {
+		t.Fatalf("profile: %s", r.Body)
+	}
+}

@@ -104,7 +104,8 @@ func (t *txn) oidcAccount(c *oidcClient, claims *oidcClaims, cl client) (u *stor
 		return nil, false, "", err
 	}
 	first, last := oidcNames(claims)
-	u = &store.User{ID: store.NewID(), Email: email, FirstName: first, LastName: last, EmailVerified: true, Active: true, DateJoined: t.now, UpdatedAt: t.now}
+	u = &store.User{ID: store.NewID(), Email: email, FirstName: first, LastName: last, EmailVerified: true, Active: true, DateJoined: t.now, UpdatedAt: t.now,
+		Language: claims.language}
 	if err := t.CreateUser(u); err != nil {
 		return nil, false, "", err
 	}

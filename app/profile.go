@@ -26,6 +26,7 @@ type profileChange struct {
 	LastName    *string `json:"last_name"`
 	Phone       *string `json:"phone"`
 	CompanyName *string `json:"company_name"`
+	Language    *string `json:"language"` // checked by checkLanguage before check
 }
 
 // check validates the fields sent, adding faults to errs, and returns what
@@ -56,6 +57,9 @@ func (p *profileChange) check(errs fieldErrors, region string) func(u *store.Use
 		set("last_name", p.LastName, &u.LastName, last)
 		set("phone", p.Phone, &u.Phone, phone)
 		set("company_name", p.CompanyName, &u.CompanyName, company)
+		if p.Language != nil {
+			set("language", p.Language, &u.Language, *p.Language)
+		}
 		return changed
 	}
 }
@@ -79,6 +83,9 @@ func (s *Server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, _ h
 		return err
 	}
 	p, err := s.updateProfile(r.Context(), a, in)
+	if err == nil {
+		setAccountLanguage(w, p.Language) // "saved" in the language just chosen
+	}
 	return answer(w, http.StatusOK, "Your profile is saved.", p, err)
 }
 
@@ -86,6 +93,9 @@ func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInp
 	errs := fieldErrors{}
 	if in.Email {
 		errs.add("email", "The email address is changed through the email change flow (POST /api/v1/auth/email-change/request).")
+	}
+	if in.Language != nil {
+		*in.Language = s.checkLanguage(errs, "language", *in.Language)
 	}
 	apply := in.check(errs, s.cfg.DefaultRegion)
 	if err := errs.err(); err != nil {

@@ -67,6 +67,7 @@ func answer(w http.ResponseWriter, status int, message string, v any, err error)
 // writeJSON answers with the success envelope. Data that writes its own
 // JSON is framed here by hand, to the same bytes encoding/json would send.
 func writeJSON(w http.ResponseWriter, status int, message string, data any) {
+	message = localize(w, message)
 	if a, ok := data.(jsonAppender); ok {
 		writeJSONWith(w, nil, status, message, a)
 		return
@@ -79,6 +80,7 @@ func writeJSON(w http.ResponseWriter, status int, message string, data any) {
 // body is copied out before writeJSONWith returns.
 func writeJSONWith(w http.ResponseWriter, buf []byte, status int, message string, a jsonAppender) []byte {
 	const frame = len(`{"success":true,"message":"","data":}` + "\n")
+	message = localize(w, message) // a no-op for English and for a message already answered in the request's language
 	b := slices.Grow(buf[:0], frame+len(message)+a.jsonSize())
 	b = append(b, `{"success":true,"message":`...)
 	b = appendJSONString(b, message)
@@ -100,7 +102,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
 	}
-	writeBody(w, e.Status(), failureEnvelope{Code: e.Code, Message: e.Message, Errors: e.Fields})
+	writeBody(w, e.Status(), failureEnvelope{Code: e.Code, Message: localize(w, e.Message), Errors: localizeFields(w, e.Fields)})
 }
 
 // decodeJSON reads a JSON object body into v: 415 for another content type,

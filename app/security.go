@@ -84,6 +84,9 @@ func (t *txn) queueNotice(notice string, kind mailpkg.Kind, u *store.User, to, o
 		return nil
 	}
 	d.FirstName, d.Email, d.IP, d.UserAgent = nameFor(u), to, c.IP, c.UserAgent
+	if d.Changes != "" { // the code's English sentence (api.notice.* in the catalogue)
+		d.Changes = t.translateAll(u.ID, []string{d.Changes})[0]
+	}
 	if notice != "account_deleted" {
 		raw := newSecret()
 		if err := t.IssueToken(raw, &store.Token{Kind: store.TokenUndo, UserID: u.ID, Action: notice, OldEmail: oldEmail, CreatedAt: t.now, ExpiresAt: t.now.Add(undoTTL)}); err != nil {
@@ -93,7 +96,11 @@ func (t *txn) queueNotice(notice string, kind mailpkg.Kind, u *store.User, to, o
 		return t.queueMail(kind, to, u.ID, d)
 	}
 	// The account is gone: the notice belongs to nobody, so it is not
-	// removed with the user's records.
+	// removed with the user's records. Its language is the one the
+	// account had (the transaction no longer finds the account).
+	if t.s.catalogue.Has(u.Language) {
+		d.Language = u.Language
+	}
 	return t.queueMail(kind, to, uuid.Nil, d)
 }
 

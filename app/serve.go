@@ -51,6 +51,15 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 		// do not pay for sampling one (its tables cost about 1.5 MiB).
 		runtime.MemProfileRate = 0
 	}
+	// The shop's templates first: a broken one stops the start before the
+	// store is touched (TemplateError: exit status 2).
+	sh, err := loadShop(cfg)
+	if err != nil {
+		return err
+	}
+	if sh.siteName != "" {
+		cfg.SiteName = sh.siteName
+	}
 	db, err := openDataDir(&cfg, log)
 	if err != nil {
 		return err
@@ -79,9 +88,10 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 	}
 	var pages http.Handler
 	if opts.UI != nil {
-		pages = opts.UI(ui.Config{SiteName: cfg.SiteName, DevMail: sink != nil, NextOrigins: cfg.ForwardAuthOrigins()})
+		pages = opts.UI(sh.uiConfig(cfg, sink != nil))
 	}
-	s, err := New(cfg, db, log, Options{BaseURL: "http://" + ln.Addr().String(), Sink: sink, UI: pages, HashSlots: opts.HashSlots, HashWait: opts.HashWait, Version: opts.Version})
+	s, err := New(cfg, db, log, Options{BaseURL: "http://" + ln.Addr().String(), Sink: sink, UI: pages, HashSlots: opts.HashSlots, HashWait: opts.HashWait, Version: opts.Version,
+		Catalogue: sh.catalogue, Composer: sh.composer})
 	if err != nil {
 		return err
 	}

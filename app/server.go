@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/app/internal/ratelimit"
+	"github.com/marbelle/marbelle/i18n"
 	"github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
@@ -56,6 +57,8 @@ type Server struct {
 	oidc         *oidcClients // OpenID providers customers may sign in with (oidc.go)
 
 	metrics *metrics
+
+	catalogue *i18n.Catalogue // every language's messages (language.go)
 }
 
 type limiters struct {
@@ -82,6 +85,12 @@ type Options struct {
 	UI http.Handler
 	// Version is this binary's version, for marbelle_build_info.
 	Version string
+	// Catalogue is every language's messages; nil loads the built-in ones
+	// and the shop's from the data dir (loadCatalogue).
+	Catalogue *i18n.Catalogue
+	// Composer renders mail with the shop's templates (loadShop); nil uses
+	// the built-in ones.
+	Composer *mail.Composer
 }
 
 // New builds a Server on an open store. cfg.SecretKey must be set.
@@ -131,8 +140,18 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	if s.hasher, err = password.NewHasher(cfg.PasswordHash, opts.HashSlots, opts.HashWait); err != nil {
 		return nil, err
 	}
-	if s.composer, err = mail.NewComposer(); err != nil {
-		return nil, err
+	if s.catalogue = opts.Catalogue; s.catalogue == nil {
+		if s.catalogue, err = loadCatalogue(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if s.composer = opts.Composer; s.composer == nil {
+		if s.composer, err = mail.NewComposerWith(nil, s.catalogue); err != nil {
+			return nil, err
+		}
+	}
+	if !s.catalogue.Has(cfg.DefaultLanguage) {
+		return nil, fmt.Errorf("app: MARBELLE_DEFAULT_LANGUAGE: no catalogue for %q (have %s)", cfg.DefaultLanguage, strings.Join(s.catalogue.Languages(), ", "))
 	}
 	rl := cfg.RateLimits
 	s.limits = limiters{

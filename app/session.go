@@ -308,6 +308,7 @@ func (s *Server) requireUser(h userHandler) httprouter.Handle {
 		if a.Session == nil { // a service's principal (an API key) is no user's session
 			return errUnauthenticated
 		}
+		setAccountLanguage(w, a.User.Language)
 		if unsafeMethod(r.Method) {
 			if ok, retry := s.limits.userWrites.Allow(a.User.ID.String(), s.now()); !ok {
 				return rateLimited(retry)

@@ -79,6 +79,10 @@ func (t *txn) queueMail(kind mailpkg.Kind, to string, userID uuid.UUID, d mailpk
 	d.SiteName = s.cfg.SiteName
 	d.BaseURL = s.baseURL
 	d.UserAgent = browserLabel(d.UserAgent)
+	if d.Language == "" { // a caller may know it when the account is gone
+		d.Language = t.mailLanguage(userID)
+	}
+	d.TTL, d.UndoTTL = s.catalogue.Translate(d.Language, d.TTL), s.catalogue.Translate(d.Language, d.UndoTTL) // "24 hours"
 	msg, err := s.composer.Compose(kind, s.cfg.MailFrom, to, d)
 	if err != nil {
 		return fmt.Errorf("compose %s: %w", kind, err)
@@ -138,4 +142,27 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d minutes", d/time.Minute)
 	}
 	return d.String()
+}
+
+// mailLanguage is the recipient account's language as this transaction
+// sees it, else the default. The mail is rendered now, so mail already
+// queued keeps the language it was written in.
+func (t *txn) mailLanguage(userID uuid.UUID) string {
+	if userID != uuid.Nil {
+		if u, err := t.User(userID); err == nil && u.Language != "" && t.s.catalogue.Has(u.Language) {
+			return u.Language
+		}
+	}
+	return t.s.cfg.DefaultLanguage
+}
+
+// translateAll puts the code's English phrases (api.* in the catalogue)
+// in the language of the account's mail.
+func (t *txn) translateAll(userID uuid.UUID, phrases []string) []string {
+	lang := t.mailLanguage(userID)
+	out := make([]string, len(phrases))
+	for i, p := range phrases {
+		out[i] = t.s.catalogue.Translate(lang, p)
+	}
+	return out
 }

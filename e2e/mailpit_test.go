@@ -473,6 +473,22 @@ func runEveryKind(t *testing.T, mp mailpit, smtpURL string) {
 	bob.do("DELETE", "/api/v1/auth/account", map[string]string{"password": mailPassword}, 200)
 	check("account_deleted", "bob@shop.test", "was deleted", 1)
 
+	// Greta reads German (#20): the same pieces (button, links, undo,
+	// request details, footer) with the German catalogue's words.
+	greta := newAPI(t, base, "Gretas Firefox")
+	body := registerBody("greta@shop.test")
+	body["language"] = "de"
+	greta.do("POST", "/api/v1/auth/register", body, 201)
+	m = check("verify_email (de)", "greta@shop.test", "Bitte bestätigen Sie", 1)
+	greta.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": token(t, mp, m, verifyRE)}, 200)
+	greta.do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "greta@shop.test"}, 200)
+	m = check("password_reset (de)", "greta@shop.test", "Setzen Sie Ihr Passwort", 1)
+	greta.do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": token(t, mp, m, resetRE), "password": mailPassword + "x"}, 200)
+	check("password_reset_done (de)", "greta@shop.test", "wurde zurückgesetzt", 1)
+	greta.do("POST", "/api/v1/auth/login", map[string]string{"email": "greta@shop.test", "password": mailPassword + "x"}, 200)
+	greta.do("DELETE", "/api/v1/auth/account", map[string]string{"password": mailPassword + "x"}, 200)
+	check("account_deleted (de)", "greta@shop.test", "wurde gelöscht", 1)
+
 	for _, s := range scores {
 		t.Logf("html-check %-24s %.2f %% supported", s.kind, s.score)
 	}

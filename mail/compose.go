@@ -2,14 +2,18 @@ package mail
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io/fs"
 	"net/url"
 	"strings"
 	texttemplate "text/template"
 	"unicode"
+
+	"github.com/marbelle/marbelle/i18n"
 )
 
 // Kind names one of the account mails.
@@ -83,6 +87,16 @@ type Data struct {
 	// and Actor which staff member did it.
 	Changes string
 	Actor   string
+	// Language is the recipient's language ("" is English): the words
+	// of the templates ({{.T "mail.…"}}) come from its catalogue.
+	Language string
+}
+
+// Translator gives the words of a mail in a language (i18n.Catalogue): a
+// key's text with its placeholders filled from data.
+type Translator interface {
+	T(lang, key string, data any) string
+	Languages() []string
 }
 
 // templateData is what the templates see: Data plus values derived here so
@@ -90,10 +104,23 @@ type Data struct {
 type templateData struct {
 	Data
 	To        string // the recipient address
-	Lang      string // the HTML part's lang attribute
 	Subject   string // rendered subject, for the HTML <title>
 	ForgotURL string // BaseURL + "/forgot-password", "" without BaseURL
+	words     Translator
 }
+
+// T is the text of a catalogue key in the recipient's language, its
+// placeholders ({{.SiteName}}, {{.TTL}}…) filled from the mail's data.
+// Without a catalogue it is the key itself.
+func (td templateData) T(key string) string {
+	if td.words == nil {
+		return key
+	}
+	return td.words.T(cmp.Or(td.Language, "en"), key, td)
+}
+
+// Lang is the recipient's language for <html lang>.
+func (td templateData) Lang() string { return cmp.Or(td.Language, "en") }
 
 //go:embed templates/*.txt templates/*.html
 var templateFS embed.FS
@@ -108,12 +135,36 @@ type kindTemplates struct {
 // concurrent use.
 type Composer struct {
 	kinds map[Kind]kindTemplates
+	words Translator // nil: the templates' keys show as they are
 }
 
 // NewComposer parses every kind's templates (templates/<kind>.txt and
 // templates/<kind>.html, plus the shared layout.txt and layout.html).
+// Its words are the built-in catalogues' (i18n).
 func NewComposer() (*Composer, error) {
+	words, err := i18n.Load("")
+	if err != nil {
+		return nil, err
+	}
+	return NewComposerWith(nil, words)
+}
+
+// NewComposerWith is NewComposer with the words of every language (words)
+// and a shop's templates: a file in overrides replaces the built-in one of
+// the same name (no rebuild). Every kind is then rendered once with sample
+// data, so that a broken override (bad syntax, a placeholder Data does not
+// have) fails here, naming the file, rather than at the first mail.
+func NewComposerWith(overrides fs.FS, words Translator) (*Composer, error) {
 	read := func(name string) (string, error) {
+		if overrides != nil {
+			b, err := fs.ReadFile(overrides, name)
+			if err == nil {
+				return string(b), nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return "", fmt.Errorf("override %s: %w", name, err)
+			}
+		}
 		b, err := templateFS.ReadFile("templates/" + name)
 		return string(b), err
 	}
@@ -125,7 +176,7 @@ func NewComposer() (*Composer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	c := &Composer{kinds: make(map[Kind]kindTemplates)}
+	c := &Composer{kinds: make(map[Kind]kindTemplates), words: words}
 	for _, spec := range kindSpecs() {
 		name := string(spec.kind)
 		txtSrc, err := read(name + ".txt")
@@ -157,7 +208,54 @@ func NewComposer() (*Composer, error) {
 		}
 		c.kinds[spec.kind] = kindTemplates{spec: spec, text: tt, html: ht}
 	}
+	if overrides != nil {
+		if err := c.trySamples(overrides); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// SampleData fills every field a template may use, for checks and tests.
+func SampleData() Data {
+	return Data{SiteName: "Sample Shop", BaseURL: "https://shop.example", FirstName: "Ann", Email: "ann@example.test",
+		NewEmail: "ann.new@example.test", Link: "https://shop.example/verify-email?token=sample", TTL: "24 hours",
+		IP: "192.0.2.1", UserAgent: "Mozilla/5.0", UndoLink: "https://shop.example/undo?token=sample", UndoTTL: "7 days",
+		Changes: "staff access removed", Actor: "staff@example.test"}
+}
+
+// trySamples renders every kind with SampleData; an error names the
+// overridden files of the part that failed.
+func (c *Composer) trySamples(overrides fs.FS) error {
+	langs := []string{""}
+	if c.words != nil {
+		langs = c.words.Languages()
+	}
+	for _, spec := range kindSpecs() {
+		var err error
+		for _, lang := range langs {
+			d := SampleData()
+			d.Language = lang
+			if _, err = c.Compose(spec.kind, "shop@example.test", "ann@example.test", d); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			continue
+		}
+		part := ".html"
+		if strings.Contains(err.Error(), " text: ") || strings.Contains(err.Error(), " subject: ") {
+			part = ".txt"
+		}
+		var files []string
+		for _, name := range []string{string(spec.kind) + part, "layout" + part} {
+			if _, statErr := fs.Stat(overrides, name); statErr == nil {
+				files = append(files, name)
+			}
+		}
+		return fmt.Errorf("mail template override %s: %w", strings.Join(files, ", "), err)
+	}
+	return nil
 }
 
 // Compose renders kind with d into a Message from `from` to `to`.
@@ -170,6 +268,7 @@ func (c *Composer) Compose(kind Kind, from, to string, d Data) (Message, error) 
 	if err != nil {
 		return Message{}, err
 	}
+	td.words = c.words
 	var b bytes.Buffer
 	if err := kt.text.ExecuteTemplate(&b, "subject", td); err != nil {
 		return Message{}, fmt.Errorf("mail: %s subject: %w", kind, err)
@@ -232,7 +331,7 @@ func prepare(spec kindSpec, to string, d Data) (templateData, error) {
 			return templateData{}, err
 		}
 	}
-	td := templateData{Data: d, To: oneLine(to, 254), Lang: "en"}
+	td := templateData{Data: d, To: oneLine(to, 254)}
 	if d.BaseURL != "" {
 		if err := checkWebURL("BaseURL", d.BaseURL); err != nil {
 			return templateData{}, err

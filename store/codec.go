@@ -22,7 +22,9 @@ const (
 	addressCodecV1 = 0xA1
 	userCodecV1    = 0xB1
 	// userCodecV2 appends the security stamp to V1's fields.
-	userCodecV2    = 0xB2
+	userCodecV2 = 0xB2
+	// userCodecV3 appends the account's language to V2's fields (schema 5).
+	userCodecV3    = 0xB3
 	sessionCodecV1 = 0xC1
 	// sessionCodecV2 appends the sign-in methods and the AAL to V1's
 	// fields, and flags token sessions.
@@ -206,12 +208,12 @@ const (
 )
 
 func encodeUser(u *User) []byte {
-	n := 96 + len(u.Email) + len(u.FirstName) + len(u.LastName) + len(u.Phone) + len(u.CompanyName) + len(u.PasswordHash)
+	n := 100 + len(u.Email) + len(u.FirstName) + len(u.LastName) + len(u.Phone) + len(u.CompanyName) + len(u.PasswordHash) + len(u.Language)
 	for _, d := range u.KnownDevices {
 		n += 2 + len(d)
 	}
 	w := make(recordWriter, 0, n)
-	w = append(w, userCodecV2)
+	w = append(w, userCodecV3)
 	w.id(u.ID)
 	for _, s := range [...]string{u.Email, u.FirstName, u.LastName, u.Phone, u.CompanyName, u.PasswordHash} {
 		w.str(s)
@@ -243,12 +245,13 @@ func encodeUser(u *User) []byte {
 		w.str(d)
 	}
 	w.uint(u.SecurityStamp)
+	w.str(u.Language)
 	return w
 }
 
-func decodeUser(b []byte, u *User) error { return decodeUserAs(b, userCodecV2, u) }
+func decodeUser(b []byte, u *User) error { return decodeUserAs(b, userCodecV3, u) }
 
-// decodeUserAs reads a user written as version, V1 or V2.
+// decodeUserAs reads a user written as version, V1, V2 or V3.
 func decodeUserAs(b []byte, version byte, u *User) error {
 	var r recordReader
 	r.start(b, version)
@@ -276,8 +279,12 @@ func decodeUserAs(b []byte, version byte, u *User) error {
 		}
 	}
 	u.SecurityStamp = 0
-	if version == userCodecV2 {
+	if version >= userCodecV2 {
 		u.SecurityStamp = r.uint()
+	}
+	u.Language = ""
+	if version >= userCodecV3 {
+		u.Language = r.str()
 	}
 	return r.finish(errBadUser)
 }
@@ -370,8 +377,8 @@ func decodeOldUser(b []byte, u *User) error {
 	case isJSON(b):
 		*u = User{}
 		return json.Unmarshal(b, u)
-	case len(b) > 0 && b[0] == userCodecV1:
-		return decodeUserAs(b, userCodecV1, u)
+	case len(b) > 0 && (b[0] == userCodecV1 || b[0] == userCodecV2):
+		return decodeUserAs(b, b[0], u)
 	}
 	return decodeUser(b, u)
 }

@@ -172,20 +172,21 @@ func BenchmarkDecodeUserAndSession(b *testing.B) {
 
 // TestUserCodecV1ReadsInMigration: a user written before the security
 // stamp existed reads, in the migration, with stamp 0, and is written back
-// as V2; the everyday decoder reads V2 only.
+// as V3; the everyday decoder reads V3 only.
 func TestUserCodecV1ReadsInMigration(t *testing.T) {
 	u := sampleUser()
 	u.SecurityStamp, u.Frozen = 7, true
-	v2 := encodeUser(&u)
-	if v2[0] != userCodecV2 {
-		t.Fatalf("version byte %x, want %x", v2[0], userCodecV2)
+	v3 := encodeUser(&u)
+	if v3[0] != userCodecV3 {
+		t.Fatalf("version byte %x, want %x", v3[0], userCodecV3)
 	}
-	// V1 is V2 without the trailing stamp (one byte for 7) and without the
-	// frozen flag, which did not exist.
+	// V2 is V3 without the trailing language (one byte for ""); V1 is V2
+	// without the stamp (one byte for 7) and the frozen flag, which did
+	// not exist.
 	u1 := u
 	u1.Frozen = false
 	v1 := encodeUser(&u1)
-	v1 = append([]byte{userCodecV1}, v1[1:len(v1)-1]...)
+	v1 = append([]byte{userCodecV1}, v1[1:len(v1)-2]...)
 	var got User
 	if err := decodeOldUser(v1, &got); err != nil {
 		t.Fatalf("decode V1: %v", err)
@@ -196,10 +197,38 @@ func TestUserCodecV1ReadsInMigration(t *testing.T) {
 	if err := decodeUser(v1, &User{}); err == nil {
 		t.Fatalf("decodeUser read a V1 value, want an error")
 	}
-	if re, err := rewriteUser(v1); err != nil || re[0] != userCodecV2 {
-		t.Fatalf("rewriteUser(V1): %x, %v, want a V2 record", re, err)
+	if re, err := rewriteUser(v1); err != nil || re[0] != userCodecV3 {
+		t.Fatalf("rewriteUser(V1): %x, %v, want a V3 record", re, err)
 	}
-	if err := decodeUser(v2, &got); err != nil || got.SecurityStamp != 7 || !got.Frozen {
+	if err := decodeUser(v3, &got); err != nil || got.SecurityStamp != 7 || !got.Frozen {
+		t.Fatalf("V3 decoded as %+v, %v", got, err)
+	}
+}
+
+// TestUserCodecV2ReadsInMigration: a user written before the language
+// existed (schema 4) reads, in the migration, with no language, and is
+// written back as V3 with the language kept from then on.
+func TestUserCodecV2ReadsInMigration(t *testing.T) {
+	u := sampleUser()
+	u.SecurityStamp = 7
+	v3 := encodeUser(&u)
+	v2 := append([]byte{userCodecV2}, v3[1:len(v3)-1]...) // without the "" language
+	if err := decodeUser(v2, &User{}); err == nil {
+		t.Fatalf("decodeUser read a V2 value, want an error")
+	}
+	var got User
+	if err := decodeOldUser(v2, &got); err != nil || got.SecurityStamp != 7 || got.Language != "" || got.Email != u.Email {
 		t.Fatalf("V2 decoded as %+v, %v", got, err)
+	}
+	re, err := rewriteUser(v2)
+	if err != nil || re[0] != userCodecV3 {
+		t.Fatalf("rewriteUser(V2): %x, %v, want a V3 record", re, err)
+	}
+	if re, err := rewriteUser(v3); re != nil || err != nil {
+		t.Fatalf("rewriteUser(V3) = %x, %v, want nothing to do", re, err)
+	}
+	u.Language = "de"
+	if err := decodeUser(encodeUser(&u), &got); err != nil || got.Language != "de" {
+		t.Fatalf("language did not round-trip: %+v, %v", got, err)
 	}
 }

@@ -33,6 +33,7 @@ var storeFixtures = []storeFixture{
 	{"schema2-binary.db", 2, true, true},
 	{"schema3-userv1.db", 3, true, false},
 	{"schema3.db", 3, true, true},
+	{"schema4.db", 4, true, true},
 }
 
 // fixtureID is the generator's id(n).
@@ -80,8 +81,9 @@ func TestFixturesOfEarlierSchemasOpenAndRead(t *testing.T) {
 			if v := rawSchemaVersion(t, path); v != store.SchemaVersion {
 				t.Fatalf("schema_version after Open: got %d, want %d", v, store.SchemaVersion)
 			}
-			// One form per record kind since version 4: no JSON, no V1 user.
-			for bucket, form := range map[string]byte{"users": 0xB2, "sessions": 0xC2, "addresses": 0xA1} {
+			// One form per record kind since version 4: no JSON, no V1 user;
+			// users in V3 (with the language) since version 5.
+			for bucket, form := range map[string]byte{"users": 0xB3, "sessions": 0xC2, "addresses": 0xA1} {
 				for k, v := range rawValues(t, path, bucket) {
 					if len(v) == 0 || v[0] != form {
 						t.Errorf("%s %x: stored as %.12q…, want the binary form %#x", bucket, k, v, form)

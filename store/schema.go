@@ -16,7 +16,7 @@
 //	  "users", "verified"         → uint64 counts of live users and of verified ones
 //	  "active_staff"              → uint64 count of active staff (set by the migration to version 4, countStaff)
 //	users
-//	  user id                     → binary User, 0xB2 (userCodecV2)
+//	  user id                     → binary User, 0xB3 (userCodecV3: V2 plus the language, schema 5)
 //	users_by_email
 //	  normalised email            → user id   (NormalizeEmail; see upgradeTo3 for older spellings)
 //	signups_by_day
@@ -86,7 +86,8 @@
 //
 // Stores before version 4 may also hold users, sessions and addresses as
 // JSON, and users as 0xB1 (V1: no security stamp); upgradeTo4 rewrites
-// them, and only the migrations read those forms.
+// them; stores of version 4 hold users as 0xB2 (V2: no language), which
+// upgradeTo5 rewrites. Only the migrations read those forms.
 //
 // Values are decoded inside the transaction: bbolt's byte slices are only
 // valid until it ends.
@@ -153,7 +154,7 @@ var keySchemaVersion = []byte("schema_version")
 
 // SchemaVersion is the layout this code reads and writes. Open migrates an
 // older file forward and refuses a newer one.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // A migration upgrades a store from one version to the next.
 type migration struct {
@@ -179,6 +180,8 @@ func migrationFrom(v uint64) migration {
 		return migration{tx: upgradeTo3}
 	case 3:
 		return migration{records: upgradeTo4, reads: [][]byte{bucketUsers, bucketSessions, bucketAddresses}, tx: countStaff}
+	case 4:
+		return migration{records: upgradeTo5, reads: [][]byte{bucketUsers}}
 	}
 	return migration{}
 }
@@ -331,6 +334,14 @@ func upgradeTo4(db *DB, log *slog.Logger) error {
 	return rewriteRecords(db, log, migrateBatch, migrateLogEvery)
 }
 
+// upgradeTo5 rewrites every user in the V3 form, which carries the
+// account's language ("" until chosen: the request's language decides),
+// so that a binary before version 5 refuses the file instead of misreading
+// a user. Same pace and idempotence as upgradeTo4.
+func upgradeTo5(db *DB, log *slog.Logger) error {
+	return rewriteKinds(db, log, 5, []recordKind{{bucketUsers, rewriteUser}}, migrateBatch, migrateLogEvery)
+}
+
 // recordKind is one bucket of records that upgradeTo4 rewrites.
 type recordKind struct {
 	bucket []byte
@@ -340,7 +351,7 @@ type recordKind struct {
 }
 
 func rewriteUser(v []byte) ([]byte, error) {
-	if len(v) > 0 && v[0] == userCodecV2 {
+	if len(v) > 0 && v[0] == userCodecV3 {
 		return nil, nil
 	}
 	var u User
@@ -378,7 +389,13 @@ func rewriteAddress(v []byte) ([]byte, error) {
 // per transaction, a progress line at most every logEvery.
 func rewriteRecords(db *DB, log *slog.Logger, batch int, logEvery time.Duration) error {
 	kinds := []recordKind{{bucketUsers, rewriteUser}, {bucketSessions, rewriteSession}, {bucketAddresses, rewriteAddress}}
-	p := migrateProgress{log: log, every: logEvery, start: time.Now()}
+	return rewriteKinds(db, log, 4, kinds, batch, logEvery)
+}
+
+// rewriteKinds rewrites the records of kinds in their current form for the
+// migration to version to.
+func rewriteKinds(db *DB, log *slog.Logger, to int, kinds []recordKind, batch int, logEvery time.Duration) error {
+	p := migrateProgress{log: log, every: logEvery, start: time.Now(), to: to}
 	p.last = p.start
 	db.View(func(tx *Tx) error {
 		for _, k := range kinds {
@@ -386,7 +403,7 @@ func rewriteRecords(db *DB, log *slog.Logger, batch int, logEvery time.Duration)
 		}
 		return nil
 	})
-	p.info("store migration to version 4: rewriting users, sessions and addresses in the binary form", "records", p.total)
+	p.info("store migration: rewriting records in the current form", "records", p.total)
 	for _, k := range kinds {
 		var from []byte
 		for {
@@ -400,7 +417,7 @@ func rewriteRecords(db *DB, log *slog.Logger, batch int, logEvery time.Duration)
 			from = next
 		}
 	}
-	p.info("store migration to version 4: done", "read", p.read, "rewritten", p.rewritten, "took", time.Since(p.start).Round(time.Millisecond))
+	p.info("store migration: done", "read", p.read, "rewritten", p.rewritten, "took", time.Since(p.start).Round(time.Millisecond))
 	return nil
 }
 
@@ -427,7 +444,7 @@ func rewriteBatch(db *DB, kind recordKind, from []byte, n int, p *migrateProgres
 		nv, err := kind.rewrite(v)
 		switch {
 		case err != nil:
-			p.warn("store migration to version 4: a record in no known form is left as it is (marbelle check names it)", "bucket", string(kind.bucket), "key", fmt.Sprintf("%x", k))
+			p.warn("store migration: a record in no known form is left as it is (marbelle check names it)", "bucket", string(kind.bucket), "key", fmt.Sprintf("%x", k))
 		case nv != nil:
 			keys, values = append(keys, bytes.Clone(k)), append(values, nv)
 		}
@@ -453,6 +470,7 @@ type migrateProgress struct {
 	every                  time.Duration
 	start, last            time.Time
 	total, read, rewritten int
+	to                     int // the version migrated to, in every line
 }
 
 func (p *migrateProgress) add(read, rewritten int) {
@@ -460,18 +478,18 @@ func (p *migrateProgress) add(read, rewritten int) {
 	p.rewritten += rewritten
 	if time.Since(p.last) >= p.every {
 		p.last = time.Now()
-		p.info("store migration to version 4: progress", "read", p.read, "of", p.total, "rewritten", p.rewritten)
+		p.info("store migration: progress", "read", p.read, "of", p.total, "rewritten", p.rewritten)
 	}
 }
 
 func (p *migrateProgress) info(msg string, args ...any) {
 	if p.log != nil {
-		p.log.Info(msg, args...)
+		p.log.Info(msg, append(args, "to_version", p.to)...)
 	}
 }
 
 func (p *migrateProgress) warn(msg string, args ...any) {
 	if p.log != nil {
-		p.log.Warn(msg, args...)
+		p.log.Warn(msg, append(args, "to_version", p.to)...)
 	}
 }

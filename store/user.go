@@ -42,6 +42,10 @@ type User struct {
 	// KnownDevices are fingerprints of the devices (ip + browser family)
 	// the user signed in from, newest first, at most MaxKnownDevices.
 	KnownDevices []string `json:"known_devices,omitempty"`
+	// Language is the account's language ("en", "de", …: a catalogue's
+	// name), in which its mail is written; "" until chosen (accounts made
+	// before schema 5), when the request's Accept-Language decides.
+	Language string `json:"language,omitempty"`
 }
 
 // MaxKnownDevices bounds User.KnownDevices.

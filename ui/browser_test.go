@@ -773,7 +773,7 @@ func TestBrowserJourney(t *testing.T) {
 	b.press("#profile-form", "Save profile")
 	b.see("Your profile is saved.")
 	b.see("Augusta Ada Lovelace")
-	b.see("+49301234567")
+	b.see("0301234567") // national: the default region is DE
 	b.see("Analytical Engines")
 
 	// Two addresses; the second becomes primary.

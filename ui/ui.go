@@ -11,14 +11,17 @@ package ui
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"html/template"
 	"io/fs"
 	"mime"
 	"net/http"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -59,6 +62,28 @@ type Config struct {
 	// NextOrigins are the origins besides its own that the login page may
 	// return to after a login (the forward-auth hosts: assets/next.js).
 	NextOrigins []string
+
+	// Languages (docs/languages.md): the catalogues the server has, the
+	// default, each one's UI strings as a JSON object, and Accept-Language
+	// matching. /i18n/page.json answers the page's language and strings.
+	Languages       []string
+	DefaultLanguage string
+	Strings         func(lang string) []byte
+	Match           func(acceptLanguage string) (string, bool)
+	// PhoneCC and PhoneTrunk show numbers of the default region nationally:
+	// its calling code ("49") and trunk prefix ("0").
+	PhoneCC, PhoneTrunk string
+	// Theme is a shop's override (DATA_DIR/templates/site.json): CSS
+	// custom properties served at /theme.css, and a logo at /theme/logo.
+	Theme *Theme
+}
+
+// Theme is what a shop changes of the pages' look without a rebuild.
+type Theme struct {
+	CSS         []byte // ":root{--accent:#…}", already checked
+	Logo        []byte
+	LogoType    string // its Content-Type
+	LogoVersion string // changes with the logo, for the URL
 }
 
 // asset is one embedded file under assets/, ready to serve.
@@ -84,7 +109,15 @@ func Handler(cfg Config) http.Handler {
 		DevMail     bool
 		NextOrigins string
 		Assets      string
-	}{cfg.SiteName, cfg.DevMail, strings.Join(cfg.NextOrigins, " "), prefix}
+		// Languages and formats (Config).
+		DefaultLanguage, PhoneCC, PhoneTrunk string
+		Theme                                bool
+		LogoURL                              string
+	}{cfg.SiteName, cfg.DevMail, strings.Join(cfg.NextOrigins, " "), prefix,
+		cmp.Or(cfg.DefaultLanguage, "en"), cfg.PhoneCC, cfg.PhoneTrunk, cfg.Theme != nil, ""}
+	if cfg.Theme != nil && cfg.Theme.Logo != nil {
+		data.LogoURL = "/theme/logo?v=" + cfg.Theme.LogoVersion
+	}
 	if err := tmpl.Execute(&page, data); err != nil {
 		panic(err)
 	}
@@ -97,6 +130,13 @@ func Handler(cfg Config) http.Handler {
 		}
 		if name, ok := strings.CutPrefix(p, "/assets/"); ok {
 			serveAsset(w, r, assets, version, name)
+			return
+		}
+		if p == "/i18n/page.json" || p == "/i18n/choose" {
+			serveLanguage(w, r, cfg, p)
+			return
+		}
+		if serveShopFile(w, r, cfg, p) {
 			return
 		}
 		// The page itself renders "not found" for a path it has no view
@@ -195,4 +235,88 @@ func loadAssets(static fs.FS) (map[string]*asset, string) {
 		out[name] = &asset{body: b, contentType: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	}
 	return out, hex.EncodeToString(all.Sum(nil))[:12]
+}
+
+// serveShopFile answers what the server's configuration supplies rather
+// than the embedded files: a language's UI strings, the shop's theme and
+// logo. They may change with a restart, so they are revalidated (ETag).
+func serveShopFile(w http.ResponseWriter, r *http.Request, cfg Config, p string) bool {
+	var body []byte
+	ctype := ""
+	switch {
+	case p == "/theme.css" && cfg.Theme != nil:
+		body, ctype = cfg.Theme.CSS, "text/css; charset=utf-8"
+	case p == "/theme/logo" && cfg.Theme != nil && cfg.Theme.Logo != nil:
+		body, ctype = cfg.Theme.Logo, cfg.Theme.LogoType
+	default:
+		return false
+	}
+	h := w.Header()
+	if body == nil {
+		h.Set("Cache-Control", "no-cache")
+		http.Error(w, "Not found.", http.StatusNotFound)
+		return true
+	}
+	sum := sha256.Sum256(body)
+	h.Set("Content-Type", ctype)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("ETag", `"`+hex.EncodeToString(sum[:8])+`"`)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	return true
+}
+
+// languageCookie keeps the switcher's choice for this browser. It holds
+// only a language name, and logout's Clear-Site-Data removes it.
+const languageCookie = "marbelle_language"
+
+// serveLanguage answers /i18n/page.json (the page's language: the
+// browser's choice, else Accept-Language, else the default; and its
+// strings) and /i18n/choose?language=&next= (the switcher: keeps the
+// choice and returns to next, a path on this site).
+func serveLanguage(w http.ResponseWriter, r *http.Request, cfg Config, p string) {
+	known := func(l string) bool { return l != "" && slices.Contains(cfg.Languages, l) }
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if p == "/i18n/choose" {
+		l, next := r.URL.Query().Get("language"), r.URL.Query().Get("next")
+		if known(l) {
+			http.SetCookie(w, &http.Cookie{Name: languageCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+		}
+		if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+			next = "/"
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	lang := cmp.Or(cfg.DefaultLanguage, "en")
+	if c, err := r.Cookie(languageCookie); err == nil && known(c.Value) {
+		lang = c.Value
+	} else if cfg.Match != nil {
+		if l, ok := cfg.Match(r.Header.Get("Accept-Language")); ok {
+			lang = l
+		}
+	}
+	var strs json.RawMessage = []byte("{}")
+	if cfg.Strings != nil && cfg.Strings(lang) != nil {
+		strs = cfg.Strings(lang)
+	}
+	body, err := json.Marshal(struct {
+		Language  string          `json:"language"`
+		Languages []string        `json:"languages"`
+		Strings   json.RawMessage `json:"strings"`
+	}{lang, languagesOr(cfg.Languages, lang), strs})
+	if err != nil {
+		http.Error(w, "Not found.", http.StatusInternalServerError)
+		return
+	}
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Vary", "Cookie, Accept-Language")
+	w.Write(body)
+}
+
+func languagesOr(langs []string, lang string) []string {
+	if len(langs) == 0 {
+		return []string{lang}
+	}
+	return langs
 }

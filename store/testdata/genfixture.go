@@ -99,12 +99,19 @@ func run(path string) error {
 		if err := call(tx, "CreateAddress", work, true); err != nil {
 			return err
 		}
-		if err := tx.CreateSession("session-ann", &store.Session{ID: id(21), UserID: ann.ID, CreatedAt: t0, LastSeenAt: t0.Add(time.Hour),
-			ExpiresAt: t0.Add(30 * 24 * time.Hour), IdleUntil: t0.Add(49 * time.Hour), IP: "192.0.2.1", UserAgent: "Mozilla/5.0"}); err != nil {
+		annSession := &store.Session{ID: id(21), UserID: ann.ID, CreatedAt: t0, LastSeenAt: t0.Add(time.Hour),
+			ExpiresAt: t0.Add(30 * 24 * time.Hour), IdleUntil: t0.Add(49 * time.Hour), IP: "192.0.2.1", UserAgent: "Mozilla/5.0"}
+		staffSession := &store.Session{ID: id(22), UserID: staff.ID, Staff: true, CreatedAt: t0,
+			LastSeenAt: t0, ExpiresAt: t0.Add(12 * time.Hour), IdleUntil: t0.Add(time.Hour), IP: "2001:db8::1", UserAgent: "curl/8"}
+		// Sign-in methods came with schema 4; older ones migrate to these.
+		for _, s := range []*store.Session{annSession, staffSession} {
+			set(s, "Methods", []string{"password"})
+			set(s, "AAL", 1)
+		}
+		if err := tx.CreateSession("session-ann", annSession); err != nil {
 			return err
 		}
-		if err := tx.CreateSession("session-staff", &store.Session{ID: id(22), UserID: staff.ID, Staff: true, CreatedAt: t0,
-			LastSeenAt: t0, ExpiresAt: t0.Add(12 * time.Hour), IdleUntil: t0.Add(time.Hour), IP: "2001:db8::1", UserAgent: "curl/8"}); err != nil {
+		if err := tx.CreateSession("session-staff", staffSession); err != nil {
 			return err
 		}
 		at := t0.Add(2 * time.Hour)

@@ -4,7 +4,7 @@
 // memory. The session cookie is HttpOnly and no token or session id is ever
 // written to cookies or web storage; token links are read once and removed
 // from the address bar.
-import { el, api, form, notice, button, link, site, devMail, nextOrigins, wait, succeed } from "./lib.js";
+import { el, api, form, notice, button, link, site, devMail, nextOrigins, wait, succeed, t, lang, followAccount } from "./lib.js";
 import { safeNext } from "./next.js";
 import { accountView, addressesView, securityView } from "./account.js";
 import { mailView } from "./mail.js";
@@ -71,13 +71,13 @@ function renderNav(path) {
   if (key === navKey && navEl.firstChild) return;
   navKey = key;
   const items = state.user
-    ? [["/account", "Account"], ["/account/addresses", "Addresses"], ["/account/security", "Security"]]
-    : [["/login", "Log in"], ["/register", "Register"]];
-  if (state.user?.is_staff) items.push(["/admin", "Admin"]);
+    ? [["/account", t("app.account")], ["/account/addresses", t("app.addresses")], ["/account/security", t("app.security")]]
+    : [["/login", t("app.log_in")], ["/register", t("app.register")]];
+  if (state.user?.is_staff) items.push(["/admin", t("app.admin")]);
   const here = (href) => href === path || (href === "/admin" && path.startsWith("/admin/"));
   const ul = el("ul", {}, items.map(([href, text]) =>
     el("li", {}, el("a", { href, "aria-current": here(href) ? "page" : null }, text))));
-  if (state.user) ul.append(el("li", {}, el("button", { type: "button", class: "linklike", id: "logout", onclick: logout }, "Log out")));
+  if (state.user) ul.append(el("li", {}, el("button", { type: "button", class: "linklike", id: "logout", onclick: logout }, t("app.log_out"))));
   navEl.replaceChildren(ul);
 }
 
@@ -88,7 +88,7 @@ async function logout() {
     return;
   }
   state.user = null;
-  state.flash = "You are logged out.";
+  state.flash = t("app.you_are_logged_out");
   go("/login");
 }
 
@@ -98,7 +98,7 @@ async function render() {
   let route = routes[path];
   if (!route || (route.dev && !devMail)) route = { view: notFound };
   if (route.auth && !state.user) {
-    state.flash ||= "Please log in to see this page.";
+    state.flash ||= t("app.please_log_in_to_see_this");
     go("/login?next=" + encodeURIComponent(path + location.hash), { replace: true });
     return;
   }
@@ -139,7 +139,7 @@ async function render() {
     signedOut() {
       if (!root.isConnected) return; // the visitor has moved on
       state.user = null;
-      state.flash = "Your session has ended. Please log in again.";
+      state.flash = t("app.your_session_has_ended_please_log");
       go("/login?next=" + encodeURIComponent(path), { replace: true });
     },
     onLeave(fn) { leaving.push(fn); },
@@ -147,7 +147,7 @@ async function render() {
   try {
     await route.view(v);
   } catch (err) {
-    root.append(notice("error", "Something went wrong while showing this page. Please reload it."));
+    root.append(notice("error", t("app.something_went_wrong_while_showing_this")));
     throw err;
   } finally {
     root.removeAttribute("aria-busy");
@@ -171,26 +171,26 @@ function home(v) {
     go("/account", { replace: true });
     return;
   }
-  v.heading(`Welcome to ${site}`, "Log in to manage your profile, your delivery addresses and your security settings, or create an account in a minute.");
-  v.root.append(actions(link("/login", "Log in", "btn"), link("/register", "Create an account", "btn secondary")));
+  v.heading(t("app.welcome_to_site", { site }), t("app.log_in_to_manage_your_profile"));
+  v.root.append(actions(link("/login", t("app.log_in"), "btn"), link("/register", t("app.create_an_account"), "btn secondary")));
 }
 
 function login(v) {
-  v.heading("Log in", `Welcome back to ${site}.`);
+  v.heading(t("app.log_in"), t("app.welcome_back_to_site", { site }));
   const next = safeNext(v.query.get("next"), location.origin, nextOrigins, (p) => !!routes[normalize(p)]?.auth);
   const loggedIn = (user) => {
     state.user = user;
     state.email = "";
-    state.flash = `Welcome${user.first_name ? ", " + user.first_name : ""}. You are logged in.`;
+    state.flash = user.first_name ? t("app.welcome_name_logged_in", { name: user.first_name }) : t("app.welcome_logged_in");
     if (next.startsWith("/")) go(next, { replace: true });
     else location.replace(next); // a page of the shop, behind forward auth
   };
   const f = form({
     id: "login",
-    submit: "Log in",
+    submit: t("app.log_in"),
     fields: [
-      { name: "email", label: "Email address", type: "email", autocomplete: "username", required: true, value: state.email },
-      { name: "password", label: "Password", type: "password", autocomplete: "current-password", required: true },
+      { name: "email", label: t("app.email_address"), type: "email", autocomplete: "username", required: true, value: state.email },
+      { name: "password", label: t("app.password"), type: "password", autocomplete: "current-password", required: true },
     ],
     onSubmit: async (vals) => {
       const r = await api("POST", "/auth/login", vals);
@@ -203,13 +203,13 @@ function login(v) {
       if (r.code === "email_not_verified") r.extra = resendButton(vals.email);
       if (r.code === "password_reset_required") {
         state.email = vals.email.trim();
-        r.extra = el("p", { class: "next" }, link("/forgot-password", "Reset your password"));
+        r.extra = el("p", { class: "next" }, link("/forgot-password", t("app.reset_your_password")));
       }
       return r;
     },
   });
   v.root.append(providerError(v.query), card(f, providerButtons(next)), el("p", { class: "links" },
-    link("/forgot-password", "Forgot your password?"), el("span", { class: "sep" }, "New here? ", link("/register", "Create an account"))));
+    link("/forgot-password", t("app.forgot_your_password")), el("span", { class: "sep" }, t("app.new_here"), link("/register", t("app.create_an_account")))));
   // A provider sign-in on an account with a second factor comes back with
   // its mfa token in the fragment, which no server sees.
   const mfa = new URLSearchParams(location.hash.slice(1)).get("mfa");
@@ -239,7 +239,7 @@ async function passkeyLogin(f, loggedIn) {
       r.ok ? loggedIn(r.data) : f.querySelector(".alert").replaceChildren(r.message);
     } catch { /* dismissed, or replaced by the other way */ }
   };
-  const b = button("Log in with a passkey", () => go("optional"));
+  const b = button(t("app.log_in_with_a_passkey"), () => go("optional"));
   b.id = "passkey-login";
   f.after(b);
   if (await PublicKeyCredential.isConditionalMediationAvailable?.()) go("conditional");
@@ -248,8 +248,8 @@ async function passkeyLogin(f, loggedIn) {
 // secondStep: a code from the authenticator app, or a recovery code.
 function secondStep(v, token, loggedIn) {
   return card(form({
-    id: "login-mfa", submit: "Continue",
-    fields: [{ name: "code", label: "Code from your authenticator app, or a recovery code", autocomplete: "one-time-code", required: true }],
+    id: "login-mfa", submit: t("app.continue"),
+    fields: [{ name: "code", label: t("app.code_from_app_or_recovery"), autocomplete: "one-time-code", required: true }],
     onSubmit: async (vals) => {
       const c = vals.code.trim();
       const r = await api("POST", "/auth/login/mfa", /^[0-9 ]+$/.test(c) ? { mfa_token: token, code: c } : { mfa_token: token, recovery_code: c });
@@ -263,10 +263,10 @@ function secondStep(v, token, loggedIn) {
 // resendButton sends a fresh verification link to email.
 function resendButton(email) {
   const out = el("div", { class: "resend" });
-  const b = button("Send a new verification link", async () => {
+  const b = button(t("app.send_a_new_verification_link"), async () => {
     const r = await api("POST", "/auth/resend-verification", { email });
     out.replaceChildren(el("p", {}, r.message));
-    if (!r.ok && r.retryAfter) out.append(el("p", {}, `Try again in ${r.retryAfter} seconds.`));
+    if (!r.ok && r.retryAfter) out.append(el("p", {}, t("app.try_again_in_seconds", { n: r.retryAfter }, r.retryAfter)));
   });
   out.append(b);
   return out;
@@ -276,8 +276,8 @@ function resendButton(email) {
 function resendCard() {
   const f = form({
     id: "resend",
-    submit: "Send a new link",
-    fields: [{ name: "email", label: "Email address", type: "email", autocomplete: "email", required: true, value: state.email }],
+    submit: t("app.send_a_new_link"),
+    fields: [{ name: "email", label: t("app.email_address"), type: "email", autocomplete: "email", required: true, value: state.email }],
     onSubmit: async (vals) => {
       const r = await api("POST", "/auth/resend-verification", vals);
       // The answer is the same for every address, so the form stays.
@@ -286,39 +286,39 @@ function resendCard() {
     },
   });
   return el("section", { class: "card narrow", "aria-labelledby": "resend-h" },
-    el("h2", { id: "resend-h" }, "Get a new verification link"),
-    el("p", {}, "Enter the email address you registered with and we will send you a new link."), f);
+    el("h2", { id: "resend-h" }, t("app.get_a_new_verification_link")),
+    el("p", {}, t("app.enter_the_email_address_you_registered")), f);
 }
 
 function register(v) {
-  v.heading("Create an account", `Save your delivery addresses and check out faster at ${site}.`);
+  v.heading(t("app.create_an_account"), t("app.save_addresses_at_site", { site }));
   const f = form({
     id: "register",
-    submit: "Create account",
+    submit: t("app.create_account"),
     cls: "grid",
     fields: [
-      { name: "first_name", label: "First name", autocomplete: "given-name", required: true },
-      { name: "last_name", label: "Last name", autocomplete: "family-name", required: true },
-      { name: "email", label: "Email address", type: "email", autocomplete: "email", required: true, wide: true },
-      { name: "password", label: "Password", type: "password", autocomplete: "new-password", required: true, wide: true,
-        hint: "At least 8 characters. A few unrelated words are easy to remember and hard to guess." },
-      { name: "phone", label: "Phone", type: "tel", autocomplete: "tel", optional: true, hint: "With the country code, e.g. +49 30 123456." },
-      { name: "company_name", label: "Company", autocomplete: "organization", optional: true },
+      { name: "first_name", label: t("app.first_name"), autocomplete: "given-name", required: true },
+      { name: "last_name", label: t("app.last_name"), autocomplete: "family-name", required: true },
+      { name: "email", label: t("app.email_address"), type: "email", autocomplete: "email", required: true, wide: true },
+      { name: "password", label: t("app.password"), type: "password", autocomplete: "new-password", required: true, wide: true,
+        hint: t("app.at_least_8_characters_a_few") },
+      { name: "phone", label: t("app.phone"), type: "tel", autocomplete: "tel", optional: true, hint: t("app.with_the_country_code_e_g") },
+      { name: "company_name", label: t("app.company"), autocomplete: "organization", optional: true },
     ],
     onSubmit: async (vals) => {
-      const r = await api("POST", "/auth/register", vals);
+      const r = await api("POST", "/auth/register", { ...vals, language: lang });
       if (!r.ok) return r;
       state.email = vals.email.trim();
       v.root.replaceChildren();
-      v.heading("Check your inbox");
+      v.heading(t("app.check_your_inbox"));
       v.root.append(notice("ok", r.message),
-        el("p", {}, "We sent the link to ", el("strong", {}, state.email), ". Open it to activate your account, then log in."),
-        el("p", {}, "No mail after a few minutes? Look in your spam folder, or ask for a new link."),
+        el("p", {}, t("app.we_sent_the_link_to"), el("strong", {}, state.email), t("app.open_it_to_activate")),
+        el("p", {}, t("app.no_mail_after_a_few_minutes")),
         resendButton(state.email),
-        devMail ? el("p", { class: "dev" }, "Development: ", link("/dev/mail", "open the captured mail")) : "");
+        devMail ? el("p", { class: "dev" }, t("app.development"), link("/dev/mail", t("app.open_the_captured_mail"))) : "");
     },
   });
-  v.root.append(card(f, providerButtons("")), el("p", { class: "links" }, "Already have an account? ", link("/login", "Log in")));
+  v.root.append(card(f, providerButtons("")), el("p", { class: "links" }, t("app.already_have_an_account"), link("/login", t("app.log_in"))));
 }
 
 // tokenPost posts a link's token and hands the answer to onOk or onFail;
@@ -327,11 +327,11 @@ async function tokenPost(v, path, body, onOk, onFail) {
   const area = el("div", { class: "token-result" });
   v.root.append(area);
   const attempt = async () => {
-    area.replaceChildren(el("p", { class: "muted" }, "Checking your link…"));
+    area.replaceChildren(el("p", { class: "muted" }, t("app.checking_your_link")));
     const r = await api("POST", path, body);
     if (r.ok) return onOk(r, area);
     if (r.status === 429 || r.status === 0 || r.status >= 500) {
-      const again = button("Try again", attempt, "btn");
+      const again = button(t("app.try_again"), attempt, "btn");
       area.replaceChildren(notice("error", r.message), actions(again));
       if (r.retryAfter) wait(again, r.retryAfter);
       return;
@@ -341,10 +341,10 @@ async function tokenPost(v, path, body, onOk, onFail) {
   await attempt();
 }
 
-const noToken = "This link is incomplete. Please open the link from the mail again, or ask for a new one.";
+const noToken = t("app.this_link_is_incomplete_please_open");
 
 async function verifyEmail(v) {
-  v.heading("Verify your email address");
+  v.heading(t("app.verify_your_email_address"));
   if (!v.token) {
     v.root.append(notice("error", noToken), resendCard());
     return;
@@ -354,51 +354,51 @@ async function verifyEmail(v) {
     // The address was registered more than once before it was verified:
     // no password chosen then is trusted, so the owner chooses one now.
     if (r.data?.password_required && r.data?.set_password_token) {
-      area.replaceChildren(notice("ok", r.message), passwordForm(r.data.set_password_token, "Choose your password"));
+      area.replaceChildren(notice("ok", r.message), passwordForm(r.data.set_password_token, t("app.choose_your_password")));
       return;
     }
     area.replaceChildren(notice("ok", r.message),
-      actions(state.user ? link("/account", "Go to your account", "btn") : link("/login", "Log in", "btn")));
+      actions(state.user ? link("/account", t("app.go_to_your_account"), "btn") : link("/login", t("app.log_in"), "btn")));
   }, (r, area) => {
     area.replaceChildren(notice("error", r.message), resendCard());
   });
 }
 
 function forgotPassword(v) {
-  v.heading("Forgot your password?", "Enter the email address of your account and we will send you a link to choose a new password.");
+  v.heading(t("app.forgot_your_password"), t("app.enter_the_email_address_of_your"));
   const f = form({
     id: "forgot",
-    submit: "Send link",
-    fields: [{ name: "email", label: "Email address", type: "email", autocomplete: "email", required: true, value: state.email }],
+    submit: t("app.send_link"),
+    fields: [{ name: "email", label: t("app.email_address"), type: "email", autocomplete: "email", required: true, value: state.email }],
     onSubmit: async (vals) => {
       const r = await api("POST", "/auth/password-reset/request", vals);
       if (!r.ok) return r;
       f.closest("section").replaceWith(card(notice("ok", r.message),
-        el("p", {}, "The link is valid for a short time only. If it does not arrive, check your spam folder or try again."),
-        actions(link("/login", "Back to log in", "btn secondary"))));
+        el("p", {}, t("app.the_link_is_valid_for_a")),
+        actions(link("/login", t("app.back_to_log_in"), "btn secondary"))));
     },
   });
-  v.root.append(card(f), el("p", { class: "links" }, link("/login", "Back to log in")));
+  v.root.append(card(f), el("p", { class: "links" }, link("/login", t("app.back_to_log_in"))));
 }
 
 function resetPassword(v) {
-  v.heading("Choose a new password");
+  v.heading(t("app.choose_a_new_password"));
   if (!v.token) {
-    v.root.append(notice("error", noToken), actions(link("/forgot-password", "Ask for a new link")));
+    v.root.append(notice("error", noToken), actions(link("/forgot-password", t("app.ask_for_a_new_link"))));
     return;
   }
-  v.root.append(passwordForm(v.token, "Save new password"));
+  v.root.append(passwordForm(v.token, t("app.save_new_password")));
 }
 
 // passwordForm sets a password with a reset token: the reset link's, or
 // the one a verification hands over when it could trust no password.
 function passwordForm(token, submit) {
-  const again = () => link("/forgot-password", "Ask for a new link");
+  const again = () => link("/forgot-password", t("app.ask_for_a_new_link"));
   const f = form({
     id: "reset",
     submit,
-    fields: [{ name: "password", label: "New password", type: "password", autocomplete: "new-password", required: true,
-      hint: "At least 8 characters. Use one you do not use anywhere else." }],
+    fields: [{ name: "password", label: t("app.new_password"), type: "password", autocomplete: "new-password", required: true,
+      hint: t("app.at_least_8_characters_use_one") }],
     onSubmit: async (vals) => {
       const r = await api("POST", "/auth/password-reset/confirm", { token, password: vals.password });
       if (r.code === "invalid_token") r.extra = el("p", {}, again());
@@ -406,16 +406,16 @@ function passwordForm(token, submit) {
       state.user = null;
       renderNav(location.pathname);
       f.closest("section").replaceWith(card(notice("ok", r.message),
-        el("p", {}, "For your safety you have been logged out everywhere."),
-        actions(link("/login", "Log in", "btn"))));
+        el("p", {}, t("app.for_your_safety_you_have_been")),
+        actions(link("/login", t("app.log_in"), "btn"))));
     },
   });
   return card(f);
 }
 
 async function confirmEmailChange(v) {
-  v.heading("Confirm your new email address");
-  const toSecurity = () => el("p", {}, "You can ask for a new link on the ", link("/account/security#email", "Security page"), " of your account.");
+  v.heading(t("app.confirm_your_new_email_address"));
+  const toSecurity = () => el("p", {}, t("app.you_can_ask_for_a_new"), link("/account/security#email", t("app.security_page")), t("app.of_your_account"));
   if (!v.token) {
     v.root.append(notice("error", noToken), toSecurity());
     return;
@@ -424,8 +424,8 @@ async function confirmEmailChange(v) {
     const email = r.data?.email || "";
     if (state.user && state.user.id === r.data?.id) v.setUser(r.data);
     else state.email = email;
-    area.replaceChildren(notice("ok", r.message, " ", `From now on you log in with ${email}.`),
-      actions(state.user ? link("/account", "Go to your account", "btn") : link("/login", "Log in", "btn")));
+    area.replaceChildren(notice("ok", r.message, " ", t("app.from_now_on_log_in_with", { email })),
+      actions(state.user ? link("/account", t("app.go_to_your_account"), "btn") : link("/login", t("app.log_in"), "btn")));
   }, (r, area) => {
     area.replaceChildren(notice("error", r.message), toSecurity());
   });
@@ -434,17 +434,17 @@ async function confirmEmailChange(v) {
 // undo answers the "This wasn't me" link of a security notice. Opening the
 // link spends nothing (mail scanners follow links): only the button does.
 function undo(v) {
-  v.heading("Secure your account", "You opened the “This wasn't me” link from one of our security notices.");
-  const reset = () => link("/forgot-password", "Choose a new password", "btn");
+  v.heading(t("app.secure_your_account"), t("app.you_opened_the_this_wasn_t"));
+  const reset = () => link("/forgot-password", t("app.choose_a_new_password"), "btn");
   if (!v.token) {
     v.root.append(notice("error", noToken), actions(reset()));
     return;
   }
   const token = v.token;
   const box = card(
-    el("p", {}, "If someone else changed your account, this link signs out every device and asks for a new password before the next sign-in. After a change of the email address it locks the account until the shop restores it for you."),
-    el("p", {}, "Nothing happens until you press the button. The link works once."),
-    actions(button("Sign out everywhere and lock my account", async () => {
+    el("p", {}, t("app.if_someone_else_changed_your_account")),
+    el("p", {}, t("app.nothing_happens_until_you_press_the")),
+    actions(button(t("app.sign_out_everywhere_and_lock_my"), async () => {
       v.root.querySelector("h1").focus(); // the button goes away
       box.remove();
       await tokenPost(v, "/auth/security/undo", { token }, (r, area) => {
@@ -454,23 +454,23 @@ function undo(v) {
         // reset link would not be sent.
         if (r.data?.frozen) return area.replaceChildren(notice("ok", r.message));
         area.replaceChildren(notice("ok", r.message),
-          el("p", {}, "Choose a new password now: we mail you a link to do it."), actions(reset()));
+          el("p", {}, t("app.choose_a_new_password_now_we")), actions(reset()));
       }, (r, area) => {
-        area.replaceChildren(notice("error", r.message), el("p", {}, "You can still choose a new password, which signs out every device."), actions(reset()));
+        area.replaceChildren(notice("error", r.message), el("p", {}, t("app.you_can_still_choose_a_new")), actions(reset()));
       });
     }, "btn danger")));
   v.root.append(box);
 }
 
 function notAllowed(v) {
-  v.heading("Not allowed");
-  v.root.append(el("p", {}, "This page is for the shop's staff only. Your account does not have access to it."),
-    actions(link("/account", "Go to your account", "btn secondary")));
+  v.heading(t("app.not_allowed"));
+  v.root.append(el("p", {}, t("app.this_page_is_for_the_shop")),
+    actions(link("/account", t("app.go_to_your_account"), "btn secondary")));
 }
 
 function notFound(v) {
-  v.heading("Page not found");
-  v.root.append(el("p", {}, "There is nothing at this address."), actions(link("/", "Go to the start page", "btn secondary")));
+  v.heading(t("app.page_not_found"));
+  v.root.append(el("p", {}, t("app.there_is_nothing_at_this_address")), actions(link("/", t("app.go_to_the_start_page"), "btn secondary")));
 }
 
 // --- start ---
@@ -491,5 +491,6 @@ window.addEventListener("popstate", () => render());
 if (routes[normalize(location.pathname)]?.token) pendingToken = takeToken();
 const me = await api("GET", "/auth/profile");
 state.user = me.ok ? me.data : null;
-if (!me.ok && me.status !== 401) state.flash = `We could not check whether you are logged in: ${me.message}`;
+if (!pendingToken) followAccount(state.user); // the account's language wins over this browser's (a token page keeps its token)
+if (!me.ok && me.status !== 401) state.flash = t("app.could_not_check_login", { message: me.message });
 render();

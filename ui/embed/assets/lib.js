@@ -1,6 +1,60 @@
 // Shared helpers: building DOM from text (never from HTML), the API client,
 // forms whose errors sit next to their fields, and a few formatters.
 
+// Languages: the server picks the page's language (the switcher's choice,
+// else Accept-Language, else the shop's default) and sends its strings,
+// English filling gaps, before any view is built. t(key, vars, count): a
+// UI string (i18n/catalogue/<lang>.json, "ui." left off); {{.name}} filled
+// from vars, plural forms picked by count. An unknown key shows as itself.
+const root = document.documentElement;
+let page = { language: root.lang, languages: [root.lang], strings: {} };
+try {
+  const res = await fetch("/i18n/page.json", { credentials: "same-origin" });
+  if (res.ok) page = await res.json();
+} catch { /* keys show */ }
+export const lang = page.language;
+root.lang = lang;
+const strings = page.strings;
+const plurals = new Intl.PluralRules(lang);
+
+export function t(key, vars, count) {
+  let s = Object.hasOwn(strings, key) ? strings[key] : key;
+  if (s && typeof s === "object") s = s[plurals.select(count ?? vars?.n ?? 0)] ?? s.other;
+  if (!vars) return s;
+  return String(s).replace(/\{\{\s*\.(\w+)\s*\}\}/g, (m, name) => (Object.hasOwn(vars, name) ? String(vars[name]) : m));
+}
+
+// setLanguage switches: on the account when one is signed in (its mail
+// follows), and for this browser (a cookie the server sets), then reloads.
+export async function setLanguage(l) {
+  await api("PATCH", "/auth/profile", { language: l }); // 401 without a session
+  location.assign(`/i18n/choose?language=${encodeURIComponent(l)}&next=${encodeURIComponent(location.pathname + location.search)}`);
+}
+
+// followAccount makes the page speak a signed-in account's language.
+export function followAccount(profile) {
+  if (profile?.language && profile.language !== lang && page.languages.includes(profile.language)) setLanguage(profile.language);
+}
+
+for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
+const switcher = document.getElementById("language");
+if (switcher && page.languages.length > 1) {
+  const select = el("select", { id: "language-select", onchange: (ev) => setLanguage(ev.target.value) },
+    page.languages.map((l) => el("option", { value: l, lang: l }, languageName(l))));
+  select.value = lang;
+  switcher.append(el("label", { for: "language-select", class: "vh" }, t("lib.language")), select);
+}
+
+// languageName is a language's name in itself (Deutsch, English).
+function languageName(l) {
+  try {
+    const n = new Intl.DisplayNames([l], { type: "language" }).of(l) || l;
+    return n.charAt(0).toLocaleUpperCase(l) + n.slice(1);
+  } catch {
+    return l;
+  }
+}
+
 export const site = document.querySelector(".brand")?.textContent || "Shop";
 export const devMail = document.body.dataset.devMail === "true";
 // nextOrigins: where besides this site a login may return to (safeNext).
@@ -22,18 +76,18 @@ export function el(tag, attrs, ...children) {
 }
 
 const fallback = {
-  0: "We could not reach the server. Check your connection and try again.",
-  401: "Please log in.",
-  404: "Not found.",
-  429: "Too many attempts. Please wait a moment and try again.",
-  503: "The server is busy. Please try again in a moment.",
+  0: t("lib.we_could_not_reach_the_server"),
+  401: t("lib.please_log_in"),
+  404: t("lib.not_found"),
+  429: t("lib.too_many_attempts_please_wait_a"),
+  503: t("lib.the_server_is_busy_please_try"),
 };
 
 // api sends a same-origin JSON request and returns the envelope's parts:
 // {ok, status, code, message, data, errors, retryAfter, headers}. It never
 // throws.
 export async function api(method, path, body) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json", "Accept-Language": lang } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -56,7 +110,7 @@ export async function api(method, path, body) {
     retryAfter: Math.max(0, parseInt(res.headers.get("Retry-After"), 10) || 0),
     headers: res.headers,
   };
-  if (!r.ok && !r.message) r.message = fallback[res.status] || "Something went wrong. Please try again.";
+  if (!r.ok && !r.message) r.message = fallback[res.status] || t("lib.something_went_wrong_please_try_again");
   return r;
 }
 
@@ -96,7 +150,7 @@ export function field(spec, prefix = "f") {
     control = el("input", { ...common, type: spec.type || "text" });
     control.value = spec.value ?? "";
   }
-  const label = el("label", { for: id }, spec.label, spec.optional ? el("span", { class: "opt" }, " (optional)") : null);
+  const label = el("label", { for: id }, spec.label, spec.optional ? el("span", { class: "opt" }, t("lib.optional")) : null);
   return el("div", { class: "field" + (spec.wide ? " wide" : "") }, label, hint, control, error);
 }
 
@@ -156,7 +210,7 @@ export function wait(button, secs) {
       clearInterval(timer);
       return;
     }
-    button.textContent = `Try again in ${left} s`;
+    button.textContent = t("lib.try_again_in_s", { n: left });
     left--;
   };
   const timer = setInterval(tick, 1000);
@@ -215,8 +269,9 @@ export function link(href, text, cls) {
   return el("a", { href, class: cls }, text);
 }
 
-const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const dayFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "long" });
+// Dates in the page's language, in the browser's time zone.
+const dateFmt = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
+const dayFmt = new Intl.DateTimeFormat(lang, { dateStyle: "long" });
 
 export function when(iso, dayOnly) {
   const d = new Date(iso);
@@ -224,7 +279,7 @@ export function when(iso, dayOnly) {
   return (dayOnly ? dayFmt : dateFmt).format(d);
 }
 
-const regionNames = new Intl.DisplayNames(["en"], { type: "region" });
+const regionNames = new Intl.DisplayNames([lang], { type: "region" });
 
 export function countryName(code) {
   try {
@@ -236,54 +291,33 @@ export function countryName(code) {
 
 // device names a browser and system from a user agent, for people.
 export function device(ua) {
-  if (!ua) return "Unknown device";
+  if (!ua) return t("lib.unknown_device");
   const browser = /Edg\//.test(ua) ? "Edge" : /OPR\//.test(ua) ? "Opera" : /Firefox\//.test(ua) ? "Firefox"
     : /Chrom(e|ium)\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "";
   const os = /Android/.test(ua) ? "Android" : /iPhone|iPad|iPod/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows"
     : /Mac OS X|Macintosh/.test(ua) ? "macOS" : /CrOS/.test(ua) ? "ChromeOS" : /Linux/.test(ua) ? "Linux" : "";
   if (!browser) return ua.length > 40 ? ua.slice(0, 40) + "…" : ua;
-  return os ? `${browser} on ${os}` : browser;
+  return os ? t("lib.browser_on_os", { browser, os }) : browser;
 }
 
 // EVENTS names the audit events for people; eventLabel falls back to the
 // event's own name.
-export const EVENTS = {
-  register: "Account created",
-  register_existing: "Registration tried with this address",
-  imported: "Account imported",
-  email_verified: "Email address verified",
-  verification_resend_requested: "New verification link asked for",
-  login: "Logged in",
-  login_failed: "Failed login",
-  logout: "Logged out",
-  password_changed: "Password changed",
-  password_reset_requested: "Password reset asked for",
-  password_reset: "Password reset",
-  email_change_requested: "Email change asked for",
-  email_changed: "Email address changed",
-  profile_updated: "Profile updated",
-  session_revoked: "Session ended",
-  security_undo: "“This wasn't me” link used",
-  account_deleted: "Account deleted",
-  sessions_revoked: "Sessions ended by staff",
-  user_updated: "Profile changed by staff",
-  user_activated: "Account activated by staff",
-  user_deactivated: "Account deactivated by staff",
-  staff_created: "Staff account created",
-  staff_granted: "Staff access granted",
-  staff_revoked: "Staff access removed",
-  user_deleted: "Account deleted by staff",
-  mail_retried: "Mail sent again by staff",
-  mail_test_sent: "Test email sent by staff",
-  backup_downloaded: "Backup downloaded",
-  api_key_created: "API key made",
-  api_key_revoked: "API key revoked",
-  login_mfa_required: "Password right, code asked for",
-  totp_enabled: "Authenticator app set up",
-  totp_disabled: "Authenticator app removed",
-  recovery_codes_regenerated: "New recovery codes made",
-  recovery_code_used: "Recovery code used",
-  mfa_reset_by_staff: "Second factor removed by staff",
-};
+export const EVENTS = Object.fromEntries(("register register_existing imported email_verified verification_resend_requested login login_failed logout password_changed password_reset_requested password_reset email_change_requested email_changed profile_updated session_revoked security_undo account_deleted sessions_revoked user_updated user_activated user_deactivated staff_created staff_granted staff_revoked user_deleted mail_retried mail_test_sent backup_downloaded api_key_created api_key_revoked login_mfa_required totp_enabled totp_disabled recovery_codes_regenerated recovery_code_used mfa_reset_by_staff passkey_added passkey_renamed passkey_removed oidc_linked oidc_unlinked oidc_refused_existing oidc_failed").split(" ").map((e) => [e, t("event." + e)]));
 
 export const eventLabel = (name) => (Object.hasOwn(EVENTS, name) ? EVENTS[name] : name);
+
+// Countries that write the postal code after the city; elsewhere it comes first ("10115 Berlin").
+const CITY_FIRST = new Set(["US", "CA", "AU", "GB", "IE", "NZ", "IN", "BR", "MX", "JP", "KR", "CN", "TW", "HK", "SG", "ZA", "AE", "SA", "EG"]);
+
+// placeLines: postal code, city and region in the country's order.
+export function placeLines(a) {
+  return CITY_FIRST.has(a.country) ? [[a.city, a.region, a.postal_code].filter(Boolean).join(" ")] : [`${a.postal_code} ${a.city}`, a.region];
+}
+
+// phoneText: national for the shop's default region, else international.
+const phoneCC = root.dataset.phoneCc || "";
+const phoneTrunk = root.dataset.phoneTrunk || "";
+export function phoneText(e164) {
+  if (!e164 || !phoneCC || !e164.startsWith("+" + phoneCC)) return e164 || "";
+  return phoneTrunk + e164.slice(phoneCC.length + 1);
+}

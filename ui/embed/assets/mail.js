@@ -3,7 +3,7 @@
 // is shown as text with its links made clickable; the HTML part only inside
 // a sandboxed iframe (no scripts, no same-origin) from
 // /api/v1/dev/mail/{id}/html, or as source text, never in this page's DOM.
-import { el, api, notice, button, when } from "./lib.js";
+import { el, api, notice, button, when, t } from "./lib.js";
 
 const URL_RE = /https?:\/\/[^\s<>"'`]+/g;
 
@@ -27,13 +27,13 @@ function linkify(text) {
 function htmlFrame(id) {
   const frame = el("iframe", {
     sandbox: "", src: `/api/v1/dev/mail/${encodeURIComponent(id)}/html`,
-    title: "HTML part of the message", class: "mail-html", referrerpolicy: "no-referrer",
+    title: t("mail.html_part_of_the_message"), class: "mail-html", referrerpolicy: "no-referrer",
   });
-  return [el("p", { class: "hint" }, "Shown as sent, without scripts. The links work in the text view."), frame];
+  return [el("p", { class: "hint" }, t("mail.shown_as_sent_without_scripts_the")), frame];
 }
 
 export async function mailView(v) {
-  v.heading("Captured mail", "Development only: mail this server sends is caught here instead of being delivered. In production this page does not exist.");
+  v.heading(t("mail.captured_mail"), t("mail.development_only_mail_this_server_sends"));
   const live = el("p", { class: "done", role: "status" });
   const listEl = el("ul", { class: "mail-list", role: "list" });
   const reader = el("div", { class: "mail-reader" });
@@ -53,16 +53,16 @@ export async function mailView(v) {
       ids = key;
       draw(list);
     }
-    if (announce) live.textContent = list.length === 1 ? "1 message." : `${list.length} messages.`;
+    if (announce) live.textContent = t("mail.n_messages", { n: list.length }, list.length);
   };
 
   const draw = (list) => {
     const had = document.activeElement?.dataset?.mailId;
     listEl.replaceChildren(...list.map((m) => el("li", {},
       el("button", { type: "button", class: "mail-item", "data-mail-id": m.id, "aria-current": m.id === selected ? "true" : null, onclick: () => open(m.id) },
-        el("span", { class: "subj" }, m.subject || "(no subject)"),
-        el("span", { class: "meta" }, `To ${(m.to || []).join(", ")} · ${when(m.date)}`)))));
-    if (!list.length) listEl.append(el("li", { class: "empty" }, "No mail yet. New mail shows up here by itself."));
+        el("span", { class: "subj" }, m.subject || t("mail.no_subject")),
+        el("span", { class: "meta" }, t("mail.to_date", { to: (m.to || []).join(", "), date: when(m.date) }))))));
+    if (!list.length) listEl.append(el("li", { class: "empty" }, t("mail.no_mail_yet_new_mail_shows")));
     if (had) listEl.querySelector(`[data-mail-id="${CSS.escape(had)}"]`)?.focus();
   };
 
@@ -81,12 +81,12 @@ export async function mailView(v) {
   };
 
   const show = (m) => {
-    const h = el("h2", { id: "message", tabindex: "-1" }, m.subject || "(no subject)");
+    const h = el("h2", { id: "message", tabindex: "-1" }, m.subject || t("mail.no_subject"));
     const body = el("div", { class: "mail-body" });
     const parts = [
-      ["Text", () => (m.text ? el("pre", { class: "mail-text" }, linkify(m.text)) : el("p", {}, "This message has no text part."))],
-      ["HTML", () => (m.html ? htmlFrame(m.id) : el("p", {}, "This message has no HTML part."))],
-      ["HTML source", () => el("pre", { class: "mail-text" }, m.html || "")],
+      [t("mail.text"), () => (m.text ? el("pre", { class: "mail-text" }, linkify(m.text)) : el("p", {}, t("mail.this_message_has_no_text_part")))],
+      ["HTML", () => (m.html ? htmlFrame(m.id) : el("p", {}, t("mail.this_message_has_no_html_part")))],
+      [t("mail.html_source"), () => el("pre", { class: "mail-text" }, m.html || "")],
     ];
     const tabs = parts.map(([name, render]) => {
       const b = button(name, () => {
@@ -98,10 +98,10 @@ export async function mailView(v) {
     });
     reader.replaceChildren(el("article", { class: "card", "aria-labelledby": "message" }, h,
       el("dl", { class: "facts" },
-        el("dt", {}, "From"), el("dd", {}, m.from),
-        el("dt", {}, "To"), el("dd", {}, (m.to || []).join(", ")),
-        el("dt", {}, "Date"), el("dd", {}, when(m.date))),
-      el("div", { class: "tabs", role: "group", "aria-label": "Part of the message to show" }, tabs),
+        el("dt", {}, t("mail.from")), el("dd", {}, m.from),
+        el("dt", {}, t("mail.to")), el("dd", {}, (m.to || []).join(", ")),
+        el("dt", {}, t("mail.date")), el("dd", {}, when(m.date))),
+      el("div", { class: "tabs", role: "group", "aria-label": t("mail.part_of_the_message_to_show") }, tabs),
       body));
     tabs[m.text || !m.html ? 0 : 1].click();
     h.focus();
@@ -109,8 +109,8 @@ export async function mailView(v) {
 
   v.root.append(
     el("div", { class: "toolbar" },
-      button("Refresh", () => load(true)),
-      button("Delete all mail", async () => {
+      button(t("mail.refresh"), () => load(true)),
+      button(t("mail.delete_all_mail"), async () => {
         const r = await api("DELETE", "/api/v1/dev/mail");
         live.textContent = r.message;
         selected = null;
@@ -119,7 +119,7 @@ export async function mailView(v) {
       })),
     live,
     el("div", { class: "mail" },
-      el("section", { class: "card", "aria-labelledby": "inbox" }, el("h2", { id: "inbox" }, "Inbox"), listEl),
+      el("section", { class: "card", "aria-labelledby": "inbox" }, el("h2", { id: "inbox" }, t("mail.inbox")), listEl),
       reader));
   const timer = setInterval(() => { if (!document.hidden) load(false); }, 1500);
   v.onLeave(() => clearInterval(timer));
