@@ -17,6 +17,7 @@ import (
 
 	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/mail"
+	"github.com/marbelle/marbelle/store"
 	"github.com/marbelle/marbelle/ui"
 	"github.com/marbelle/marbelle/webhook"
 )
@@ -45,12 +46,7 @@ type ServeOptions struct {
 // cfg.ShutdownTimeout), stop the mailer and the sweeper, close the sink and
 // the store.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, opts ServeOptions) error {
-	setMemoryLimit(cfg, opts.HashSlots, log)
-	if cfg.MetricsAddr == "" {
-		// Nobody can fetch a heap profile without the private listener, so
-		// do not pay for sampling one (its tables cost about 1.5 MiB).
-		runtime.MemProfileRate = 0
-	}
+	tuneRuntime(cfg, opts.HashSlots, log)
 	// The shop's templates first: a broken one stops the start before the
 	// store is touched (TemplateError: exit status 2).
 	sh, err := loadShop(cfg)
@@ -60,17 +56,11 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 	if sh.siteName != "" {
 		cfg.SiteName = sh.siteName
 	}
-	db, err := openDataDir(&cfg, log)
+	db, err := openStoreForServing(&cfg, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	// Before serving: no backup of this process can be running yet.
-	if n, err := db.RemoveSnapshots(); err != nil {
-		log.Warn("cannot remove a backup snapshot file left by an earlier run; delete it by hand", "err", err)
-	} else if n > 0 {
-		log.Info("removed backup snapshot files left by an earlier run", "count", n)
-	}
 
 	ln, err := listen(cfg, log)
 	if err != nil {
@@ -133,6 +123,32 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 		runErr = err
 	}
 	return runErr
+}
+
+// tuneRuntime sets the memory limit and, when nobody can fetch a heap
+// profile (no private metrics listener), stops paying for sampling one
+// (its tables cost about 1.5 MiB).
+func tuneRuntime(cfg Config, hashSlots int, log *slog.Logger) {
+	setMemoryLimit(cfg, hashSlots, log)
+	if cfg.MetricsAddr == "" {
+		runtime.MemProfileRate = 0
+	}
+}
+
+// openStoreForServing opens the data dir's store and removes the backup
+// snapshot files an earlier run left (no backup of this process can be
+// running yet).
+func openStoreForServing(cfg *Config, log *slog.Logger) (*store.DB, error) {
+	db, err := openDataDir(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := db.RemoveSnapshots(); err != nil {
+		log.Warn("cannot remove a backup snapshot file left by an earlier run; delete it by hand", "err", err)
+	} else if n > 0 {
+		log.Info("removed backup snapshot files left by an earlier run", "count", n)
+	}
+	return db, nil
 }
 
 // listen opens the public listener on cfg.Addr.
