@@ -47,10 +47,7 @@ func encodeAPIKey(k *APIKey) []byte {
 	w = append(w, apiKeyCodecV1)
 	w.id(k.ID)
 	w.str(k.Name)
-	w.uint(uint64(len(k.Scopes)))
-	for _, s := range k.Scopes {
-		w.str(s)
-	}
+	w.strs(k.Scopes)
 	w.time(k.CreatedAt)
 	w.time(k.ExpiresAt)
 	w.time(k.RevokedAt)
@@ -64,16 +61,7 @@ func decodeAPIKey(b []byte, k *APIKey) error {
 	r.start(b, apiKeyCodecV1)
 	k.ID = r.id()
 	k.Name = r.str()
-	k.Scopes = nil
-	switch n := r.uint(); {
-	case n > maxAPIKeyScopes:
-		r.bad = true
-	case n > 0:
-		k.Scopes = make([]string, n)
-		for i := range k.Scopes {
-			k.Scopes[i] = r.str()
-		}
-	}
+	k.Scopes = r.strs(maxAPIKeyScopes)
 	k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = r.time(), r.time(), r.time(), r.time()
 	k.Hash = r.bytes()
 	return r.finish(errBadAPIKey)
