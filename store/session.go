@@ -112,12 +112,7 @@ func (tx *Tx) UserSessions(userID uuid.UUID) ([]Session, error) {
 
 // CountUserSessions counts a user's sessions without decoding them.
 func (tx *Tx) CountUserSessions(userID uuid.UUID) int {
-	n := 0
-	c := tx.bucket(bucketSessionsByUser).Cursor()
-	for k, _ := c.Seek(userID[:]); k != nil && bytes.HasPrefix(k, userID[:]); k, _ = c.Next() {
-		n++
-	}
-	return n
+	return countPrefix(tx, bucketSessionsByUser, userID[:])
 }
 
 // DeleteSession removes the session with this hash, if any.

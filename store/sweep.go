@@ -140,10 +140,10 @@ func (tx *Tx) sweepBatch(cut sweepCutoffs, limit int, r *SweepResult) (more bool
 	}{
 		{below(bucketTokensByExpiry), cut.tokens, tx.pruneToken, &r.Tokens},
 		{below(bucketSessionsByExpiry), cut.sessions, tx.pruneSession, &r.Sessions},
-		{below(bucketOIDCStatesByExpiry), cut.sessions, tx.pruneOIDCState, &r.Tokens}, // sign-ins at a provider left unfinished
+		{below(bucketOIDCStatesByExpiry), cut.sessions, oidcStates().pruner(tx), &r.Tokens}, // sign-ins at a provider left unfinished
 		{below(bucketOutboxSent), cut.mail, tx.pruneMail, &r.Mails},
 		{func(cutoff []byte, limit int) [][]byte { return auditKeysBefore(tx, cutoff, limit) }, cut.audit, tx.pruneAudit, &r.Audit},
-		{below(bucketCeremoniesByExpiry), cut.sessions, tx.pruneCeremony, &r.Ceremonies},
+		{below(bucketCeremoniesByExpiry), cut.sessions, ceremonies().pruner(tx), &r.Ceremonies},
 	}
 	budget := limit
 	for _, k := range kinds {
