@@ -41,13 +41,7 @@ func dueIDs(tb testing.TB, db *store.DB, now time.Time, limit int) []uuid.UUID {
 
 func getMail(tb testing.TB, db *store.DB, id uuid.UUID) *store.Mail {
 	tb.Helper()
-	var m *store.Mail
-	mustView(tb, db, func(tx *store.Tx) error {
-		var err error
-		m, err = tx.Mail(id)
-		return err
-	})
-	return m
+	return mustTxResult(tb, db.View, func(tx *store.Tx) (*store.Mail, error) { return tx.Mail(id) })
 }
 
 func isDue(tb testing.TB, db *store.DB, id uuid.UUID, now time.Time) bool {
