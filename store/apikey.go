@@ -39,11 +39,7 @@ const maxAPIKeyScopes = 32
 var errBadAPIKey = errors.New("store: undecodable api key")
 
 func encodeAPIKey(k *APIKey) []byte {
-	n := 80 + len(k.Name) + len(k.Hash)
-	for _, s := range k.Scopes {
-		n += 2 + len(s)
-	}
-	w := make(recordWriter, 0, n)
+	w := make(recordWriter, 0, 80+len(k.Name)+len(k.Hash)+strsSize(k.Scopes))
 	w = append(w, apiKeyCodecV1)
 	w.id(k.ID)
 	w.str(k.Name)

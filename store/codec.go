@@ -56,6 +56,16 @@ func (w *recordWriter) strs(list []string) {
 		w.str(s)
 	}
 }
+
+// strsSize is about what strs writes of list, for a writer's capacity.
+func strsSize(list []string) int {
+	n := 0
+	for _, s := range list {
+		n += 2 + len(s)
+	}
+	return n
+}
+
 func (w *recordWriter) time(t time.Time) {
 	ns := int64(zeroTimeNanos)
 	if !t.IsZero() {
@@ -234,10 +244,7 @@ const (
 
 func encodeUser(u *User) []byte {
 	n := 100 + len(u.Email) + len(u.FirstName) + len(u.LastName) + len(u.Phone) + len(u.CompanyName) + len(u.PasswordHash) + len(u.Language)
-	for _, d := range u.KnownDevices {
-		n += 2 + len(d)
-	}
-	w := make(recordWriter, 0, n)
+	w := make(recordWriter, 0, n+strsSize(u.KnownDevices))
 	w = append(w, userCodecV3)
 	w.id(u.ID)
 	for _, s := range [...]string{u.Email, u.FirstName, u.LastName, u.Phone, u.CompanyName, u.PasswordHash} {
@@ -312,11 +319,7 @@ const (
 const maxAAL = 3
 
 func encodeSession(s *Session) []byte {
-	n := 104 + len(s.IP) + len(s.UserAgent) + len(s.Hash)
-	for _, m := range s.Methods {
-		n += 1 + len(m)
-	}
-	w := make(recordWriter, 0, n)
+	w := make(recordWriter, 0, 104+len(s.IP)+len(s.UserAgent)+len(s.Hash)+strsSize(s.Methods))
 	w = append(w, sessionCodecV2)
 	var flags uint64
 	if s.Staff {
