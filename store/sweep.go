@@ -266,12 +266,11 @@ func (tx *Tx) pruneAudit(key []byte) (bool, error) {
 // existed its entry there, so that Sweep finds it. Undecodable records are
 // left for Check to report.
 func indexSentMail(tx *Tx) error {
-	sent := tx.bucket(bucketOutboxSent)
 	return tx.bucket(bucketOutbox).ForEach(func(_, v []byte) error {
 		var m Mail
 		if json.Unmarshal(v, &m) != nil || m.Status != MailSent {
 			return nil
 		}
-		return sent.Put(join(timeKey(m.SentAt), m.ID[:]), nil)
+		return tx.indexMailStatus(&m)
 	})
 }

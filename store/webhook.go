@@ -152,27 +152,28 @@ func (tx *Tx) QueueDelivery(d *Delivery) error {
 	return tx.putDelivery(d)
 }
 
+// statusEntry is d's entry in the index of its status: webhook_due while
+// pending, webhook_done (by done time) once delivered or failed.
+func (d *Delivery) statusEntry() (bucket, key []byte) {
+	if d.Status == DeliveryPending {
+		return bucketWebhookDue, d.dueKey()
+	}
+	return bucketWebhookDone, join(timeKey(d.DoneAt), d.ID[:])
+}
+
 // putDelivery stores d with the index entry of its status.
 func (tx *Tx) putDelivery(d *Delivery) error {
-	switch d.Status {
-	case DeliveryPending:
-		if err := tx.bucket(bucketWebhookDue).Put(d.dueKey(), nil); err != nil {
-			return err
-		}
-	default:
-		if err := tx.bucket(bucketWebhookDone).Put(join(timeKey(d.DoneAt), d.ID[:]), nil); err != nil {
-			return err
-		}
+	bucket, key := d.statusEntry()
+	if err := tx.bucket(bucket).Put(key, nil); err != nil {
+		return err
 	}
 	return putJSON(tx.bucket(bucketWebhookDeliveries), d.ID[:], d)
 }
 
 // unindexDelivery removes d's status index entry.
 func (tx *Tx) unindexDelivery(d *Delivery) error {
-	if d.Status == DeliveryPending {
-		return tx.bucket(bucketWebhookDue).Delete(d.dueKey())
-	}
-	return tx.bucket(bucketWebhookDone).Delete(join(timeKey(d.DoneAt), d.ID[:]))
+	bucket, key := d.statusEntry()
+	return tx.bucket(bucket).Delete(key)
 }
 
 func (tx *Tx) deleteDelivery(id uuid.UUID) error {
