@@ -46,7 +46,7 @@ func (tx *Tx) QueueMail(m *Mail) error {
 			return err
 		}
 	}
-	return tx.indexMailStatus(m)
+	return tx.indexStatus(m)
 }
 
 // statusEntry is m's entry in the index of its status: outbox_due (by
@@ -60,22 +60,6 @@ func (m *Mail) statusEntry() (bucket, key []byte) {
 		return bucketOutboxSent, join(timeKey(m.SentAt), m.ID[:])
 	}
 	return nil, nil
-}
-
-// indexMailStatus puts m's status entry, if its status has one.
-func (tx *Tx) indexMailStatus(m *Mail) error {
-	if bucket, key := m.statusEntry(); bucket != nil {
-		return tx.bucket(bucket).Put(key, nil)
-	}
-	return nil
-}
-
-// unindexMailStatus deletes m's status entry, if its status has one.
-func (tx *Tx) unindexMailStatus(m *Mail) error {
-	if bucket, key := m.statusEntry(); bucket != nil {
-		return tx.bucket(bucket).Delete(key)
-	}
-	return nil
 }
 
 // deleteUserMail removes every outbox entry about a user: queued mail for
@@ -95,7 +79,7 @@ func (tx *Tx) deleteUserMail(userID uuid.UUID) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.unindexMailStatus(m); err != nil {
+		if err := tx.unindexStatus(m); err != nil {
 			return err
 		}
 		if err := outbox.Delete(m.ID[:]); err != nil {
@@ -140,14 +124,7 @@ func (tx *Tx) updateMail(id uuid.UUID, change func(*Mail)) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.unindexMailStatus(m); err != nil {
-		return err
-	}
-	change(m)
-	if err := tx.indexMailStatus(m); err != nil {
-		return err
-	}
-	return putJSON(tx.bucket(bucketOutbox), m.ID[:], m)
+	return tx.restatus(bucketOutbox, m.ID[:], m, func() { change(m) })
 }
 
 // MarkMailSent records delivery, erases the sealed body and indexes the

@@ -271,6 +271,6 @@ func indexSentMail(tx *Tx) error {
 		if json.Unmarshal(v, &m) != nil || m.Status != MailSent {
 			return nil
 		}
-		return tx.indexMailStatus(&m)
+		return tx.indexStatus(&m)
 	})
 }

@@ -149,7 +149,10 @@ func (tx *Tx) QueueDelivery(d *Delivery) error {
 	if err := tx.bucket(bucketWebhookByEndpoint).Put(join(d.EndpointID[:], d.ID[:]), nil); err != nil {
 		return err
 	}
-	return tx.putDelivery(d)
+	if err := tx.indexStatus(d); err != nil {
+		return err
+	}
+	return putJSON(tx.bucket(bucketWebhookDeliveries), d.ID[:], d)
 }
 
 // statusEntry is d's entry in the index of its status: webhook_due while
@@ -161,21 +164,6 @@ func (d *Delivery) statusEntry() (bucket, key []byte) {
 	return bucketWebhookDone, join(timeKey(d.DoneAt), d.ID[:])
 }
 
-// putDelivery stores d with the index entry of its status.
-func (tx *Tx) putDelivery(d *Delivery) error {
-	bucket, key := d.statusEntry()
-	if err := tx.bucket(bucket).Put(key, nil); err != nil {
-		return err
-	}
-	return putJSON(tx.bucket(bucketWebhookDeliveries), d.ID[:], d)
-}
-
-// unindexDelivery removes d's status index entry.
-func (tx *Tx) unindexDelivery(d *Delivery) error {
-	bucket, key := d.statusEntry()
-	return tx.bucket(bucket).Delete(key)
-}
-
 func (tx *Tx) deleteDelivery(id uuid.UUID) error {
 	d, err := tx.Delivery(id)
 	if err == ErrNotFound {
@@ -184,7 +172,7 @@ func (tx *Tx) deleteDelivery(id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.unindexDelivery(d); err != nil {
+	if err := tx.unindexStatus(d); err != nil {
 		return err
 	}
 	if err := tx.bucket(bucketWebhookByEndpoint).Delete(join(d.EndpointID[:], d.ID[:])); err != nil {
@@ -260,11 +248,7 @@ func (tx *Tx) UpdateDelivery(id uuid.UUID, change func(*Delivery)) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.unindexDelivery(d); err != nil {
-		return err
-	}
-	change(d)
-	return tx.putDelivery(d)
+	return tx.restatus(bucketWebhookDeliveries, d.ID[:], d, func() { change(d) })
 }
 
 // RequeueDelivery makes a delivery pending again, due at now, with its
