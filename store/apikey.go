@@ -39,18 +39,11 @@ const maxAPIKeyScopes = 32
 var errBadAPIKey = errors.New("store: undecodable api key")
 
 func encodeAPIKey(k *APIKey) []byte {
-	n := 80 + len(k.Name) + len(k.Hash)
-	for _, s := range k.Scopes {
-		n += 2 + len(s)
-	}
-	w := make(recordWriter, 0, n)
+	w := make(recordWriter, 0, 80+len(k.Name)+len(k.Hash)+strsSize(k.Scopes))
 	w = append(w, apiKeyCodecV1)
 	w.id(k.ID)
 	w.str(k.Name)
-	w.uint(uint64(len(k.Scopes)))
-	for _, s := range k.Scopes {
-		w.str(s)
-	}
+	w.strs(k.Scopes)
 	w.time(k.CreatedAt)
 	w.time(k.ExpiresAt)
 	w.time(k.RevokedAt)
@@ -64,16 +57,7 @@ func decodeAPIKey(b []byte, k *APIKey) error {
 	r.start(b, apiKeyCodecV1)
 	k.ID = r.id()
 	k.Name = r.str()
-	k.Scopes = nil
-	switch n := r.uint(); {
-	case n > maxAPIKeyScopes:
-		r.bad = true
-	case n > 0:
-		k.Scopes = make([]string, n)
-		for i := range k.Scopes {
-			k.Scopes[i] = r.str()
-		}
-	}
+	k.Scopes = r.strs(maxAPIKeyScopes)
 	k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = r.time(), r.time(), r.time(), r.time()
 	k.Hash = r.bytes()
 	return r.finish(errBadAPIKey)

@@ -22,13 +22,7 @@ func mustCreateAPIKey(tb testing.TB, db *store.DB, key, name string, expires tim
 
 func apiKeyByKey(tb testing.TB, db *store.DB, key string) (*store.APIKey, error) {
 	tb.Helper()
-	var k *store.APIKey
-	err := db.View(func(tx *store.Tx) error {
-		var err error
-		k, err = tx.APIKeyByHash(store.HashSecret(key))
-		return err
-	})
-	return k, err
+	return txResult(db.View, func(tx *store.Tx) (*store.APIKey, error) { return tx.APIKeyByHash(store.HashSecret(key)) })
 }
 
 // TestAPIKeyStoredOnlyAsHash: a key is found by its SHA-256 only, and the
@@ -49,7 +43,7 @@ func TestAPIKeyStoredOnlyAsHash(t *testing.T) {
 	if data := fileBytes(t, path); bytes.Contains(data, []byte(key)) || bytes.Contains(data, []byte(key[4:])) {
 		t.Fatal("the key itself is in the store file")
 	}
-	if n := countKeysContaining(rawKeys(t, path, "api_keys_by_hash"), store.HashSecret(key)); n != 1 {
+	if n := countKeys(rawKeys(t, path, "api_keys_by_hash"), store.HashSecret(key), bytes.Contains); n != 1 {
 		t.Fatalf("api_keys_by_hash: %d entries for the key's hash, want 1", n)
 	}
 }
@@ -61,11 +55,8 @@ func TestAPIKeyUsable(t *testing.T) {
 	live := mustCreateAPIKey(t, db, "mbk_live", "live", time.Time{})
 	expiring := mustCreateAPIKey(t, db, "mbk_expiring", "expiring", t0.Add(time.Hour))
 	revoked := mustCreateAPIKey(t, db, "mbk_revoked", "revoked", time.Time{})
-	var first *store.APIKey
-	mustUpdate(t, db, func(tx *store.Tx) error {
-		var err error
-		first, err = tx.RevokeAPIKey(revoked.ID, t0.Add(time.Minute))
-		return err
+	first := mustTxResult(t, db.Update, func(tx *store.Tx) (*store.APIKey, error) {
+		return tx.RevokeAPIKey(revoked.ID, t0.Add(time.Minute))
 	})
 	// Revoking again keeps the first time.
 	mustUpdate(t, db, func(tx *store.Tx) error {
@@ -96,8 +87,7 @@ func TestAPIKeyUsable(t *testing.T) {
 			t.Errorf("%s at %v: usable %v, want %v", c.key, c.at, got, c.want)
 		}
 	}
-	var list []store.APIKey
-	mustView(t, db, func(tx *store.Tx) error { var err error; list, err = tx.APIKeys(); return err })
+	list := mustTxResult(t, db.View, (*store.Tx).APIKeys)
 	if len(list) != 3 || list[0].ID != live.ID || list[1].ID != expiring.ID || list[2].ID != revoked.ID {
 		t.Fatalf("APIKeys: got %+v, want the three keys oldest first", list)
 	}

@@ -40,20 +40,14 @@ func TestAppendAuditAssignsIncreasingIDsAndKeepsGivenOnes(t *testing.T) {
 
 func auditIDs(tb testing.TB, db *store.DB, userID uuid.UUID, limit int) []uuid.UUID {
 	tb.Helper()
+	evs := mustTxResult(tb, db.View, func(tx *store.Tx) ([]store.Event, error) { return tx.AuditEvents(userID, limit) })
 	var ids []uuid.UUID
-	mustView(tb, db, func(tx *store.Tx) error {
-		evs, err := tx.AuditEvents(userID, limit)
-		if err != nil {
-			return err
+	for _, e := range evs {
+		if userID != uuid.Nil && e.UserID != userID {
+			tb.Fatalf("AuditEvents(%v) returned an event of user %v", userID, e.UserID)
 		}
-		for _, e := range evs {
-			if userID != uuid.Nil && e.UserID != userID {
-				tb.Fatalf("AuditEvents(%v) returned an event of user %v", userID, e.UserID)
-			}
-			ids = append(ids, e.ID)
-		}
-		return nil
-	})
+		ids = append(ids, e.ID)
+	}
 	return ids
 }
 

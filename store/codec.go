@@ -48,6 +48,24 @@ func (w *recordWriter) bytes(b []byte) {
 	w.uint(uint64(len(b)))
 	*w = append(*w, b...)
 }
+
+// strs writes a list of strings: a count, then each.
+func (w *recordWriter) strs(list []string) {
+	w.uint(uint64(len(list)))
+	for _, s := range list {
+		w.str(s)
+	}
+}
+
+// strsSize is about what strs writes of list, for a writer's capacity.
+func strsSize(list []string) int {
+	n := 0
+	for _, s := range list {
+		n += 2 + len(s)
+	}
+	return n
+}
+
 func (w *recordWriter) time(t time.Time) {
 	ns := int64(zeroTimeNanos)
 	if !t.IsZero() {
@@ -139,6 +157,23 @@ func (r *recordReader) bytes() []byte {
 	return nil
 }
 
+// strs reads a list written by recordWriter.strs, nil when empty; a count
+// over limit is a fault (it bounds the allocation a bad value can cause).
+func (r *recordReader) strs(limit uint64) []string {
+	n := r.uint()
+	if n > limit {
+		r.bad = true
+	}
+	if r.bad || n == 0 {
+		return nil
+	}
+	list := make([]string, n)
+	for i := range list {
+		list[i] = r.str()
+	}
+	return list
+}
+
 func (r *recordReader) time() time.Time {
 	if r.bad {
 		return time.Time{}
@@ -209,10 +244,7 @@ const (
 
 func encodeUser(u *User) []byte {
 	n := 100 + len(u.Email) + len(u.FirstName) + len(u.LastName) + len(u.Phone) + len(u.CompanyName) + len(u.PasswordHash) + len(u.Language)
-	for _, d := range u.KnownDevices {
-		n += 2 + len(d)
-	}
-	w := make(recordWriter, 0, n)
+	w := make(recordWriter, 0, n+strsSize(u.KnownDevices))
 	w = append(w, userCodecV3)
 	w.id(u.ID)
 	for _, s := range [...]string{u.Email, u.FirstName, u.LastName, u.Phone, u.CompanyName, u.PasswordHash} {
@@ -240,10 +272,7 @@ func encodeUser(u *User) []byte {
 	w.time(u.UpdatedAt)
 	w.id(u.PrimaryAddressID)
 	w.uint(uint64(max(u.AddressCount, 0))) // #nosec G115 -- not negative
-	w.uint(uint64(len(u.KnownDevices)))
-	for _, d := range u.KnownDevices {
-		w.str(d)
-	}
+	w.strs(u.KnownDevices)
 	w.uint(u.SecurityStamp)
 	w.str(u.Language)
 	return w
@@ -268,16 +297,7 @@ func decodeUserAs(b []byte, version byte, u *User) error {
 	u.DateJoined, u.LastLoginAt, u.UpdatedAt = r.time(), r.time(), r.time()
 	u.PrimaryAddressID = r.id()
 	u.AddressCount = int(min(r.uint(), MaxAddresses+1)) // #nosec G115 -- bounded
-	u.KnownDevices = nil
-	switch devices := r.uint(); {
-	case devices > MaxKnownDevices:
-		r.bad = true
-	case devices > 0:
-		u.KnownDevices = make([]string, devices)
-		for i := range u.KnownDevices {
-			u.KnownDevices[i] = r.str()
-		}
-	}
+	u.KnownDevices = r.strs(MaxKnownDevices)
 	u.SecurityStamp = 0
 	if version >= userCodecV2 {
 		u.SecurityStamp = r.uint()
@@ -299,14 +319,8 @@ const (
 const maxAAL = 3
 
 func encodeSession(s *Session) []byte {
-	n := 104 + len(s.IP) + len(s.UserAgent) + len(s.Hash)
-	for _, m := range s.Methods {
-		n += 1 + len(m)
-	}
-	w := make(recordWriter, 0, n)
+	w := make(recordWriter, 0, 104+len(s.IP)+len(s.UserAgent)+len(s.Hash)+strsSize(s.Methods))
 	w = append(w, sessionCodecV2)
-	w.id(s.ID)
-	w.id(s.UserID)
 	var flags uint64
 	if s.Staff {
 		flags |= sessionStaff
@@ -314,6 +328,16 @@ func encodeSession(s *Session) []byte {
 	if s.Token {
 		flags |= sessionToken
 	}
+	w.sessionFieldsV1(s, flags)
+	w.strs(s.Methods)
+	w.uint(uint64(max(s.AAL, 0))) // #nosec G115 -- not negative
+	return w
+}
+
+// sessionFieldsV1 writes the fields a V1 session has, which begin V2 too.
+func (w *recordWriter) sessionFieldsV1(s *Session, flags uint64) {
+	w.id(s.ID)
+	w.id(s.UserID)
 	w.uint(flags)
 	w.time(s.CreatedAt)
 	w.time(s.LastSeenAt)
@@ -322,12 +346,6 @@ func encodeSession(s *Session) []byte {
 	w.str(s.IP)
 	w.str(s.UserAgent)
 	w.bytes(s.Hash)
-	w.uint(uint64(len(s.Methods)))
-	for _, m := range s.Methods {
-		w.str(m)
-	}
-	w.uint(uint64(max(s.AAL, 0))) // #nosec G115 -- not negative
-	return w
 }
 
 func decodeSession(b []byte, s *Session) error { return decodeSessionAs(b, sessionCodecV2, s) }
@@ -349,16 +367,7 @@ func decodeSessionAs(b []byte, version byte, s *Session) error {
 		s.Methods, s.AAL = []string{"password"}, 1
 		return r.finish(errBadSession)
 	}
-	s.Methods = nil
-	switch methods := r.uint(); {
-	case methods > MaxSessionMethods:
-		r.bad = true
-	case methods > 0:
-		s.Methods = make([]string, methods)
-		for i := range s.Methods {
-			s.Methods[i] = r.str()
-		}
-	}
+	s.Methods = r.strs(MaxSessionMethods)
 	aal := r.uint()
 	if aal > maxAAL {
 		r.bad = true

@@ -78,13 +78,30 @@ func mustCreateUser(tb testing.TB, db *store.DB, email string) *store.User {
 // getUser returns the stored user with id, or nil and the error.
 func getUser(tb testing.TB, db *store.DB, id uuid.UUID) (*store.User, error) {
 	tb.Helper()
-	var u *store.User
-	err := db.View(func(tx *store.Tx) error {
+	return txResult(db.View, func(tx *store.Tx) (*store.User, error) { return tx.User(id) })
+}
+
+// txResult runs fn in a transaction, db.View or db.Update, and returns
+// what fn returned.
+func txResult[T any](run func(func(*store.Tx) error) error, fn func(*store.Tx) (T, error)) (T, error) {
+	var v T
+	err := run(func(tx *store.Tx) error {
 		var err error
-		u, err = tx.User(id)
+		v, err = fn(tx)
 		return err
 	})
-	return u, err
+	return v, err
+}
+
+// mustTxResult is txResult failing tb on an error, as mustView and
+// mustUpdate do.
+func mustTxResult[T any](tb testing.TB, run func(func(*store.Tx) error) error, fn func(*store.Tx) (T, error)) T {
+	tb.Helper()
+	v, err := txResult(run, fn)
+	if err != nil {
+		tb.Fatalf("transaction: got %v, want nil", err)
+	}
+	return v
 }
 
 // randomSecret is a 64-hex-char secret, distinctive enough to be searched
@@ -135,22 +152,12 @@ func rawKeys(tb testing.TB, path, bucket string) [][]byte {
 	return keys
 }
 
-// countKeysContaining counts keys of the list that contain part.
-func countKeysContaining(keys [][]byte, part []byte) int {
+// countKeys counts keys of the list that match part: that contain it
+// (bytes.Contains) or start with it (bytes.HasPrefix).
+func countKeys(keys [][]byte, part []byte, match func(k, part []byte) bool) int {
 	n := 0
 	for _, k := range keys {
-		if bytes.Contains(k, part) {
-			n++
-		}
-	}
-	return n
-}
-
-// countKeysWithPrefix counts keys of the list that start with prefix.
-func countKeysWithPrefix(keys [][]byte, prefix []byte) int {
-	n := 0
-	for _, k := range keys {
-		if bytes.HasPrefix(k, prefix) {
+		if match(k, part) {
 			n++
 		}
 	}

@@ -114,44 +114,25 @@ type OIDCState struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 }
 
+// oidcStates is where sign-in attempts at a provider are kept.
+func oidcStates() singleUse { return singleUse{bucketOIDCStates, bucketOIDCStatesByExpiry} }
+
 // PutOIDCState stores a new attempt under state.
 func (tx *Tx) PutOIDCState(state string, st *OIDCState) error {
-	hash := HashSecret(state)
-	if err := putJSON(tx.bucket(bucketOIDCStates), hash, st); err != nil {
-		return err
-	}
-	return tx.bucket(bucketOIDCStatesByExpiry).Put(join(timeKey(st.ExpiresAt), hash), nil)
+	return oidcStates().put(tx, HashSecret(state), st)
 }
 
 // TakeOIDCState returns and deletes the attempt stored under state.
 // Errors: ErrNotFound (never stored, taken already, or expired).
 func (tx *Tx) TakeOIDCState(state string, now time.Time) (*OIDCState, error) {
-	hash := HashSecret(state)
 	var st OIDCState
-	if err := getJSON(tx.bucket(bucketOIDCStates), hash, &st); err != nil {
-		return nil, err
-	}
-	if err := tx.bucket(bucketOIDCStates).Delete(hash); err != nil {
-		return nil, err
-	}
-	if err := tx.bucket(bucketOIDCStatesByExpiry).Delete(join(timeKey(st.ExpiresAt), hash)); err != nil {
+	if err := oidcStates().take(tx, HashSecret(state), &st); err != nil {
 		return nil, err
 	}
 	if !now.Before(st.ExpiresAt) {
 		return nil, ErrNotFound
 	}
 	return &st, nil
-}
-
-// pruneOIDCState removes the attempt of an oidc_states_by_expiry entry.
-func (tx *Tx) pruneOIDCState(key []byte) (bool, error) {
-	hash := key[min(8, len(key)):]
-	states := tx.bucket(bucketOIDCStates)
-	found := states.Get(hash) != nil
-	if err := states.Delete(hash); err != nil {
-		return false, err
-	}
-	return found, tx.bucket(bucketOIDCStatesByExpiry).Delete(key)
 }
 
 // checkIdentities checks that every identity belongs to a live user, sits

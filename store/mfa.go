@@ -158,12 +158,7 @@ func (tx *Tx) SpendRecoveryCode(userID uuid.UUID, hash []byte) (int, error) {
 
 // RecoveryCodesLeft counts the user's unused recovery codes.
 func (tx *Tx) RecoveryCodesLeft(userID uuid.UUID) int {
-	n := 0
-	c := tx.bucket(bucketMFARecovery).Cursor()
-	for k, _ := c.Seek(userID[:]); k != nil && bytes.HasPrefix(k, userID[:]); k, _ = c.Next() {
-		n++
-	}
-	return n
+	return countPrefix(tx, bucketMFARecovery, userID[:])
 }
 
 // deleteUserMFA removes every second factor of a user (account deletion).

@@ -46,7 +46,20 @@ func (tx *Tx) QueueMail(m *Mail) error {
 			return err
 		}
 	}
-	return tx.bucket(bucketOutboxDue).Put(join(timeKey(m.NextAttemptAt), m.ID[:]), nil)
+	return tx.indexStatus(m)
+}
+
+// statusEntry is m's entry in the index of its status: outbox_due (by
+// next attempt) for queued mail, outbox_sent (by sent time) for sent
+// mail; failed mail is in neither (nil bucket).
+func (m *Mail) statusEntry() (bucket, key []byte) {
+	switch m.Status {
+	case MailQueued:
+		return bucketOutboxDue, join(timeKey(m.NextAttemptAt), m.ID[:])
+	case MailSent:
+		return bucketOutboxSent, join(timeKey(m.SentAt), m.ID[:])
+	}
+	return nil, nil
 }
 
 // deleteUserMail removes every outbox entry about a user: queued mail for
@@ -66,15 +79,8 @@ func (tx *Tx) deleteUserMail(userID uuid.UUID) error {
 		if err != nil {
 			return err
 		}
-		if m.Status == MailQueued {
-			if err := tx.bucket(bucketOutboxDue).Delete(join(timeKey(m.NextAttemptAt), m.ID[:])); err != nil {
-				return err
-			}
-		}
-		if m.Status == MailSent {
-			if err := tx.bucket(bucketOutboxSent).Delete(join(timeKey(m.SentAt), m.ID[:])); err != nil {
-				return err
-			}
+		if err := tx.unindexStatus(m); err != nil {
+			return err
 		}
 		if err := outbox.Delete(m.ID[:]); err != nil {
 			return err
@@ -118,29 +124,7 @@ func (tx *Tx) updateMail(id uuid.UUID, change func(*Mail)) error {
 	if err != nil {
 		return err
 	}
-	due, sent := tx.bucket(bucketOutboxDue), tx.bucket(bucketOutboxSent)
-	if m.Status == MailQueued {
-		if err := due.Delete(join(timeKey(m.NextAttemptAt), m.ID[:])); err != nil {
-			return err
-		}
-	}
-	if m.Status == MailSent {
-		if err := sent.Delete(join(timeKey(m.SentAt), m.ID[:])); err != nil {
-			return err
-		}
-	}
-	change(m)
-	if m.Status == MailQueued {
-		if err := due.Put(join(timeKey(m.NextAttemptAt), m.ID[:]), nil); err != nil {
-			return err
-		}
-	}
-	if m.Status == MailSent {
-		if err := sent.Put(join(timeKey(m.SentAt), m.ID[:]), nil); err != nil {
-			return err
-		}
-	}
-	return putJSON(tx.bucket(bucketOutbox), m.ID[:], m)
+	return tx.restatus(bucketOutbox, m.ID[:], m, func() { change(m) })
 }
 
 // MarkMailSent records delivery, erases the sealed body and indexes the

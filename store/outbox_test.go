@@ -22,32 +22,20 @@ func queue(tb testing.TB, db *store.DB, next time.Time) *store.Mail {
 
 func dueIDs(tb testing.TB, db *store.DB, now time.Time, limit int) []uuid.UUID {
 	tb.Helper()
+	ms := mustTxResult(tb, db.View, func(tx *store.Tx) ([]store.Mail, error) { return tx.DueMail(now, limit) })
 	var ids []uuid.UUID
-	mustView(tb, db, func(tx *store.Tx) error {
-		ms, err := tx.DueMail(now, limit)
-		if err != nil {
-			return err
+	for _, m := range ms {
+		if m.Status != store.MailQueued {
+			tb.Fatalf("DueMail returned mail %v with status %q, want queued", m.ID, m.Status)
 		}
-		for _, m := range ms {
-			if m.Status != store.MailQueued {
-				tb.Fatalf("DueMail returned mail %v with status %q, want queued", m.ID, m.Status)
-			}
-			ids = append(ids, m.ID)
-		}
-		return nil
-	})
+		ids = append(ids, m.ID)
+	}
 	return ids
 }
 
 func getMail(tb testing.TB, db *store.DB, id uuid.UUID) *store.Mail {
 	tb.Helper()
-	var m *store.Mail
-	mustView(tb, db, func(tx *store.Tx) error {
-		var err error
-		m, err = tx.Mail(id)
-		return err
-	})
-	return m
+	return mustTxResult(tb, db.View, func(tx *store.Tx) (*store.Mail, error) { return tx.Mail(id) })
 }
 
 func isDue(tb testing.TB, db *store.DB, id uuid.UUID, now time.Time) bool {

@@ -139,13 +139,12 @@ func ceremonyKey(challenge string) []byte {
 	return h[:]
 }
 
+// ceremonies is where WebAuthn ceremonies wait between begin and finish.
+func ceremonies() singleUse { return singleUse{bucketCeremonies, bucketCeremoniesByExpiry} }
+
 // PutCeremony stores c under its challenge.
 func (tx *Tx) PutCeremony(challenge string, c *Ceremony) error {
-	key := ceremonyKey(challenge)
-	if err := putJSON(tx.bucket(bucketCeremonies), key, c); err != nil {
-		return err
-	}
-	return tx.bucket(bucketCeremoniesByExpiry).Put(join(timeKey(c.ExpiresAt), key), nil)
+	return ceremonies().put(tx, ceremonyKey(challenge), c)
 }
 
 // Ceremony returns the live ceremony of challenge without ending it.
@@ -164,24 +163,6 @@ func (tx *Tx) Ceremony(challenge string, now time.Time) (*Ceremony, error) {
 // EndCeremony removes the ceremony of challenge; of two finishes of one
 // ceremony, only one finds it. Errors: ErrNotFound.
 func (tx *Tx) EndCeremony(challenge string) error {
-	key := ceremonyKey(challenge)
 	var c Ceremony
-	if err := getJSON(tx.bucket(bucketCeremonies), key, &c); err != nil {
-		return err
-	}
-	if err := tx.bucket(bucketCeremoniesByExpiry).Delete(join(timeKey(c.ExpiresAt), key)); err != nil {
-		return err
-	}
-	return tx.bucket(bucketCeremonies).Delete(key)
-}
-
-// pruneCeremony removes the ceremony of a by-expiry entry (the sweeper).
-func (tx *Tx) pruneCeremony(key []byte) (bool, error) {
-	index := tx.bucket(bucketCeremoniesByExpiry)
-	hash := key[min(8, len(key)):]
-	pruned := tx.bucket(bucketCeremonies).Get(hash) != nil
-	if err := tx.bucket(bucketCeremonies).Delete(hash); err != nil {
-		return false, err
-	}
-	return pruned, index.Delete(key)
+	return ceremonies().take(tx, ceremonyKey(challenge), &c)
 }

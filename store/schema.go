@@ -351,38 +351,33 @@ type recordKind struct {
 }
 
 func rewriteUser(v []byte) ([]byte, error) {
-	if len(v) > 0 && v[0] == userCodecV3 {
-		return nil, nil
-	}
-	var u User
-	if err := decodeOldUser(v, &u); err != nil {
-		return nil, err
-	}
-	// As RememberDevice keeps them: a longer list would not decode.
-	u.KnownDevices = u.KnownDevices[:min(len(u.KnownDevices), MaxKnownDevices)]
-	return encodeUser(&u), nil
+	return rewriteRecord(v, userCodecV3, decodeOldUser, func(u *User) []byte {
+		// As RememberDevice keeps them: a longer list would not decode.
+		u.KnownDevices = u.KnownDevices[:min(len(u.KnownDevices), MaxKnownDevices)]
+		return encodeUser(u)
+	})
 }
 
 func rewriteSession(v []byte) ([]byte, error) {
-	if len(v) > 0 && v[0] == sessionCodecV2 {
-		return nil, nil
-	}
-	var s Session
-	if err := decodeOldSession(v, &s); err != nil {
-		return nil, err
-	}
-	return encodeSession(&s), nil
+	return rewriteRecord(v, sessionCodecV2, decodeOldSession, encodeSession)
 }
 
 func rewriteAddress(v []byte) ([]byte, error) {
-	if len(v) > 0 && v[0] == addressCodecV1 {
+	return rewriteRecord(v, addressCodecV1, decodeOldAddress, encodeAddress)
+}
+
+// rewriteRecord is a recordKind's rewrite for records whose current form
+// begins with the version byte current, read in any older form by
+// decodeOld.
+func rewriteRecord[T any](v []byte, current byte, decodeOld func([]byte, *T) error, encode func(*T) []byte) ([]byte, error) {
+	if len(v) > 0 && v[0] == current {
 		return nil, nil
 	}
-	var a Address
-	if err := decodeOldAddress(v, &a); err != nil {
+	var rec T
+	if err := decodeOld(v, &rec); err != nil {
 		return nil, err
 	}
-	return encodeAddress(&a), nil
+	return encode(&rec), nil
 }
 
 // rewriteRecords is upgradeTo4 with its pace: at most batch records read

@@ -48,6 +48,12 @@ func (s *Session) EndsAt() time.Time {
 // Valid reports whether the session is still usable at now.
 func (s *Session) Valid(now time.Time) bool { return now.Before(s.EndsAt()) }
 
+// byUserKey is s's sessions_by_user key (its value is s's hash).
+func (s *Session) byUserKey() []byte { return join(s.UserID[:], s.ID[:]) }
+
+// byExpiryKey is s's sessions_by_expiry key: when it ends, its hash.
+func (s *Session) byExpiryKey() []byte { return join(timeKey(s.EndsAt()), s.Hash) }
+
 // CreateSession stores s under the hash of secret, with its indexes.
 func (tx *Tx) CreateSession(secret string, s *Session) error {
 	s.Hash = HashSecret(secret)
@@ -58,7 +64,7 @@ func (tx *Tx) putSession(s *Session) error {
 	if err := tx.putSessionRecord(s); err != nil {
 		return err
 	}
-	return tx.bucket(bucketSessionsByUser).Put(join(s.UserID[:], s.ID[:]), s.Hash)
+	return tx.bucket(bucketSessionsByUser).Put(s.byUserKey(), s.Hash)
 }
 
 // putSessionRecord writes s and its by-expiry entry (a touch changes no
@@ -67,7 +73,7 @@ func (tx *Tx) putSessionRecord(s *Session) error {
 	if err := tx.bucket(bucketSessions).Put(s.Hash, encodeSession(s)); err != nil {
 		return err
 	}
-	return tx.bucket(bucketSessionsByExpiry).Put(join(timeKey(s.EndsAt()), s.Hash), nil)
+	return tx.bucket(bucketSessionsByExpiry).Put(s.byExpiryKey(), nil)
 }
 
 // SessionBySecret returns the session whose cookie secret is secret, valid
@@ -87,7 +93,7 @@ func (tx *Tx) TouchSession(hash []byte, seen, idleUntil time.Time) error {
 	if err := tx.getSession(hash, &s); err != nil {
 		return err
 	}
-	if err := tx.bucket(bucketSessionsByExpiry).Delete(join(timeKey(s.EndsAt()), s.Hash)); err != nil {
+	if err := tx.bucket(bucketSessionsByExpiry).Delete(s.byExpiryKey()); err != nil {
 		return err
 	}
 	s.LastSeenAt = seen
@@ -112,12 +118,7 @@ func (tx *Tx) UserSessions(userID uuid.UUID) ([]Session, error) {
 
 // CountUserSessions counts a user's sessions without decoding them.
 func (tx *Tx) CountUserSessions(userID uuid.UUID) int {
-	n := 0
-	c := tx.bucket(bucketSessionsByUser).Cursor()
-	for k, _ := c.Seek(userID[:]); k != nil && bytes.HasPrefix(k, userID[:]); k, _ = c.Next() {
-		n++
-	}
-	return n
+	return countPrefix(tx, bucketSessionsByUser, userID[:])
 }
 
 // DeleteSession removes the session with this hash, if any.
@@ -134,10 +135,10 @@ func (tx *Tx) DeleteSession(hash []byte) error {
 }
 
 func (tx *Tx) deleteSession(s *Session) error {
-	if err := tx.bucket(bucketSessionsByExpiry).Delete(join(timeKey(s.EndsAt()), s.Hash)); err != nil {
+	if err := tx.bucket(bucketSessionsByExpiry).Delete(s.byExpiryKey()); err != nil {
 		return err
 	}
-	if err := tx.bucket(bucketSessionsByUser).Delete(join(s.UserID[:], s.ID[:])); err != nil {
+	if err := tx.bucket(bucketSessionsByUser).Delete(s.byUserKey()); err != nil {
 		return err
 	}
 	return tx.bucket(bucketSessions).Delete(s.Hash)

@@ -25,13 +25,7 @@ func newSession(tb testing.TB, db *store.DB, userID uuid.UUID, expires, idle tim
 }
 
 func sessionBySecret(db *store.DB, secret string) (*store.Session, error) {
-	var s *store.Session
-	err := db.View(func(tx *store.Tx) error {
-		var err error
-		s, err = tx.SessionBySecret(secret)
-		return err
-	})
-	return s, err
+	return txResult(db.View, func(tx *store.Tx) (*store.Session, error) { return tx.SessionBySecret(secret) })
 }
 
 func TestCreateSessionStoresOnlyHashAndSessionBySecretFindsIt(t *testing.T) {
@@ -137,7 +131,7 @@ func TestTouchSessionMovesLastSeenAndIdleUntilAndReindexesExpiry(t *testing.T) {
 
 	// sessions_by_expiry holds exactly one entry for the session, at the new end.
 	keys := rawKeys(t, path, "sessions_by_expiry")
-	if n := countKeysContaining(keys, s.Hash); n != 1 {
+	if n := countKeys(keys, s.Hash, bytes.Contains); n != 1 {
 		t.Fatalf("sessions_by_expiry entries for the session: got %d, want 1", n)
 	}
 	for _, k := range keys {
@@ -214,11 +208,8 @@ func TestDeleteUserSessionsWithKeepKeepsExactlyThatOne(t *testing.T) {
 	otherSecret, _ := newSession(t, db, other.ID, t0.Add(24*time.Hour), t0.Add(time.Hour))
 	const keep = 2
 
-	var removed int
-	mustUpdate(t, db, func(tx *store.Tx) error {
-		var err error
-		removed, err = tx.DeleteUserSessions(u.ID, store.HashSecret(secrets[keep]))
-		return err
+	removed := mustTxResult(t, db.Update, func(tx *store.Tx) (int, error) {
+		return tx.DeleteUserSessions(u.ID, store.HashSecret(secrets[keep]))
 	})
 	if removed != 3 {
 		t.Fatalf("DeleteUserSessions removed %d, want 3", removed)
@@ -250,11 +241,7 @@ func TestDeleteUserSessionsWithKeepKeepsExactlyThatOne(t *testing.T) {
 	}
 
 	// keep == nil removes all of them.
-	mustUpdate(t, db, func(tx *store.Tx) error {
-		var err error
-		removed, err = tx.DeleteUserSessions(u.ID, nil)
-		return err
-	})
+	removed = mustTxResult(t, db.Update, func(tx *store.Tx) (int, error) { return tx.DeleteUserSessions(u.ID, nil) })
 	if removed != 1 {
 		t.Fatalf("DeleteUserSessions(nil) removed %d, want 1", removed)
 	}

@@ -76,19 +76,10 @@ func TestSessionCodecV1ReadByTheMigration(t *testing.T) {
 // encodeV1Session writes s as the builds before V2 did.
 func encodeV1Session(s *Session) []byte {
 	w := recordWriter{sessionCodecV1}
-	w.id(s.ID)
-	w.id(s.UserID)
 	var flags uint64
 	if s.Staff {
 		flags = 1
 	}
-	w.uint(flags)
-	w.time(s.CreatedAt)
-	w.time(s.LastSeenAt)
-	w.time(s.ExpiresAt)
-	w.time(s.IdleUntil)
-	w.str(s.IP)
-	w.str(s.UserAgent)
-	w.bytes(s.Hash)
+	w.sessionFieldsV1(s, flags)
 	return w
 }

@@ -69,13 +69,7 @@ func TestIssue14Item1PendingRegistration(t *testing.T) {
 	db := mustOpen(t)
 	u := mustCreateUser(t, db, "pending@example.com")
 	pending := func() string {
-		var h string
-		mustView(t, db, func(tx *store.Tx) error {
-			var err error
-			h, err = tx.PendingRegistration(u.ID)
-			return err
-		})
-		return h
+		return mustTxResult(t, db.View, func(tx *store.Tx) (string, error) { return tx.PendingRegistration(u.ID) })
 	}
 	if h := pending(); h != "" {
 		t.Fatalf("no token: got %q, want none", h)

@@ -140,10 +140,10 @@ func (tx *Tx) sweepBatch(cut sweepCutoffs, limit int, r *SweepResult) (more bool
 	}{
 		{below(bucketTokensByExpiry), cut.tokens, tx.pruneToken, &r.Tokens},
 		{below(bucketSessionsByExpiry), cut.sessions, tx.pruneSession, &r.Sessions},
-		{below(bucketOIDCStatesByExpiry), cut.sessions, tx.pruneOIDCState, &r.Tokens}, // sign-ins at a provider left unfinished
+		{below(bucketOIDCStatesByExpiry), cut.sessions, oidcStates().pruner(tx), &r.Tokens}, // sign-ins at a provider left unfinished
 		{below(bucketOutboxSent), cut.mail, tx.pruneMail, &r.Mails},
 		{func(cutoff []byte, limit int) [][]byte { return auditKeysBefore(tx, cutoff, limit) }, cut.audit, tx.pruneAudit, &r.Audit},
-		{below(bucketCeremoniesByExpiry), cut.sessions, tx.pruneCeremony, &r.Ceremonies},
+		{below(bucketCeremoniesByExpiry), cut.sessions, ceremonies().pruner(tx), &r.Ceremonies},
 	}
 	budget := limit
 	for _, k := range kinds {
@@ -266,12 +266,11 @@ func (tx *Tx) pruneAudit(key []byte) (bool, error) {
 // existed its entry there, so that Sweep finds it. Undecodable records are
 // left for Check to report.
 func indexSentMail(tx *Tx) error {
-	sent := tx.bucket(bucketOutboxSent)
 	return tx.bucket(bucketOutbox).ForEach(func(_, v []byte) error {
 		var m Mail
 		if json.Unmarshal(v, &m) != nil || m.Status != MailSent {
 			return nil
 		}
-		return sent.Put(join(timeKey(m.SentAt), m.ID[:]), nil)
+		return tx.indexStatus(&m)
 	})
 }

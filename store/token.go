@@ -84,6 +84,9 @@ func (t *Token) Preview() string {
 	return hex.EncodeToString(h[:4])
 }
 
+// byUserKey is t's tokens_by_user key: its user, its kind, its hash.
+func (t *Token) byUserKey() []byte { return join(t.UserID[:], []byte{byte(t.Kind)}, t.Hash) }
+
 // IssueToken stores a new token for raw and, for every kind but undo,
 // voids every unspent token of the same kind for the same user: a newer
 // token voids the older, in the same transaction.
@@ -102,7 +105,7 @@ func (tx *Tx) IssueToken(raw string, t *Token) error {
 	if err := putJSON(tx.bucket(bucketTokens), t.Hash, t); err != nil {
 		return err
 	}
-	if err := tx.bucket(bucketTokensByUser).Put(join(t.UserID[:], []byte{byte(t.Kind)}, t.Hash), nil); err != nil {
+	if err := tx.bucket(bucketTokensByUser).Put(t.byUserKey(), nil); err != nil {
 		return err
 	}
 	return tx.bucket(bucketTokensByExpiry).Put(join(timeKey(t.ExpiresAt), t.Hash), nil)
@@ -200,7 +203,7 @@ func (tx *Tx) SpendToken(kind TokenKind, raw string, now time.Time) (*Token, err
 	if err := putJSON(tx.bucket(bucketTokens), t.Hash, t); err != nil {
 		return nil, err
 	}
-	if err := tx.bucket(bucketTokensByUser).Put(join(t.UserID[:], []byte{byte(t.Kind)}, t.Hash), deadMark); err != nil {
+	if err := tx.bucket(bucketTokensByUser).Put(t.byUserKey(), deadMark); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -213,7 +216,7 @@ func (tx *Tx) FailTokenAttempt(t *Token, limit int, now time.Time) (int, error) 
 	t.Attempts++
 	if t.Attempts >= limit {
 		t.VoidedAt = now
-		if err := tx.bucket(bucketTokensByUser).Put(join(t.UserID[:], []byte{byte(t.Kind)}, t.Hash), deadMark); err != nil {
+		if err := tx.bucket(bucketTokensByUser).Put(t.byUserKey(), deadMark); err != nil {
 			return 0, err
 		}
 	}

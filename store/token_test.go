@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -25,23 +26,51 @@ func issue(tb testing.TB, db *store.DB, userID uuid.UUID, kind store.TokenKind, 
 }
 
 func spend(db *store.DB, kind store.TokenKind, raw string, now time.Time) (*store.Token, error) {
-	var tok *store.Token
-	err := db.Update(func(tx *store.Tx) error {
-		var err error
-		tok, err = tx.SpendToken(kind, raw, now)
-		return err
-	})
-	return tok, err
+	return txResult(db.Update, func(tx *store.Tx) (*store.Token, error) { return tx.SpendToken(kind, raw, now) })
 }
 
 func valid(db *store.DB, kind store.TokenKind, raw string, now time.Time) (*store.Token, error) {
-	var tok *store.Token
-	err := db.View(func(tx *store.Tx) error {
-		var err error
-		tok, err = tx.ValidToken(kind, raw, now)
-		return err
-	})
-	return tok, err
+	return txResult(db.View, func(tx *store.Tx) (*store.Token, error) { return tx.ValidToken(kind, raw, now) })
+}
+
+// issuedToken opens a store holding one user (email) with one token of
+// kind issued at t0, valid for an hour, and returns them and the raw token.
+func issuedToken(tb testing.TB, email string, kind store.TokenKind) (*store.DB, *store.User, string) {
+	tb.Helper()
+	db := mustOpen(tb)
+	u := mustCreateUser(tb, db, email)
+	return db, u, issue(tb, db, u.ID, kind, t0)
+}
+
+// mustSpend spends raw as a token of kind at now and fails tb unless
+// SpendToken accepts it.
+func mustSpend(tb testing.TB, db *store.DB, kind store.TokenKind, raw string, now time.Time, what string) *store.Token {
+	tb.Helper()
+	tok, err := spend(db, kind, raw, now)
+	if err != nil {
+		tb.Fatalf("SpendToken(%s): got %v, want nil", what, err)
+	}
+	return tok
+}
+
+// wantTokenValid fails tb unless ValidToken accepts raw as a token of kind at now.
+func wantTokenValid(tb testing.TB, db *store.DB, kind store.TokenKind, raw string, now time.Time, what string) {
+	tb.Helper()
+	if _, err := valid(db, kind, raw, now); err != nil {
+		tb.Fatalf("ValidToken(%s): got %v, want nil", what, err)
+	}
+}
+
+// wantTokenInvalid fails tb unless ValidToken and then SpendToken both
+// refuse raw as a token of kind at now with ErrTokenInvalid.
+func wantTokenInvalid(tb testing.TB, db *store.DB, kind store.TokenKind, raw string, now time.Time, what string) {
+	tb.Helper()
+	if _, err := valid(db, kind, raw, now); !errors.Is(err, store.ErrTokenInvalid) {
+		tb.Fatalf("ValidToken(%s): got %v, want ErrTokenInvalid", what, err)
+	}
+	if _, err := spend(db, kind, raw, now); !errors.Is(err, store.ErrTokenInvalid) {
+		tb.Fatalf("SpendToken(%s): got %v, want ErrTokenInvalid", what, err)
+	}
 }
 
 func TestSpendTokenWorksOnceSecondSpendIsErrTokenInvalid(t *testing.T) {
@@ -55,10 +84,7 @@ func TestSpendTokenWorksOnceSecondSpendIsErrTokenInvalid(t *testing.T) {
 		})
 	})
 	now := t0.Add(time.Minute)
-	tok, err := spend(db, store.TokenEmailChange, raw, now)
-	if err != nil {
-		t.Fatalf("first SpendToken: got %v, want nil", err)
-	}
+	tok := mustSpend(t, db, store.TokenEmailChange, raw, now, "first")
 	if tok.UserID != u.ID || tok.NewEmail != "next@example.com" || tok.Kind != store.TokenEmailChange {
 		t.Fatalf("first SpendToken: got %+v, want the issued token", tok)
 	}
@@ -77,90 +103,79 @@ func TestSpendTokenWorksOnceSecondSpendIsErrTokenInvalid(t *testing.T) {
 }
 
 func TestSpendTokenWrongKindIsErrTokenInvalidAndDoesNotSpend(t *testing.T) {
-	db := mustOpen(t)
-	u := mustCreateUser(t, db, "kind@example.com")
-	raw := issue(t, db, u.ID, store.TokenPasswordReset, t0)
+	db, _, raw := issuedToken(t, "kind@example.com", store.TokenPasswordReset)
 	now := t0.Add(time.Minute)
 	for _, kind := range []store.TokenKind{store.TokenVerifyEmail, store.TokenEmailChange, 0, 99} {
-		if _, err := spend(db, kind, raw, now); !errors.Is(err, store.ErrTokenInvalid) {
-			t.Fatalf("SpendToken(kind %v): got %v, want ErrTokenInvalid", kind, err)
-		}
-		if _, err := valid(db, kind, raw, now); !errors.Is(err, store.ErrTokenInvalid) {
-			t.Fatalf("ValidToken(kind %v): got %v, want ErrTokenInvalid", kind, err)
-		}
+		wantTokenInvalid(t, db, kind, raw, now, fmt.Sprintf("kind %v", kind))
 	}
-	if _, err := spend(db, store.TokenPasswordReset, raw, now); err != nil {
-		t.Fatalf("SpendToken(right kind) after wrong-kind attempts: got %v, want nil", err)
-	}
+	mustSpend(t, db, store.TokenPasswordReset, raw, now, "right kind, after wrong-kind attempts")
 }
 
 func TestTokenExpiredWhenNowAtOrAfterExpiresAt(t *testing.T) {
-	db := mustOpen(t)
-	u := mustCreateUser(t, db, "exp@example.com")
-	raw := issue(t, db, u.ID, store.TokenVerifyEmail, t0)
+	db, _, raw := issuedToken(t, "exp@example.com", store.TokenVerifyEmail)
 	expires := t0.Add(time.Hour)
 
-	if _, err := valid(db, store.TokenVerifyEmail, raw, expires.Add(-time.Nanosecond)); err != nil {
-		t.Fatalf("ValidToken 1ns before ExpiresAt: got %v, want nil", err)
-	}
+	wantTokenValid(t, db, store.TokenVerifyEmail, raw, expires.Add(-time.Nanosecond), "1ns before ExpiresAt")
 	for _, now := range []time.Time{expires, expires.Add(time.Nanosecond), expires.Add(24 * time.Hour)} {
-		if _, err := valid(db, store.TokenVerifyEmail, raw, now); !errors.Is(err, store.ErrTokenInvalid) {
-			t.Fatalf("ValidToken at %v (ExpiresAt %v): got %v, want ErrTokenInvalid", now, expires, err)
-		}
-		if _, err := spend(db, store.TokenVerifyEmail, raw, now); !errors.Is(err, store.ErrTokenInvalid) {
-			t.Fatalf("SpendToken at %v (ExpiresAt %v): got %v, want ErrTokenInvalid", now, expires, err)
-		}
+		wantTokenInvalid(t, db, store.TokenVerifyEmail, raw, now, fmt.Sprintf("at %v, ExpiresAt %v", now, expires))
 	}
 }
 
 func TestValidTokenDoesNotSpend(t *testing.T) {
-	db := mustOpen(t)
-	u := mustCreateUser(t, db, "valid@example.com")
-	raw := issue(t, db, u.ID, store.TokenVerifyEmail, t0)
+	db, _, raw := issuedToken(t, "valid@example.com", store.TokenVerifyEmail)
 	now := t0.Add(time.Minute)
 	// Inside a write transaction too: ValidToken must not write.
 	for i := 0; i < 3; i++ {
-		var tok *store.Token
-		mustUpdate(t, db, func(tx *store.Tx) error {
-			var err error
-			tok, err = tx.ValidToken(store.TokenVerifyEmail, raw, now)
-			return err
+		tok := mustTxResult(t, db.Update, func(tx *store.Tx) (*store.Token, error) {
+			return tx.ValidToken(store.TokenVerifyEmail, raw, now)
 		})
 		if tok.Used() || !tok.UsedAt.IsZero() {
 			t.Fatalf("ValidToken #%d: got a used token %+v, want unused", i, tok)
 		}
 	}
-	if _, err := spend(db, store.TokenVerifyEmail, raw, now); err != nil {
-		t.Fatalf("SpendToken after ValidToken: got %v, want nil", err)
+	mustSpend(t, db, store.TokenVerifyEmail, raw, now, "after ValidToken")
+}
+
+// voidingTokens is what the voiding tests start from: a store where u
+// holds a password reset and an email verification token, and another
+// user a password reset token, all issued at t0.
+type voidingTokens struct {
+	db                        *store.DB
+	u                         *store.User
+	reset, verify, otherReset string
+}
+
+func newVoidingTokens(tb testing.TB, email, otherEmail string) voidingTokens {
+	tb.Helper()
+	db := mustOpen(tb)
+	u := mustCreateUser(tb, db, email)
+	other := mustCreateUser(tb, db, otherEmail)
+	return voidingTokens{
+		db: db, u: u,
+		reset:      issue(tb, db, u.ID, store.TokenPasswordReset, t0),
+		verify:     issue(tb, db, u.ID, store.TokenVerifyEmail, t0),
+		otherReset: issue(tb, db, other.ID, store.TokenPasswordReset, t0),
 	}
 }
 
-func TestIssueTokenVoidsOlderSameKindSameUserOnly(t *testing.T) {
-	db := mustOpen(t)
-	u := mustCreateUser(t, db, "void@example.com")
-	other := mustCreateUser(t, db, "other@example.com")
+// wantOnlyResetVoided fails tb unless, at now, u's reset token is void
+// while u's token of the other kind and the other user's reset token
+// are still valid.
+func (v voidingTokens) wantOnlyResetVoided(tb testing.TB, now time.Time) {
+	tb.Helper()
+	wantTokenInvalid(tb, v.db, store.TokenPasswordReset, v.reset, now, "reset, voided")
+	wantTokenValid(tb, v.db, store.TokenVerifyEmail, v.verify, now, "same user, other kind")
+	wantTokenValid(tb, v.db, store.TokenPasswordReset, v.otherReset, now, "other user, same kind")
+}
 
-	older := issue(t, db, u.ID, store.TokenPasswordReset, t0)
-	otherKind := issue(t, db, u.ID, store.TokenVerifyEmail, t0)
-	otherUser := issue(t, db, other.ID, store.TokenPasswordReset, t0)
+func TestIssueTokenVoidsOlderSameKindSameUserOnly(t *testing.T) {
+	v := newVoidingTokens(t, "void@example.com", "other@example.com")
+	db, u, older := v.db, v.u, v.reset
 	newer := issue(t, db, u.ID, store.TokenPasswordReset, t0.Add(time.Minute))
 	now := t0.Add(2 * time.Minute)
 
-	if _, err := valid(db, store.TokenPasswordReset, older, now); !errors.Is(err, store.ErrTokenInvalid) {
-		t.Fatalf("ValidToken(older, voided): got %v, want ErrTokenInvalid", err)
-	}
-	if _, err := spend(db, store.TokenPasswordReset, older, now); !errors.Is(err, store.ErrTokenInvalid) {
-		t.Fatalf("SpendToken(older, voided): got %v, want ErrTokenInvalid", err)
-	}
-	if _, err := valid(db, store.TokenVerifyEmail, otherKind, now); err != nil {
-		t.Fatalf("ValidToken(same user, other kind): got %v, want nil", err)
-	}
-	if _, err := valid(db, store.TokenPasswordReset, otherUser, now); err != nil {
-		t.Fatalf("ValidToken(other user, same kind): got %v, want nil", err)
-	}
-	if _, err := spend(db, store.TokenPasswordReset, newer, now); err != nil {
-		t.Fatalf("SpendToken(newer): got %v, want nil", err)
-	}
+	v.wantOnlyResetVoided(t, now)
+	mustSpend(t, db, store.TokenPasswordReset, newer, now, "newer")
 
 	// The voided token keeps its record, marked voided at the newer one's creation.
 	mustView(t, db, func(tx *store.Tx) error {
@@ -193,9 +208,7 @@ func TestIssueTokenDoesNotUnspendOrRevoidASpentToken(t *testing.T) {
 	db := mustOpen(t)
 	u := mustCreateUser(t, db, "spent@example.com")
 	first := issue(t, db, u.ID, store.TokenVerifyEmail, t0)
-	if _, err := spend(db, store.TokenVerifyEmail, first, t0.Add(time.Second)); err != nil {
-		t.Fatalf("SpendToken(first): %v", err)
-	}
+	mustSpend(t, db, store.TokenVerifyEmail, first, t0.Add(time.Second), "first")
 	issue(t, db, u.ID, store.TokenVerifyEmail, t0.Add(time.Minute))
 	mustView(t, db, func(tx *store.Tx) error {
 		toks, err := tx.UserTokens(u.ID)
@@ -214,42 +227,18 @@ func TestIssueTokenDoesNotUnspendOrRevoidASpentToken(t *testing.T) {
 }
 
 func TestVoidTokensVoidsOnlyThatUsersKind(t *testing.T) {
-	db := mustOpen(t)
-	u := mustCreateUser(t, db, "vt@example.com")
-	other := mustCreateUser(t, db, "vt-other@example.com")
-	reset1 := issue(t, db, u.ID, store.TokenPasswordReset, t0)
-	verify := issue(t, db, u.ID, store.TokenVerifyEmail, t0)
-	otherReset := issue(t, db, other.ID, store.TokenPasswordReset, t0)
+	v := newVoidingTokens(t, "vt@example.com", "vt-other@example.com")
 	now := t0.Add(time.Minute)
-
-	mustUpdate(t, db, func(tx *store.Tx) error { return tx.VoidTokens(u.ID, store.TokenPasswordReset, now) })
-
-	if _, err := valid(db, store.TokenPasswordReset, reset1, now); !errors.Is(err, store.ErrTokenInvalid) {
-		t.Fatalf("ValidToken(voided reset): got %v, want ErrTokenInvalid", err)
-	}
-	if _, err := valid(db, store.TokenVerifyEmail, verify, now); err != nil {
-		t.Fatalf("ValidToken(verify, other kind): got %v, want nil", err)
-	}
-	if _, err := valid(db, store.TokenPasswordReset, otherReset, now); err != nil {
-		t.Fatalf("ValidToken(other user's reset): got %v, want nil", err)
-	}
+	mustUpdate(t, v.db, func(tx *store.Tx) error { return tx.VoidTokens(v.u.ID, store.TokenPasswordReset, now) })
+	v.wantOnlyResetVoided(t, now)
 }
 
 func TestTokenOfDeletedUserIsErrTokenInvalid(t *testing.T) {
-	db := mustOpen(t)
-	u := mustCreateUser(t, db, "del@example.com")
-	raw := issue(t, db, u.ID, store.TokenVerifyEmail, t0)
+	db, u, raw := issuedToken(t, "del@example.com", store.TokenVerifyEmail)
 	now := t0.Add(time.Minute)
-	if _, err := valid(db, store.TokenVerifyEmail, raw, now); err != nil {
-		t.Fatalf("ValidToken before delete: got %v, want nil", err)
-	}
+	wantTokenValid(t, db, store.TokenVerifyEmail, raw, now, "before delete")
 	mustUpdate(t, db, func(tx *store.Tx) error { return tx.DeleteUser(u.ID) })
-	if _, err := valid(db, store.TokenVerifyEmail, raw, now); !errors.Is(err, store.ErrTokenInvalid) {
-		t.Fatalf("ValidToken after delete: got %v, want ErrTokenInvalid", err)
-	}
-	if _, err := spend(db, store.TokenVerifyEmail, raw, now); !errors.Is(err, store.ErrTokenInvalid) {
-		t.Fatalf("SpendToken after delete: got %v, want ErrTokenInvalid", err)
-	}
+	wantTokenInvalid(t, db, store.TokenVerifyEmail, raw, now, "after delete")
 }
 
 func TestTokenForMissingUserIsRefused(t *testing.T) {
@@ -273,9 +262,7 @@ func TestRawTokenNeverAppearsInFileBytes(t *testing.T) {
 		raws = append(raws, issue(t, db, u.ID, kind, t0))
 	}
 	spent := issue(t, db, u.ID, store.TokenVerifyEmail, t0.Add(time.Second))
-	if _, err := spend(db, store.TokenVerifyEmail, spent, t0.Add(time.Minute)); err != nil {
-		t.Fatalf("SpendToken: %v", err)
-	}
+	mustSpend(t, db, store.TokenVerifyEmail, spent, t0.Add(time.Minute), "spent")
 	raws = append(raws, spent)
 	mustClose(t, db)
 

@@ -289,6 +289,17 @@ func (tx *Tx) DeleteUser(id uuid.UUID) error {
 	return tx.bucket(bucketUsers).Delete(id[:])
 }
 
+// countPrefix counts the keys of a bucket that start with prefix, reading
+// keys only.
+func countPrefix(tx *Tx, name, prefix []byte) int {
+	n := 0
+	c := tx.bucket(name).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
 // deletePrefix removes every key of b that starts with prefix and returns them.
 func deletePrefix(tx *Tx, name, prefix []byte) ([][]byte, error) {
 	b := tx.bucket(name)

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -341,7 +342,7 @@ func TestDeleteUserRemovesUserEmailSessionsTokensAndIndexesButNotOtherUsers(t *t
 	// user and everything of the kept one.
 	checkUserIndexes(t, path, gone, false)
 	checkUserIndexes(t, path, kept, true)
-	if keys := rawKeys(t, path, "users_by_email"); countKeysContaining(keys, []byte("kept@example.com")) != 1 {
+	if keys := rawKeys(t, path, "users_by_email"); countKeys(keys, []byte("kept@example.com"), bytes.Contains) != 1 {
 		t.Fatalf("users_by_email: got %q, want an entry for kept@example.com", keys)
 	}
 }
@@ -354,16 +355,16 @@ func checkUserIndexes(t *testing.T, path string, f userFixture, present bool) {
 	if present {
 		want = 1
 	}
-	if got := countKeysWithPrefix(rawKeys(t, path, "sessions_by_user"), f.user.ID[:]); got != 2*want {
+	if got := countKeys(rawKeys(t, path, "sessions_by_user"), f.user.ID[:], bytes.HasPrefix); got != 2*want {
 		t.Fatalf("sessions_by_user entries of %s: got %d, want %d", f.user.Email, got, 2*want)
 	}
-	if got := countKeysWithPrefix(rawKeys(t, path, "tokens_by_user"), f.user.ID[:]); got != 2*want {
+	if got := countKeys(rawKeys(t, path, "tokens_by_user"), f.user.ID[:], bytes.HasPrefix); got != 2*want {
 		t.Fatalf("tokens_by_user entries of %s: got %d, want %d", f.user.Email, got, 2*want)
 	}
 	for _, bucket := range []string{"sessions", "sessions_by_expiry"} {
 		keys := rawKeys(t, path, bucket)
 		for _, secret := range f.sessions {
-			if got := countKeysContaining(keys, store.HashSecret(secret)); got != want {
+			if got := countKeys(keys, store.HashSecret(secret), bytes.Contains); got != want {
 				t.Fatalf("%s entries for a session of %s: got %d, want %d", bucket, f.user.Email, got, want)
 			}
 		}
@@ -371,7 +372,7 @@ func checkUserIndexes(t *testing.T, path string, f userFixture, present bool) {
 	for _, bucket := range []string{"tokens", "tokens_by_expiry"} {
 		keys := rawKeys(t, path, bucket)
 		for _, raw := range f.tokens {
-			if got := countKeysContaining(keys, store.HashSecret(raw)); got != want {
+			if got := countKeys(keys, store.HashSecret(raw), bytes.Contains); got != want {
 				t.Fatalf("%s entries for a token of %s: got %d, want %d", bucket, f.user.Email, got, want)
 			}
 		}

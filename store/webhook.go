@@ -149,30 +149,19 @@ func (tx *Tx) QueueDelivery(d *Delivery) error {
 	if err := tx.bucket(bucketWebhookByEndpoint).Put(join(d.EndpointID[:], d.ID[:]), nil); err != nil {
 		return err
 	}
-	return tx.putDelivery(d)
-}
-
-// putDelivery stores d with the index entry of its status.
-func (tx *Tx) putDelivery(d *Delivery) error {
-	switch d.Status {
-	case DeliveryPending:
-		if err := tx.bucket(bucketWebhookDue).Put(d.dueKey(), nil); err != nil {
-			return err
-		}
-	default:
-		if err := tx.bucket(bucketWebhookDone).Put(join(timeKey(d.DoneAt), d.ID[:]), nil); err != nil {
-			return err
-		}
+	if err := tx.indexStatus(d); err != nil {
+		return err
 	}
 	return putJSON(tx.bucket(bucketWebhookDeliveries), d.ID[:], d)
 }
 
-// unindexDelivery removes d's status index entry.
-func (tx *Tx) unindexDelivery(d *Delivery) error {
+// statusEntry is d's entry in the index of its status: webhook_due while
+// pending, webhook_done (by done time) once delivered or failed.
+func (d *Delivery) statusEntry() (bucket, key []byte) {
 	if d.Status == DeliveryPending {
-		return tx.bucket(bucketWebhookDue).Delete(d.dueKey())
+		return bucketWebhookDue, d.dueKey()
 	}
-	return tx.bucket(bucketWebhookDone).Delete(join(timeKey(d.DoneAt), d.ID[:]))
+	return bucketWebhookDone, join(timeKey(d.DoneAt), d.ID[:])
 }
 
 func (tx *Tx) deleteDelivery(id uuid.UUID) error {
@@ -183,7 +172,7 @@ func (tx *Tx) deleteDelivery(id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.unindexDelivery(d); err != nil {
+	if err := tx.unindexStatus(d); err != nil {
 		return err
 	}
 	if err := tx.bucket(bucketWebhookByEndpoint).Delete(join(d.EndpointID[:], d.ID[:])); err != nil {
@@ -259,11 +248,7 @@ func (tx *Tx) UpdateDelivery(id uuid.UUID, change func(*Delivery)) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.unindexDelivery(d); err != nil {
-		return err
-	}
-	change(d)
-	return tx.putDelivery(d)
+	return tx.restatus(bucketWebhookDeliveries, d.ID[:], d, func() { change(d) })
 }
 
 // RequeueDelivery makes a delivery pending again, due at now, with its
