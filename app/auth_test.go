@@ -172,8 +172,7 @@ func TestTrailingSlashKeepsMethod(t *testing.T) {
 // an address with an account and one without, on every route that must not
 // tell them apart.
 func TestEnumerationAnswersIdentical(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("known@example.test", testPassword)
+	ts := newServerWithUser(t, "known@example.test")
 	c := ts.client()
 	ts.client().do("POST", "/api/v1/auth/register", registerBody("pending@example.test", testPassword)).want(t, 201, "")
 
@@ -335,8 +334,7 @@ func TestConcurrentConfirmsSpendTokenOnce(t *testing.T) {
 // TestTwoUsersConfirmSameNewEmail: when two accounts race to move to the
 // same address, at most one gets it and the other's link is invalid.
 func TestTwoUsersConfirmSameNewEmail(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("one@example.test", testPassword)
+	ts := newServerWithUser(t, "one@example.test")
 	ts.mustUser("two@example.test", testPassword)
 	var toks []string
 	for i, who := range []string{"one@example.test", "two@example.test"} {
@@ -393,8 +391,7 @@ func TestNewerTokenVoidsOlder(t *testing.T) {
 // TestEmailChangeVoidsResetLinks: a reset link mailed to the old address
 // stops working once the account moves.
 func TestEmailChangeVoidsResetLinks(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("old@example.test", testPassword)
+	ts := newServerWithUser(t, "old@example.test")
 	c := ts.login("old@example.test", testPassword)
 	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "old@example.test"}).want(t, 200, "")
 	rt := ts.waitToken("old@example.test", "reset-password", 2)
@@ -406,8 +403,7 @@ func TestEmailChangeVoidsResetLinks(t *testing.T) {
 
 // TestTokenOfDeletedUserIsInvalid: no crash, a clean invalid_token.
 func TestTokenOfDeletedUserIsInvalid(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("gone@example.test", testPassword)
+	ts := newServerWithUser(t, "gone@example.test")
 	c := ts.login("gone@example.test", testPassword)
 	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "gone@example.test"}).want(t, 200, "")
 	rt := ts.waitToken("gone@example.test", "reset-password", 2)

@@ -44,9 +44,8 @@ func formBody(ct string) string {
 // a cross-site form post that a legacy browser sends without Origin or
 // Sec-Fetch-Site, whatever its body; without a Content-Type they act.
 func TestIssue14FormContentTypesRefusedOnUnsafeMethods(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "issue14-form@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 
 	// refused sends method path with every form content type, with its body

@@ -178,9 +178,8 @@ func TestIssue14Item3EmailChangeLinkDiesWithPasswordEvents(t *testing.T) {
 
 func TestIssue14Item3UndoKeepsWorkingAfterPasswordChange(t *testing.T) {
 	// Undo links answer a security event, so the stamp does not void them.
-	ts := newTestServer(t, nil)
 	const email = "undo-stays@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 	s.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": testPassword, "new_password": "quiet harbour lantern 9"}).want(t, 200, "")
 	undo := undoToken(t, ts.waitMail(email, 2)[0])
@@ -217,9 +216,8 @@ func TestIssue14Item5DeactivatedUsersCannotMoveTheirAccount(t *testing.T) {
 }
 
 func TestIssue14Item7EmptyProfilePatchWritesNothing(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "item7@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 	before := len(ts.auditEvents(email))
 	updated := secUser(t, ts, email).UpdatedAt

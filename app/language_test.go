@@ -267,8 +267,7 @@ func TestStaffChangeMailInGerman(t *testing.T) {
 // after the account is gone from the transaction, and still comes in the
 // account's language.
 func TestAccountDeletedMailInGerman(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("greta@example.test", testPassword)
+	ts := newServerWithUser(t, "greta@example.test")
 	greta := ts.login("greta@example.test", testPassword)
 	greta.do("PATCH", "/api/v1/auth/profile", map[string]string{"language": "de"}).want(t, 200, "")
 	greta.do("DELETE", "/api/v1/auth/account", map[string]string{"password": testPassword}).want(t, 200, "")
@@ -285,8 +284,7 @@ func TestAccountDeletedMailInGerman(t *testing.T) {
 // TestSignInNoticeInGerman: the sign-in-methods notice, its Changes line
 // included, comes in the account's language.
 func TestSignInNoticeInGerman(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("greta@example.test", testPassword)
+	ts := newServerWithUser(t, "greta@example.test")
 	greta := ts.login("greta@example.test", testPassword)
 	greta.do("PATCH", "/api/v1/auth/profile", map[string]string{"language": "de"}).want(t, 200, "")
 	enrolTOTP(t, ts, greta)

@@ -142,10 +142,9 @@ func TestSEC05PasswordCheckedExactly(t *testing.T) {
 }
 
 func TestSEC06ChangeNeedsCurrentPassword(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec06@example.test"
 	const next = "fresh mango pavilion 7"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 	for _, cur := range []string{"wrong", "", strings.ToUpper(testPassword)} {
 		r := s.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": cur, "new_password": next}).want(t, 400, CodeValidation)
@@ -209,9 +208,8 @@ func TestSEC08LoginDoesNotTellAccountsApart(t *testing.T) {
 }
 
 func TestSEC09DisabledAccountFailsLikeWrongPassword(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec09@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	wrong := secLogin(t, c, email, "not the password").want(t, 401, CodeUnauthenticated)
 	secSetActive(t, ts, email, false)

@@ -23,9 +23,8 @@ import (
 // B. Registration, verification, reset, email change
 
 func TestSEC13RegistrationDoesNotRevealTakenEmails(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec13@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	taken := c.do("POST", "/api/v1/auth/register", registerBody(email, "another fine passphrase 9"))
 	fresh := c.do("POST", "/api/v1/auth/register", registerBody("sec13-fresh@example.test", "another fine passphrase 9"))
@@ -208,9 +207,8 @@ func TestSEC18TokensExpire(t *testing.T) {
 }
 
 func TestSEC19ResetRequestDoesNotRevealAccounts(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec19@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	var ref *response
 	for i := range 5 {
@@ -241,10 +239,9 @@ func TestSEC19ResetRequestDoesNotRevealAccounts(t *testing.T) {
 }
 
 func TestSEC20ResetEndsSessionsNotifiesAndDoesNotLogIn(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec20@example.test"
 	const newPW = "new pale lantern 88"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s1, s2 := ts.login(email, testPassword), ts.login(email, testPassword)
 	s1.do("GET", "/api/v1/auth/profile", nil).want(t, 200, "")
 
@@ -268,10 +265,9 @@ func TestSEC20ResetEndsSessionsNotifiesAndDoesNotLogIn(t *testing.T) {
 }
 
 func TestSEC21PasswordChangeEndsOtherSessions(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec21@example.test"
 	const newPW = "fresh mango pavilion 7"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s1, s2 := ts.login(email, testPassword), ts.login(email, testPassword)
 	s1.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": testPassword, "new_password": newPW}).want(t, 200, "")
 	s1.do("GET", "/api/v1/auth/profile", nil).want(t, 200, "")
@@ -368,10 +364,9 @@ func TestSEC23LinkPagesSpendNothingAndSendNoReferrer(t *testing.T) {
 }
 
 func TestSEC24EmailChangeNeedsPasswordAndHidesTakenAddresses(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email, owner = "sec24@example.test", "sec24-owner@example.test"
 	const free = "sec24-free@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	ts.mustUser(owner, testPassword)
 	s := ts.login(email, testPassword)
 
@@ -410,9 +405,8 @@ func TestSEC24EmailChangeNeedsPasswordAndHidesTakenAddresses(t *testing.T) {
 }
 
 func TestSEC25EmailChangeConfirmAtomicSingleUseNotifies(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email, next = "sec25@example.test", "sec25-new@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 	s.do("POST", "/api/v1/auth/email-change/request", map[string]string{"new_email": next, "password": testPassword}).want(t, 200, "")
 	tok := secWaitToken(t, ts, next, "confirm-email-change", 1)
@@ -518,9 +512,8 @@ func TestSEC25IntruderCannotVoidTheOldAddressUndo(t *testing.T) {
 }
 
 func TestSEC26TokensOfDeletedUsersRejectedCleanly(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec26@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	c.do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": email}).want(t, 200, "")
 	reset := secWaitToken(t, ts, email, "reset-password", 1)

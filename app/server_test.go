@@ -266,6 +266,15 @@ func (ts *testServer) mustUser(email, password string) {
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).want(ts.t, 200, "")
 }
 
+// newServerWithUser starts a test server holding one registered and
+// verified account, email with testPassword: the opening of most tests.
+func newServerWithUser(t testing.TB, email string) *testServer {
+	t.Helper()
+	ts := newTestServer(t, nil)
+	ts.mustUser(email, testPassword)
+	return ts
+}
+
 // login returns a client holding a session.
 func (ts *testServer) login(email, password string) *testClient {
 	ts.t.Helper()
