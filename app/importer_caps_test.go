@@ -129,17 +129,7 @@ func TestIssue14ImportedHashOverCapIsUnusable(t *testing.T) {
 	}
 	for i, encoded := range []string{rightButOver, over[0].encoded, over[2].encoded, over[5].encoded} {
 		addr := email(over[i].pk)
-		err := ts.db.Update(func(tx *store.Tx) error {
-			u, err := tx.UserByEmail(addr)
-			if err != nil {
-				return err
-			}
-			u.PasswordHash = encoded
-			return tx.PutUser(u)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		secChangeUser(t, ts, addr, func(u *store.User) { u.PasswordHash = encoded })
 		ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": addr, "password": pw}).want(t, 401, CodeUnauthenticated)
 		if h := secUser(t, ts, addr).PasswordHash; h != encoded {
 			t.Fatalf("a failed login changed the stored hash to %.20q…", h)

@@ -221,17 +221,7 @@ func TestOIDCDeactivatedAccountCannotSignIn(t *testing.T) {
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-d", Email: "d@example.com", EmailVerified: true})
 	wantRedirect(t, oidcRoundTrip(t, ts.client(), "test", ""), "/login?oidc_error=account_locked")
 	secSetActive(t, ts, "d@example.com", true)
-	err := ts.db.Update(func(tx *store.Tx) error {
-		u, err := tx.UserByEmail("d@example.com")
-		if err != nil {
-			return err
-		}
-		u.MustResetPassword = true
-		return tx.PutUser(u)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	secChangeUser(t, ts, "d@example.com", func(u *store.User) { u.MustResetPassword = true })
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-d", Email: "d@example.com", EmailVerified: true})
 	wantRedirect(t, oidcRoundTrip(t, ts.client(), "test", ""), "/login?oidc_error=password_reset_required")
 }

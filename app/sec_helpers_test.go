@@ -129,19 +129,27 @@ func secUser(t testing.TB, ts *testServer, email string) *store.User {
 	return u
 }
 
-// secSetActive flips a user's Active flag in the store (as an admin would).
-func secSetActive(t testing.TB, ts *testServer, email string, active bool) {
+// secChangeUser changes a user's stored record in one write transaction,
+// behind the API's back (as an operator with the store file could). change
+// must only change the record: the closure may run twice (batchtwice).
+func secChangeUser(t testing.TB, ts *testServer, email string, change func(*store.User)) {
 	t.Helper()
 	if err := ts.db.Update(func(tx *store.Tx) error {
 		u, err := tx.UserByEmail(email)
 		if err != nil {
 			return err
 		}
-		u.Active = active
+		change(u)
 		return tx.PutUser(u)
 	}); err != nil {
-		t.Fatalf("set active %s: %v", email, err)
+		t.Fatalf("change user %s: %v", email, err)
 	}
+}
+
+// secSetActive flips a user's Active flag in the store (as an admin would).
+func secSetActive(t testing.TB, ts *testServer, email string, active bool) {
+	t.Helper()
+	secChangeUser(t, ts, email, func(u *store.User) { u.Active = active })
 }
 
 // secBucket returns every value of a bucket, read from a consistent copy
