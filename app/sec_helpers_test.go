@@ -229,23 +229,32 @@ func secFlushMail(t testing.TB, ts *testServer) {
 	ts.waitMail(addr, 1)
 }
 
-// secWaitSubject waits for a mail to addr whose subject contains part and
-// returns the newest such mail.
-func secWaitSubject(t testing.TB, ts *testServer, addr, part string) mail.Captured {
+// secWaitMail waits for a mail to addr that match accepts and returns the
+// newest such mail; what describes the mail wanted, for the failure.
+func secWaitMail(t testing.TB, ts *testServer, addr, what string, match func(mail.Captured) bool) mail.Captured {
 	t.Helper()
 	var found mail.Captured
 	testutil.WaitFor(t, 10*time.Second, func() error {
 		var subjects []string
 		for _, m := range ts.mailsTo(addr) {
-			if strings.Contains(m.Subject, part) {
+			if match(m) {
 				found = m
 				return nil
 			}
 			subjects = append(subjects, m.Subject)
 		}
-		return fmt.Errorf("no mail to %s with a subject containing %q; got %q", addr, part, subjects)
+		return fmt.Errorf("no mail to %s %s; got subjects %q", addr, what, subjects)
 	})
 	return found
+}
+
+// secWaitSubject waits for a mail to addr whose subject contains part and
+// returns the newest such mail.
+func secWaitSubject(t testing.TB, ts *testServer, addr, part string) mail.Captured {
+	t.Helper()
+	return secWaitMail(t, ts, addr, fmt.Sprintf("with a subject containing %q", part), func(m mail.Captured) bool {
+		return strings.Contains(m.Subject, part)
+	})
 }
 
 // secTokens returns the tokens of kind (verify-email, reset-password,
