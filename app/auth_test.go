@@ -306,8 +306,7 @@ func TestConcurrentConfirmsSpendTokenOnce(t *testing.T) {
 			t.Fatalf("%s: got %v, want one 200 and 19 400", path, codes)
 		}
 	}
-	ts.client().do("POST", "/api/v1/auth/register", registerBody("race@example.test", testPassword)).want(t, 201, "")
-	vt := ts.waitToken("race@example.test", "verify-email", 1)
+	vt := ts.registered("race@example.test")
 	race("/api/v1/auth/verify-email", func(int) map[string]string { return map[string]string{"token": vt} })
 
 	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "race@example.test"}).want(t, 200, "")
@@ -372,8 +371,7 @@ func TestTwoUsersConfirmSameNewEmail(t *testing.T) {
 func TestNewerTokenVoidsOlder(t *testing.T) {
 	ts := newTestServer(t, nil)
 	c := ts.client()
-	c.do("POST", "/api/v1/auth/register", registerBody("v@example.test", testPassword)).want(t, 201, "")
-	t1 := ts.waitToken("v@example.test", "verify-email", 1)
+	t1 := ts.registered("v@example.test")
 	c.do("POST", "/api/v1/auth/resend-verification", map[string]string{"email": "v@example.test"}).want(t, 200, "")
 	t2 := ts.waitToken("v@example.test", "verify-email", 2)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": t1}).want(t, 400, CodeInvalidToken)

@@ -113,8 +113,7 @@ func TestIssue14Item2VerifyLinkDiesWithReset(t *testing.T) {
 	// reset password nor touch the sessions.
 	ts := newTestServer(t, nil)
 	const email = "item2@example.test"
-	ts.client().do("POST", "/api/v1/auth/register", registerBody(email, testPassword)).want(t, 201, "")
-	verify := ts.waitToken(email, "verify-email", 1)
+	verify := ts.registered(email)
 	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": email}).want(t, 200, "")
 	reset := ts.waitToken(email, "reset-password", 2)
 	ts.client().do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": reset, "password": "quiet harbour lantern 9"}).want(t, 200, "")

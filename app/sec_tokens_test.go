@@ -126,8 +126,7 @@ func TestSEC16TokensWorkOnce(t *testing.T) {
 	c := ts.client()
 	const email = "sec16@example.test"
 
-	c.do("POST", "/api/v1/auth/register", registerBody(email, testPassword)).want(t, 201, "")
-	v := secWaitToken(t, ts, email, "verify-email", 1)
+	v := ts.registered(email)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": v}).want(t, 200, "")
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": v}).want(t, 400, CodeInvalidToken)
 
@@ -149,8 +148,7 @@ func TestSEC17NewerTokenVoidsOlder(t *testing.T) {
 	ts := newTestServer(t, nil)
 	c := ts.client()
 	const email = "sec17@example.test"
-	c.do("POST", "/api/v1/auth/register", registerBody(email, testPassword)).want(t, 201, "")
-	v1 := secWaitToken(t, ts, email, "verify-email", 1)
+	v1 := ts.registered(email)
 	c.do("POST", "/api/v1/auth/resend-verification", map[string]string{"email": email}).want(t, 200, "")
 	v2 := secWaitToken(t, ts, email, "verify-email", 2)
 	if v1 == v2 {
@@ -188,13 +186,11 @@ func TestSEC18TokensExpire(t *testing.T) {
 	c.do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": tok, "password": newPW}).want(t, 200, "")
 
 	// Verification: 24 hours.
-	c.do("POST", "/api/v1/auth/register", registerBody("sec18-c@example.test", testPassword)).want(t, 201, "")
-	tok = secWaitToken(t, ts, "sec18-c@example.test", "verify-email", 1)
+	tok = ts.registered("sec18-c@example.test")
 	ts.clock.Advance(24*time.Hour + time.Second)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).want(t, 400, CodeInvalidToken)
 
-	c.do("POST", "/api/v1/auth/register", registerBody("sec18-d@example.test", testPassword)).want(t, 201, "")
-	tok = secWaitToken(t, ts, "sec18-d@example.test", "verify-email", 1)
+	tok = ts.registered("sec18-d@example.test")
 	ts.clock.Advance(23*time.Hour + 59*time.Minute)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).want(t, 200, "")
 
@@ -335,8 +331,7 @@ func TestSEC23LinkPagesSpendNothingAndSendNoReferrer(t *testing.T) {
 	}
 
 	const email = "sec23@example.test"
-	c.do("POST", "/api/v1/auth/register", registerBody(email, testPassword)).want(t, 201, "")
-	v := secWaitToken(t, ts, email, "verify-email", 1)
+	v := ts.registered(email)
 	page("/verify-email?token=" + v)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": v}).want(t, 200, "")
 

@@ -256,6 +256,14 @@ func (ts *testServer) waitToken(addr, kind string, n int) string {
 	return match[1]
 }
 
+// registered registers email with testPassword through the API, leaving
+// it unverified, and returns the verification token mailed to it.
+func (ts *testServer) registered(email string) string {
+	ts.t.Helper()
+	ts.client().do("POST", "/api/v1/auth/register", registerBody(email, testPassword)).want(ts.t, 201, "")
+	return ts.waitToken(email, "verify-email", 1)
+}
+
 // mustUser registers and verifies an account.
 func (ts *testServer) mustUser(email, password string) {
 	ts.t.Helper()
