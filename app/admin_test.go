@@ -26,17 +26,7 @@ import (
 func (ts *testServer) staff(email string) *testClient {
 	ts.t.Helper()
 	ts.mustUser(email, testPassword)
-	err := ts.db.Update(func(tx *store.Tx) error {
-		u, err := tx.UserByEmail(email)
-		if err != nil {
-			return err
-		}
-		u.Staff = true
-		return tx.PutUser(u)
-	})
-	if err != nil {
-		ts.t.Fatal(err)
-	}
+	secChangeUser(ts.t, ts, email, func(u *store.User) { u.Staff = true })
 	return ts.login(email, testPassword)
 }
 
@@ -243,21 +233,7 @@ func TestAdminOutboxAndRetry(t *testing.T) {
 	ts.client().do("POST", "/api/v1/auth/register", registerBody("mail@example.test", testPassword)).want(t, 201, "")
 	ts.waitMail("mail@example.test", 1)
 	// Fail a queued mail by hand (as the delivery loop does after a 5xx).
-	var failedID uuid.UUID
-	err := ts.srv.update(t.Context(), func(tx *txn) error {
-		if err := tx.queueMail("password_changed", "gone@example.test", uuid.Nil, mailData("gone@example.test")); err != nil {
-			return err
-		}
-		due, err := tx.DueMail(tx.now.Add(time.Hour), 10)
-		if err != nil || len(due) == 0 {
-			return fmt.Errorf("queued mail not due: %v", err)
-		}
-		failedID = due[len(due)-1].ID
-		return tx.FailMail(failedID, 3, "550 mailbox unavailable")
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	failedID := failedMail(t, ts, "gone@example.test")
 	var list []outboxView
 	admin.do("GET", "/api/v1/admin/outbox?status=failed", nil).want(t, 200, "").data(t, &list)
 	if len(list) != 1 || list[0].Status != "failed" || list[0].LastError != "550 mailbox unavailable" || list[0].Attempts != 3 {

@@ -172,8 +172,7 @@ func TestTrailingSlashKeepsMethod(t *testing.T) {
 // an address with an account and one without, on every route that must not
 // tell them apart.
 func TestEnumerationAnswersIdentical(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("known@example.test", testPassword)
+	ts := newServerWithUser(t, "known@example.test")
 	c := ts.client()
 	ts.client().do("POST", "/api/v1/auth/register", registerBody("pending@example.test", testPassword)).want(t, 201, "")
 
@@ -307,8 +306,7 @@ func TestConcurrentConfirmsSpendTokenOnce(t *testing.T) {
 			t.Fatalf("%s: got %v, want one 200 and 19 400", path, codes)
 		}
 	}
-	ts.client().do("POST", "/api/v1/auth/register", registerBody("race@example.test", testPassword)).want(t, 201, "")
-	vt := ts.waitToken("race@example.test", "verify-email", 1)
+	vt := ts.registered("race@example.test")
 	race("/api/v1/auth/verify-email", func(int) map[string]string { return map[string]string{"token": vt} })
 
 	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "race@example.test"}).want(t, 200, "")
@@ -335,8 +333,7 @@ func TestConcurrentConfirmsSpendTokenOnce(t *testing.T) {
 // TestTwoUsersConfirmSameNewEmail: when two accounts race to move to the
 // same address, at most one gets it and the other's link is invalid.
 func TestTwoUsersConfirmSameNewEmail(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("one@example.test", testPassword)
+	ts := newServerWithUser(t, "one@example.test")
 	ts.mustUser("two@example.test", testPassword)
 	var toks []string
 	for i, who := range []string{"one@example.test", "two@example.test"} {
@@ -374,8 +371,7 @@ func TestTwoUsersConfirmSameNewEmail(t *testing.T) {
 func TestNewerTokenVoidsOlder(t *testing.T) {
 	ts := newTestServer(t, nil)
 	c := ts.client()
-	c.do("POST", "/api/v1/auth/register", registerBody("v@example.test", testPassword)).want(t, 201, "")
-	t1 := ts.waitToken("v@example.test", "verify-email", 1)
+	t1 := ts.registered("v@example.test")
 	c.do("POST", "/api/v1/auth/resend-verification", map[string]string{"email": "v@example.test"}).want(t, 200, "")
 	t2 := ts.waitToken("v@example.test", "verify-email", 2)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": t1}).want(t, 400, CodeInvalidToken)
@@ -393,8 +389,7 @@ func TestNewerTokenVoidsOlder(t *testing.T) {
 // TestEmailChangeVoidsResetLinks: a reset link mailed to the old address
 // stops working once the account moves.
 func TestEmailChangeVoidsResetLinks(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("old@example.test", testPassword)
+	ts := newServerWithUser(t, "old@example.test")
 	c := ts.login("old@example.test", testPassword)
 	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "old@example.test"}).want(t, 200, "")
 	rt := ts.waitToken("old@example.test", "reset-password", 2)
@@ -406,8 +401,7 @@ func TestEmailChangeVoidsResetLinks(t *testing.T) {
 
 // TestTokenOfDeletedUserIsInvalid: no crash, a clean invalid_token.
 func TestTokenOfDeletedUserIsInvalid(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("gone@example.test", testPassword)
+	ts := newServerWithUser(t, "gone@example.test")
 	c := ts.login("gone@example.test", testPassword)
 	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "gone@example.test"}).want(t, 200, "")
 	rt := ts.waitToken("gone@example.test", "reset-password", 2)

@@ -39,13 +39,20 @@ func benchSetup(b *testing.B, addresses int) (*testServer, http.Handler, string,
 	return ts, ts.srv.Handler(), strings.TrimPrefix(ts.URL, "http://"), c.http.Jar.Cookies(mustURL(b, ts.URL))[0]
 }
 
-func BenchmarkHealthz(b *testing.B) {
-	_, h, host, _ := benchSetup(b, 0)
+// benchGET times one GET of path through the whole handler, as the bench
+// user (with its session cookie) or anonymously.
+func benchGET(b *testing.B, path string, signedIn bool) {
+	_, h, host, cookie := benchSetup(b, 0)
+	if !signedIn {
+		cookie = nil
+	}
 	b.ReportAllocs()
 	for b.Loop() {
-		benchRequest(b, h, host, "GET", "/healthz", "", nil, 200)
+		benchRequest(b, h, host, "GET", path, "", cookie, 200)
 	}
 }
+
+func BenchmarkHealthz(b *testing.B) { benchGET(b, "/healthz", false) }
 
 // BenchmarkSessionLookup: who asks. cookie: decode the cookie, read
 // session and user. bearer: read the header, then session and user.
@@ -94,23 +101,11 @@ func BenchmarkSessionLookup(b *testing.B) {
 	})
 }
 
-func BenchmarkProfileRead(b *testing.B) {
-	_, h, host, cookie := benchSetup(b, 0)
-	b.ReportAllocs()
-	for b.Loop() {
-		benchRequest(b, h, host, "GET", "/api/v1/auth/profile", "", cookie, 200)
-	}
-}
+func BenchmarkProfileRead(b *testing.B) { benchGET(b, "/api/v1/auth/profile", true) }
 
 // BenchmarkForwardAuth: what a proxy asks for each page it protects; the
 // same session read as BenchmarkProfileRead, answered in headers.
-func BenchmarkForwardAuth(b *testing.B) {
-	_, h, host, cookie := benchSetup(b, 0)
-	b.ReportAllocs()
-	for b.Loop() {
-		benchRequest(b, h, host, "GET", "/api/v1/auth/forward", "", cookie, 200)
-	}
-}
+func BenchmarkForwardAuth(b *testing.B) { benchGET(b, "/api/v1/auth/forward", true) }
 
 // BenchmarkAddressCreate: one create and one delete per iteration, each
 // answered after its fsynced commit (sequential: no commit to share).

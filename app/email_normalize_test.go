@@ -56,8 +56,7 @@ var invisibleRunes = []struct {
 // field with a message saying so, on every route an email enters by, and
 // creates or finds nothing; the CLI and the importer refuse it too.
 func TestIssue14EmailInvisibleCharactersRefused(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("ann@example.test", testPassword)
+	ts := newServerWithUser(t, "ann@example.test")
 	ann := ts.login("ann@example.test", testPassword)
 	users := len(secStoredUsers(t, ts))
 	wantRefused := func(t *testing.T, r *response, field string) {

@@ -44,9 +44,8 @@ func formBody(ct string) string {
 // a cross-site form post that a legacy browser sends without Origin or
 // Sec-Fetch-Site, whatever its body; without a Content-Type they act.
 func TestIssue14FormContentTypesRefusedOnUnsafeMethods(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "issue14-form@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 
 	// refused sends method path with every form content type, with its body
@@ -109,7 +108,7 @@ func TestIssue14FormContentTypesRefusedOnUnsafeMethods(t *testing.T) {
 	admin.do("POST", revoke, nil).want(t, 200, "")
 	victim.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
 
-	failed := issue14FailedMail(t, ts)
+	failed := failedMail(t, ts, "issue14-gone@example.test")
 	stillFailed := func() {
 		t.Helper()
 		var list []outboxView
@@ -132,13 +131,13 @@ func TestIssue14FormContentTypesRefusedOnUnsafeMethods(t *testing.T) {
 	s.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
 }
 
-// issue14FailedMail queues a mail and fails it, as the delivery loop does
-// after a permanent refusal, and returns its id.
-func issue14FailedMail(t *testing.T, ts *testServer) uuid.UUID {
+// failedMail queues a mail to the address to and fails it, as the
+// delivery loop does after a permanent refusal, and returns its id.
+func failedMail(t *testing.T, ts *testServer, to string) uuid.UUID {
 	t.Helper()
 	var id uuid.UUID
 	err := ts.srv.update(t.Context(), func(tx *txn) error {
-		if err := tx.queueMail("password_changed", "issue14-gone@example.test", uuid.Nil, mailData("issue14-gone@example.test")); err != nil {
+		if err := tx.queueMail("password_changed", to, uuid.Nil, mailData(to)); err != nil {
 			return err
 		}
 		due, err := tx.DueMail(tx.now.Add(time.Hour), 100)

@@ -13,13 +13,6 @@ import (
 	"github.com/marbelle/marbelle/store"
 )
 
-// Hash strings of a chosen cost (internal/testutil's Django helpers).
-var (
-	capPBKDF2 = testutil.DjangoPBKDF2
-	capArgon2 = testutil.DjangoArgon2
-	capBcrypt = testutil.DjangoBcrypt
-)
-
 // TestIssue14ImportedHashOverCapIsUnusable: records whose hash is over a
 // cap (of every algorithm) or of a format Marbelle does not verify (the
 // salted and unsalted SHA1/MD5 variants among them) are imported with no
@@ -44,13 +37,13 @@ func TestIssue14ImportedHashOverCapIsUnusable(t *testing.T) {
 		encoded string
 		reason  string
 	}{
-		{1, capPBKDF2(10_000_000), "pbkdf2_sha256 with 10000000 iterations is over the limit of 1200000"},
-		{2, capPBKDF2(password.MaxDjangoPBKDF2Iterations + 1), "pbkdf2_sha256 with 1200001 iterations is over the limit of 1200000"},
-		{3, capArgon2("argon2id", 1<<20, 32, 8), "argon2 with m=1048576,t=32,p=8 is over the limit of m=131072,t=3,p=16"},
-		{4, capArgon2("argon2id", 102400, 4, 8), "argon2 with m=102400,t=4,p=8 is over the limit of m=131072,t=3,p=16"},
-		{5, capArgon2("argon2i", 102400, 2, 64), "argon2 with m=102400,t=2,p=64 is over the limit of m=131072,t=3,p=16"},
-		{6, capBcrypt(16), "bcrypt_sha256 with cost 16 is over the limit of 13"},
-		{7, capBcrypt(password.MaxDjangoBcryptCost + 1), "bcrypt_sha256 with cost 14 is over the limit of 13"},
+		{1, testutil.DjangoPBKDF2(10_000_000), "pbkdf2_sha256 with 10000000 iterations is over the limit of 1200000"},
+		{2, testutil.DjangoPBKDF2(password.MaxDjangoPBKDF2Iterations + 1), "pbkdf2_sha256 with 1200001 iterations is over the limit of 1200000"},
+		{3, testutil.DjangoArgon2("argon2id", 1<<20, 32, 8), "argon2 with m=1048576,t=32,p=8 is over the limit of m=131072,t=3,p=16"},
+		{4, testutil.DjangoArgon2("argon2id", 102400, 4, 8), "argon2 with m=102400,t=4,p=8 is over the limit of m=131072,t=3,p=16"},
+		{5, testutil.DjangoArgon2("argon2i", 102400, 2, 64), "argon2 with m=102400,t=2,p=64 is over the limit of m=131072,t=3,p=16"},
+		{6, testutil.DjangoBcrypt(16), "bcrypt_sha256 with cost 16 is over the limit of 13"},
+		{7, testutil.DjangoBcrypt(password.MaxDjangoBcryptCost + 1), "bcrypt_sha256 with cost 14 is over the limit of 13"},
 		{8, "pbkdf2_sha256$1$" + strings.Repeat("s", 200) + "$" + testutil.DjangoHash32, "a hash of 261 characters is over the limit of 128 (Django's column width)"},
 		{9, "sha1$salt$" + strings.Repeat("a", 40), `the hash algorithm "sha1" is not supported`},
 		{10, "md5$salt$" + strings.Repeat("a", 32), `the hash algorithm "md5" is not supported`},
@@ -129,17 +122,7 @@ func TestIssue14ImportedHashOverCapIsUnusable(t *testing.T) {
 	}
 	for i, encoded := range []string{rightButOver, over[0].encoded, over[2].encoded, over[5].encoded} {
 		addr := email(over[i].pk)
-		err := ts.db.Update(func(tx *store.Tx) error {
-			u, err := tx.UserByEmail(addr)
-			if err != nil {
-				return err
-			}
-			u.PasswordHash = encoded
-			return tx.PutUser(u)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		secChangeUser(t, ts, addr, func(u *store.User) { u.PasswordHash = encoded })
 		ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": addr, "password": pw}).want(t, 401, CodeUnauthenticated)
 		if h := secUser(t, ts, addr).PasswordHash; h != encoded {
 			t.Fatalf("a failed login changed the stored hash to %.20q…", h)

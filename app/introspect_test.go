@@ -227,11 +227,7 @@ func TestIntrospectionActiveAndInactive(t *testing.T) {
 	secSetActive(t, ts, "intro-cy@example.test", false)
 	inactive("deactivated user", cyToken)
 	_, _, dotToken := user("intro-dot@example.test")
-	ts.db.Update(func(tx *store.Tx) error {
-		u, _ := tx.UserByEmail("intro-dot@example.test")
-		u.Frozen = true
-		return tx.PutUser(u)
-	})
+	secChangeUser(t, ts, "intro-dot@example.test", func(u *store.User) { u.Frozen = true })
 	inactive("frozen user", dotToken)
 	eve, _, eveToken := user("intro-eve@example.test")
 	eve.do("DELETE", "/api/v1/auth/account", map[string]any{"password": testPassword}).want(t, 200, "")

@@ -113,8 +113,7 @@ func TestIssue14Item2VerifyLinkDiesWithReset(t *testing.T) {
 	// reset password nor touch the sessions.
 	ts := newTestServer(t, nil)
 	const email = "item2@example.test"
-	ts.client().do("POST", "/api/v1/auth/register", registerBody(email, testPassword)).want(t, 201, "")
-	verify := ts.waitToken(email, "verify-email", 1)
+	verify := ts.registered(email)
 	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": email}).want(t, 200, "")
 	reset := ts.waitToken(email, "reset-password", 2)
 	ts.client().do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": reset, "password": "quiet harbour lantern 9"}).want(t, 200, "")
@@ -178,9 +177,8 @@ func TestIssue14Item3EmailChangeLinkDiesWithPasswordEvents(t *testing.T) {
 
 func TestIssue14Item3UndoKeepsWorkingAfterPasswordChange(t *testing.T) {
 	// Undo links answer a security event, so the stamp does not void them.
-	ts := newTestServer(t, nil)
 	const email = "undo-stays@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 	s.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": testPassword, "new_password": "quiet harbour lantern 9"}).want(t, 200, "")
 	undo := undoToken(t, ts.waitMail(email, 2)[0])
@@ -217,9 +215,8 @@ func TestIssue14Item5DeactivatedUsersCannotMoveTheirAccount(t *testing.T) {
 }
 
 func TestIssue14Item7EmptyProfilePatchWritesNothing(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "item7@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 	before := len(ts.auditEvents(email))
 	updated := secUser(t, ts, email).UpdatedAt

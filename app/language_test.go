@@ -1,7 +1,6 @@
 package app
 
 import (
-	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -9,11 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/marbelle/marbelle/app/internal/password"
 	"github.com/marbelle/marbelle/i18n"
-	"github.com/marbelle/marbelle/internal/testutil"
+	"github.com/marbelle/marbelle/mail"
 )
 
 func acceptLanguage(v string) secOpt { return secHeader("Accept-Language", v) }
@@ -253,13 +251,8 @@ func TestStaffChangeMailInGerman(t *testing.T) {
 	sam := secUser(t, ts, "sam@example.test")
 	boss.do("PATCH", "/api/v1/admin/users/"+sam.ID.String(), map[string]any{"language": "de", "first_name": "Samuel"}).want(t, 200, "")
 	boss.do("PATCH", "/api/v1/admin/users/"+sam.ID.String(), map[string]any{"is_staff": false}).want(t, 200, "")
-	testutil.WaitFor(t, 10*time.Second, func() error {
-		for _, m := range ts.mailsTo("sam@example.test") {
-			if strings.Contains(m.Text, "Mitarbeiterrechte entzogen") {
-				return nil
-			}
-		}
-		return errors.New("no German notice of the removed staff access")
+	secWaitMail(t, ts, "sam@example.test", "in German about the removed staff access", func(m mail.Captured) bool {
+		return strings.Contains(m.Text, "Mitarbeiterrechte entzogen")
 	})
 }
 
@@ -267,35 +260,23 @@ func TestStaffChangeMailInGerman(t *testing.T) {
 // after the account is gone from the transaction, and still comes in the
 // account's language.
 func TestAccountDeletedMailInGerman(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("greta@example.test", testPassword)
+	ts := newServerWithUser(t, "greta@example.test")
 	greta := ts.login("greta@example.test", testPassword)
 	greta.do("PATCH", "/api/v1/auth/profile", map[string]string{"language": "de"}).want(t, 200, "")
 	greta.do("DELETE", "/api/v1/auth/account", map[string]string{"password": testPassword}).want(t, 200, "")
-	testutil.WaitFor(t, 10*time.Second, func() error {
-		for _, m := range ts.mailsTo("greta@example.test") {
-			if strings.Contains(m.Subject, "wurde gelöscht") && strings.Contains(m.HTML, `lang="de"`) {
-				return nil
-			}
-		}
-		return errors.New("no German notice of the deleted account")
+	secWaitMail(t, ts, "greta@example.test", "in German about the deleted account", func(m mail.Captured) bool {
+		return strings.Contains(m.Subject, "wurde gelöscht") && strings.Contains(m.HTML, `lang="de"`)
 	})
 }
 
 // TestSignInNoticeInGerman: the sign-in-methods notice, its Changes line
 // included, comes in the account's language.
 func TestSignInNoticeInGerman(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("greta@example.test", testPassword)
+	ts := newServerWithUser(t, "greta@example.test")
 	greta := ts.login("greta@example.test", testPassword)
 	greta.do("PATCH", "/api/v1/auth/profile", map[string]string{"language": "de"}).want(t, 200, "")
 	enrolTOTP(t, ts, greta)
-	testutil.WaitFor(t, 10*time.Second, func() error {
-		for _, m := range ts.mailsTo("greta@example.test") {
-			if strings.Contains(m.Subject, "Anmeldemethoden") && strings.Contains(m.Text, "Eine Authenticator-App wurde als zweiter Faktor eingerichtet.") {
-				return nil
-			}
-		}
-		return errors.New("no German sign-in notice")
+	secWaitMail(t, ts, "greta@example.test", "in German about the sign-in methods", func(m mail.Captured) bool {
+		return strings.Contains(m.Subject, "Anmeldemethoden") && strings.Contains(m.Text, "Eine Authenticator-App wurde als zweiter Faktor eingerichtet.")
 	})
 }

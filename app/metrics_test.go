@@ -237,9 +237,8 @@ func TestRouteLabelIsTheRoutePatternOrOther(t *testing.T) {
 }
 
 func TestMetricsCountLoginsAndMailAfterCommit(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "metrics@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 
 	before := scrape(t, ts.srv)
 	ts.login(email, testPassword)

@@ -72,8 +72,7 @@ func tick(ts *testServer, steps int) {
 // and next step pass, codes two steps away fail, and a used code (or an
 // older one) is refused.
 func TestSEC10MFATOTPStepsAndReplay(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser(mfaEmail, testPassword)
+	ts := newServerWithUser(t, mfaEmail)
 	c := ts.login(mfaEmail, testPassword)
 	secret, codes := enrolTOTP(t, ts, c)
 	if len(codes) != 10 {
@@ -107,8 +106,7 @@ func TestSEC10MFATOTPStepsAndReplay(t *testing.T) {
 // that the session check and the list show as AAL2 with its methods; the
 // bearer variant answers a token.
 func TestMFATwoStepLoginSessionsShowAAL2(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser(mfaEmail, testPassword)
+	ts := newServerWithUser(t, mfaEmail)
 	c := ts.login(mfaEmail, testPassword)
 	var check sessionCheck
 	c.do("GET", "/api/v1/auth/session", nil).want(t, 200, "").data(t, &check)
@@ -158,8 +156,7 @@ func TestMFATwoStepLoginSessionsShowAAL2(t *testing.T) {
 // TestSEC28MFATokenExpiresAndDiesAfterFiveWrongCodes: the mfa token lives
 // five minutes and allows five wrong codes.
 func TestSEC28MFATokenExpiresAndDiesAfterFiveWrongCodes(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser(mfaEmail, testPassword)
+	ts := newServerWithUser(t, mfaEmail)
 	secret, _ := enrolTOTP(t, ts, ts.login(mfaEmail, testPassword))
 	tick(ts, 1)
 	c := ts.client()
@@ -201,8 +198,7 @@ func TestSEC10MFAWrongCodesCountTowardTheFailureLimit(t *testing.T) {
 // once; used from many goroutines at once, exactly one wins; its use is
 // mailed.
 func TestMFARecoveryCodesSingleUseAndConcurrent(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser(mfaEmail, testPassword)
+	ts := newServerWithUser(t, mfaEmail)
 	_, codes := enrolTOTP(t, ts, ts.login(mfaEmail, testPassword))
 
 	c := ts.client()
@@ -247,8 +243,7 @@ func TestMFARecoveryCodesSingleUseAndConcurrent(t *testing.T) {
 // TestMFABadInputIsA400: codes of the wrong length or with letters, and
 // malformed tokens, are clear 400s.
 func TestMFABadInputIsA400(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser(mfaEmail, testPassword)
+	ts := newServerWithUser(t, mfaEmail)
 	c := ts.login(mfaEmail, testPassword)
 	c.do("POST", "/api/v1/auth/mfa/totp/setup", map[string]string{"password": "wrong"}).want(t, 400, CodeValidation)
 	c.do("POST", "/api/v1/auth/mfa/totp/confirm", map[string]string{"code": "123456"}).want(t, 400, CodeValidation)
@@ -278,8 +273,7 @@ func TestMFABadInputIsA400(t *testing.T) {
 // TestMFASecretIsNeverStoredOrLoggedInTheClear, and removal and
 // regeneration ask for the password and mail notices.
 func TestMFASecretIsNeverStoredOrLoggedInTheClear(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser(mfaEmail, testPassword)
+	ts := newServerWithUser(t, mfaEmail)
 	c := ts.login(mfaEmail, testPassword)
 	secret, codes := enrolTOTP(t, ts, c)
 	for _, name := range []string{"mfa_totp", "mfa_recovery", "audit", "tokens"} {
@@ -455,8 +449,7 @@ func TestMFAHOTPMatchesRFC4226Vectors(t *testing.T) {
 // the notice of a new authenticator app ends every session, asks for a
 // password reset and removes the app (whoever added it holds it).
 func TestMFAUndoOfASignInChangeRemovesTheSecondFactors(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser(mfaEmail, testPassword)
+	ts := newServerWithUser(t, mfaEmail)
 	c := ts.login(mfaEmail, testPassword)
 	enrolTOTP(t, ts, c)
 	undo := secWaitToken(t, ts, mfaEmail, "undo", 1)

@@ -44,6 +44,14 @@ func mockProvider(m *mockoidc.MockOIDC) OIDCProvider {
 	return OIDCProvider{Name: "test", Label: "Test ID", ClientID: m.ClientID, ClientSecret: m.ClientSecret, Issuer: m.Issuer()}
 }
 
+// mockOPServer starts a mock provider and a server whose one provider,
+// "test", is that mock.
+func mockOPServer(t *testing.T) (*mockoidc.MockOIDC, *testServer) {
+	t.Helper()
+	m := startMockOP(t)
+	return m, oidcServer(t, mockProvider(m))
+}
+
 // opBrowser follows the provider's redirects as a browser would (the
 // provider signs in at once) and returns where it sends the browser back.
 func opBrowser(t *testing.T, location string) string {
@@ -78,6 +86,18 @@ func callbackOf(t *testing.T, c *testClient, back string) *response {
 	return c.do("GET", u.RequestURI(), nil)
 }
 
+// oidcLink links the provider "test" identity subject (with a verified
+// email) to the account c is signed in to, through the link flow.
+func oidcLink(t *testing.T, m *mockoidc.MockOIDC, c *testClient, subject, email string) {
+	t.Helper()
+	var start struct {
+		URL string `json:"url"`
+	}
+	c.do("POST", "/api/v1/auth/oidc/test/link/start", nil).want(t, 200, "").data(t, &start)
+	m.QueueUser(&mockoidc.MockUser{Subject: subject, Email: email, EmailVerified: true})
+	wantRedirect(t, callbackOf(t, c, opBrowser(t, start.URL)), "/account/security?oidc_linked=test")
+}
+
 func wantRedirect(t *testing.T, r *response, want string) {
 	t.Helper()
 	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != want {
@@ -86,8 +106,7 @@ func wantRedirect(t *testing.T, r *response, want string) {
 }
 
 func TestOIDCSignUpLogoutSignIn(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	m, ts := mockOPServer(t)
 	var list []oidcProviderView
 	ts.client().do("GET", "/api/v1/auth/sign-in-providers", nil).want(t, 200, "").data(t, &list)
 	if len(list) != 1 || list[0].Name != "test" || list[0].Label != "Test ID" {
@@ -141,8 +160,7 @@ func sessionsOf(t *testing.T, ts *testServer, id string) []store.Session {
 }
 
 func TestOIDCUnverifiedEmailCreatesNoAccount(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	m, ts := mockOPServer(t)
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-x", Email: "x@example.com", EmailVerified: false})
 	c := ts.client()
 	wantRedirect(t, oidcRoundTrip(t, c, "test", ""), "/login?oidc_error=email_unverified")
@@ -156,8 +174,7 @@ func TestOIDCUnverifiedEmailCreatesNoAccount(t *testing.T) {
 // SEC: pre-hijacking. An address that has an account is never linked by
 // signing in at a provider; the owner links it after signing in.
 func TestOIDCExistingEmailRefusedThenLinkedAfterLogin(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	m, ts := mockOPServer(t)
 	ts.mustUser("bob@example.com", testPassword)
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-bob", Email: "bob@example.com", EmailVerified: true})
 	anon := ts.client()
@@ -168,12 +185,7 @@ func TestOIDCExistingEmailRefusedThenLinkedAfterLogin(t *testing.T) {
 	}
 
 	bob := ts.login("bob@example.com", testPassword)
-	var start struct {
-		URL string `json:"url"`
-	}
-	bob.do("POST", "/api/v1/auth/oidc/test/link/start", nil).want(t, 200, "").data(t, &start)
-	m.QueueUser(&mockoidc.MockUser{Subject: "sub-bob", Email: "bob@elsewhere.example", EmailVerified: true})
-	wantRedirect(t, callbackOf(t, bob, opBrowser(t, start.URL)), "/account/security?oidc_linked=test")
+	oidcLink(t, m, bob, "sub-bob", "bob@elsewhere.example")
 	var ids []identityView
 	bob.do("GET", "/api/v1/auth/identities", nil).want(t, 200, "").data(t, &ids)
 	if len(ids) != 1 || ids[0].Provider != "test" {
@@ -202,8 +214,7 @@ func TestOIDCExistingEmailRefusedThenLinkedAfterLogin(t *testing.T) {
 }
 
 func TestOIDCUnlinkRefusedWhenLastWayIn(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	m, ts := mockOPServer(t)
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-c", Email: "c@example.com", EmailVerified: true})
 	c := ts.client()
 	oidcRoundTrip(t, c, "test", "")
@@ -213,33 +224,21 @@ func TestOIDCUnlinkRefusedWhenLastWayIn(t *testing.T) {
 }
 
 func TestOIDCDeactivatedAccountCannotSignIn(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	m, ts := mockOPServer(t)
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-d", Email: "d@example.com", EmailVerified: true})
 	oidcRoundTrip(t, ts.client(), "test", "")
 	secSetActive(t, ts, "d@example.com", false)
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-d", Email: "d@example.com", EmailVerified: true})
 	wantRedirect(t, oidcRoundTrip(t, ts.client(), "test", ""), "/login?oidc_error=account_locked")
 	secSetActive(t, ts, "d@example.com", true)
-	err := ts.db.Update(func(tx *store.Tx) error {
-		u, err := tx.UserByEmail("d@example.com")
-		if err != nil {
-			return err
-		}
-		u.MustResetPassword = true
-		return tx.PutUser(u)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	secChangeUser(t, ts, "d@example.com", func(u *store.User) { u.MustResetPassword = true })
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-d", Email: "d@example.com", EmailVerified: true})
 	wantRedirect(t, oidcRoundTrip(t, ts.client(), "test", ""), "/login?oidc_error=password_reset_required")
 }
 
 // SEC: the state is single use and bound to the browser that began it.
 func TestOIDCStateReplayAndForeignBrowserFail(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	_, ts := mockOPServer(t)
 	c := ts.client()
 	r := c.do("GET", "/api/v1/auth/oidc/test/start", nil)
 	back := opBrowser(t, r.Header.Get("Location"))
@@ -306,8 +305,7 @@ func (c *testClient) secCookieState(t *testing.T, ts *testServer) string {
 }
 
 func TestOIDCNextElsewhereFallsBack(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	m, ts := mockOPServer(t)
 	for _, next := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "/api/v1/auth/account", "javascript:alert(1)", "/login"} {
 		m.QueueUser(&mockoidc.MockUser{Subject: "sub-n", Email: "n@example.com", EmailVerified: true})
 		wantRedirect(t, oidcRoundTrip(t, ts.client(), "test", next), "/account")
@@ -461,8 +459,7 @@ func TestOIDCTokenChecks(t *testing.T) {
 // Apple posts its answer as a cross-site form: the callback takes it past
 // the form and cross-origin guards, and the state cookie still decides.
 func TestOIDCFormPostCallback(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	_, ts := mockOPServer(t)
 	c := ts.client()
 	r := c.do("GET", "/api/v1/auth/oidc/test/start", nil)
 	back := mustURL(t, opBrowser(t, r.Header.Get("Location")))
@@ -481,16 +478,10 @@ func TestOIDCFormPostCallback(t *testing.T) {
 // The link notice's "This wasn't me" removes the linked providers and
 // signs every device out.
 func TestOIDCUndoLinkRemovesIdentities(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	m, ts := mockOPServer(t)
 	ts.mustUser("eve@example.com", testPassword)
 	c := ts.login("eve@example.com", testPassword)
-	var start struct {
-		URL string `json:"url"`
-	}
-	c.do("POST", "/api/v1/auth/oidc/test/link/start", nil).want(t, 200, "").data(t, &start)
-	m.QueueUser(&mockoidc.MockUser{Subject: "sub-intruder", Email: "i@example.com", EmailVerified: true})
-	wantRedirect(t, callbackOf(t, c, opBrowser(t, start.URL)), "/account/security?oidc_linked=test")
+	oidcLink(t, m, c, "sub-intruder", "i@example.com")
 	notice := ts.waitMail("eve@example.com", 2)[0]
 	if !strings.Contains(notice.Text, "Test ID was linked") {
 		t.Fatalf("notice: %s", notice.Text)
@@ -513,16 +504,10 @@ func TestOIDCUndoLinkRemovesIdentities(t *testing.T) {
 // token in the fragment, and the code finishes the login at AAL2 with
 // the methods oidc:<provider> and totp.
 func TestOIDCSignInAsksForTheSecondFactor(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	m, ts := mockOPServer(t)
 	ts.mustUser(mfaEmail, testPassword)
 	c := ts.login(mfaEmail, testPassword)
-	var link struct {
-		URL string `json:"url"`
-	}
-	c.do("POST", "/api/v1/auth/oidc/test/link/start", nil).want(t, 200, "").data(t, &link)
-	m.QueueUser(&mockoidc.MockUser{Subject: "sub-mfa", Email: mfaEmail, EmailVerified: true})
-	wantRedirect(t, callbackOf(t, c, opBrowser(t, link.URL)), "/account/security?oidc_linked=test")
+	oidcLink(t, m, c, "sub-mfa", mfaEmail)
 	secret, _ := enrolTOTP(t, ts, c)
 	tick(ts, 1)
 
@@ -548,8 +533,7 @@ func TestOIDCSignInAsksForTheSecondFactor(t *testing.T) {
 // makes gets the language chosen with the page's switcher (#20), else
 // the browser's.
 func TestOIDCNewAccountTakesThePageLanguage(t *testing.T) {
-	m := startMockOP(t)
-	ts := oidcServer(t, mockProvider(m))
+	m, ts := mockOPServer(t)
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-greta", Email: "greta@example.com", EmailVerified: true})
 	c := ts.client()
 	c.http.Jar.SetCookies(mustURL(t, ts.URL), []*http.Cookie{{Name: "marbelle_language", Value: "de", Path: "/"}})

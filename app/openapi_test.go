@@ -49,19 +49,13 @@ func yamlToJSON(src []byte) ([]byte, error) {
 }
 
 func appendJSONNode(b *bytes.Buffer, n *yaml.Node, indent string) error {
-	inner := indent + "  "
 	switch n.Kind {
 	case yaml.AliasNode:
 		return appendJSONNode(b, n.Alias, indent)
 	case yaml.MappingNode:
-		if len(n.Content) == 0 {
-			b.WriteString("{}")
-			return nil
-		}
-		b.WriteString("{\n")
 		seen := map[string]bool{}
-		for i := 0; i < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
+		return appendJSONItems(b, "{", "}", len(n.Content)/2, indent, func(i int, inner string) error {
+			k, v := n.Content[2*i], n.Content[2*i+1]
 			if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
 				return fmt.Errorf("line %d: a key must be a plain scalar", k.Line)
 			}
@@ -69,35 +63,14 @@ func appendJSONNode(b *bytes.Buffer, n *yaml.Node, indent string) error {
 				return fmt.Errorf("line %d: key %q appears twice", k.Line, k.Value)
 			}
 			seen[k.Value] = true
-			b.WriteString(inner)
 			appendJSONText(b, k.Value)
 			b.WriteString(": ")
-			if err := appendJSONNode(b, v, inner); err != nil {
-				return err
-			}
-			if i+2 < len(n.Content) {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		b.WriteString(indent + "}")
+			return appendJSONNode(b, v, inner)
+		})
 	case yaml.SequenceNode:
-		if len(n.Content) == 0 {
-			b.WriteString("[]")
-			return nil
-		}
-		b.WriteString("[\n")
-		for i, v := range n.Content {
-			b.WriteString(inner)
-			if err := appendJSONNode(b, v, inner); err != nil {
-				return err
-			}
-			if i+1 < len(n.Content) {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		b.WriteString(indent + "]")
+		return appendJSONItems(b, "[", "]", len(n.Content), indent, func(i int, inner string) error {
+			return appendJSONNode(b, n.Content[i], inner)
+		})
 	case yaml.ScalarNode:
 		switch n.ShortTag() {
 		case "!!str":
@@ -131,6 +104,30 @@ func appendJSONNode(b *bytes.Buffer, n *yaml.Node, indent string) error {
 	default:
 		return fmt.Errorf("line %d: unsupported YAML node", n.Line)
 	}
+	return nil
+}
+
+// appendJSONItems appends an object or array of count items between open
+// and close, one item a line indented one step more than indent; item
+// appends the i-th (a value, or a key and its value).
+func appendJSONItems(b *bytes.Buffer, open, close string, count int, indent string, item func(i int, inner string) error) error {
+	if count == 0 {
+		b.WriteString(open + close)
+		return nil
+	}
+	inner := indent + "  "
+	b.WriteString(open + "\n")
+	for i := range count {
+		b.WriteString(inner)
+		if err := item(i, inner); err != nil {
+			return err
+		}
+		if i+1 < count {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(indent + close)
 	return nil
 }
 

@@ -153,8 +153,7 @@ func passkeyLogin(t *testing.T, c *testClient, k *softKey, flags byte, status in
 // in (discoverable, user verified) at AAL2; the password login of its
 // owner asks for it; rename and delete (with the password) work.
 func TestPasskeyRegisterLoginAAL2(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser(mfaEmail, testPassword)
+	ts := newServerWithUser(t, mfaEmail)
 	c := ts.login(mfaEmail, testPassword)
 	k := newSoftKey(t, ts)
 	v := registerPasskey(t, c, k, "Laptop")
@@ -190,8 +189,7 @@ func TestPasskeyRegisterLoginAAL2(t *testing.T) {
 // assertion, an expired ceremony, another RP id, no user verification and
 // a counter that went backwards are all refused cleanly, never a 500.
 func TestPasskeyBadInputIsA400(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser(mfaEmail, testPassword)
+	ts := newServerWithUser(t, mfaEmail)
 	c := ts.login(mfaEmail, testPassword)
 	k := newSoftKey(t, ts)
 	registerPasskey(t, c, k, "Phone")

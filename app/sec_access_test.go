@@ -13,8 +13,7 @@ import (
 // D. Access control
 
 func TestSEC37AccountRoutesNeedASession(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("sec37@example.test", testPassword)
+	ts := newServerWithUser(t, "sec37@example.test")
 	owner := ts.login("sec37@example.test", testPassword)
 	var created struct {
 		ID    string `json:"id"`
@@ -69,9 +68,8 @@ func TestSEC37AccountRoutesNeedASession(t *testing.T) {
 }
 
 func TestSEC40NoMassAssignment(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec40@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.login(email, testPassword)
 	var before, after profile
 	c.do("GET", "/api/v1/auth/profile", nil).want(t, 200, "").data(t, &before)

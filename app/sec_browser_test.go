@@ -18,10 +18,9 @@ import (
 // E. Browser boundary
 
 func TestSEC43CrossOriginStateChangesRefused(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec43@example.test"
 	const newPW = "fresh mango pavilion 7"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.login(email, testPassword)
 	attacks := [][]secOpt{
 		{secHeader("Sec-Fetch-Site", "cross-site")},
@@ -67,9 +66,8 @@ func TestSEC43CrossOriginStateChangesRefused(t *testing.T) {
 }
 
 func TestSEC45SafeMethodsChangeNothing(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec45@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.login(email, testPassword)
 	for _, p := range []string{
 		"/api/v1/auth/logout", "/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/verify-email",
@@ -90,9 +88,8 @@ func TestSEC45SafeMethodsChangeNothing(t *testing.T) {
 }
 
 func TestSEC46OnlyJSONBodies(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec46@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	login := fmt.Sprintf(`{"email":%q,"password":%q}`, email, testPassword)
 	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {

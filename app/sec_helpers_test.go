@@ -129,19 +129,27 @@ func secUser(t testing.TB, ts *testServer, email string) *store.User {
 	return u
 }
 
-// secSetActive flips a user's Active flag in the store (as an admin would).
-func secSetActive(t testing.TB, ts *testServer, email string, active bool) {
+// secChangeUser changes a user's stored record in one write transaction,
+// behind the API's back (as an operator with the store file could). change
+// must only change the record: the closure may run twice (batchtwice).
+func secChangeUser(t testing.TB, ts *testServer, email string, change func(*store.User)) {
 	t.Helper()
 	if err := ts.db.Update(func(tx *store.Tx) error {
 		u, err := tx.UserByEmail(email)
 		if err != nil {
 			return err
 		}
-		u.Active = active
+		change(u)
 		return tx.PutUser(u)
 	}); err != nil {
-		t.Fatalf("set active %s: %v", email, err)
+		t.Fatalf("change user %s: %v", email, err)
 	}
+}
+
+// secSetActive flips a user's Active flag in the store (as an admin would).
+func secSetActive(t testing.TB, ts *testServer, email string, active bool) {
+	t.Helper()
+	secChangeUser(t, ts, email, func(u *store.User) { u.Active = active })
 }
 
 // secBucket returns every value of a bucket, read from a consistent copy
@@ -221,23 +229,32 @@ func secFlushMail(t testing.TB, ts *testServer) {
 	ts.waitMail(addr, 1)
 }
 
-// secWaitSubject waits for a mail to addr whose subject contains part and
-// returns the newest such mail.
-func secWaitSubject(t testing.TB, ts *testServer, addr, part string) mail.Captured {
+// secWaitMail waits for a mail to addr that match accepts and returns the
+// newest such mail; what describes the mail wanted, for the failure.
+func secWaitMail(t testing.TB, ts *testServer, addr, what string, match func(mail.Captured) bool) mail.Captured {
 	t.Helper()
 	var found mail.Captured
 	testutil.WaitFor(t, 10*time.Second, func() error {
 		var subjects []string
 		for _, m := range ts.mailsTo(addr) {
-			if strings.Contains(m.Subject, part) {
+			if match(m) {
 				found = m
 				return nil
 			}
 			subjects = append(subjects, m.Subject)
 		}
-		return fmt.Errorf("no mail to %s with a subject containing %q; got %q", addr, part, subjects)
+		return fmt.Errorf("no mail to %s %s; got subjects %q", addr, what, subjects)
 	})
 	return found
+}
+
+// secWaitSubject waits for a mail to addr whose subject contains part and
+// returns the newest such mail.
+func secWaitSubject(t testing.TB, ts *testServer, addr, part string) mail.Captured {
+	t.Helper()
+	return secWaitMail(t, ts, addr, fmt.Sprintf("with a subject containing %q", part), func(m mail.Captured) bool {
+		return strings.Contains(m.Subject, part)
+	})
 }
 
 // secTokens returns the tokens of kind (verify-email, reset-password,

@@ -95,9 +95,8 @@ func TestSEC52MalformedInputIsClean4xx(t *testing.T) {
 }
 
 func TestSEC53ErrorsLeakNothing(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec53@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 	c := ts.client()
 	var answers []*response

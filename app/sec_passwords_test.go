@@ -142,10 +142,9 @@ func TestSEC05PasswordCheckedExactly(t *testing.T) {
 }
 
 func TestSEC06ChangeNeedsCurrentPassword(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec06@example.test"
 	const next = "fresh mango pavilion 7"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 	for _, cur := range []string{"wrong", "", strings.ToUpper(testPassword)} {
 		r := s.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": cur, "new_password": next}).want(t, 400, CodeValidation)
@@ -209,9 +208,8 @@ func TestSEC08LoginDoesNotTellAccountsApart(t *testing.T) {
 }
 
 func TestSEC09DisabledAccountFailsLikeWrongPassword(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec09@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	wrong := secLogin(t, c, email, "not the password").want(t, 401, CodeUnauthenticated)
 	secSetActive(t, ts, email, false)
@@ -289,17 +287,23 @@ func TestSEC11PerIPLimitUsesSocketPeer(t *testing.T) {
 	login := func(ts *testServer, i int, xff string) *response {
 		return secLogin(t, ts.client(), fmt.Sprintf("sec11-%d@example.test", i), "wrong password guess", secHeader("X-Forwarded-For", xff))
 	}
+	// sixthLimited sends six logins from what should count as one client:
+	// five are answered, the sixth is refused.
+	sixthLimited := func(ts *testServer, xff func(i int) string) {
+		t.Helper()
+		for i := 1; i <= 6; i++ {
+			r := login(ts, i, xff(i))
+			if i <= 5 {
+				r.want(t, 401, CodeUnauthenticated)
+				continue
+			}
+			r.want(t, 429, CodeRateLimited)
+			secRetryAfter(t, r)
+		}
+	}
 	// Untrusted peer: X-Forwarded-For is ignored; the 6th login is refused.
 	ts := newTestServer(t, func(c *Config) { c.RateLimits = ratelimit.Defaults() })
-	for i := 1; i <= 6; i++ {
-		r := login(ts, i, fmt.Sprintf("10.9.%d.1", i))
-		if i <= 5 {
-			r.want(t, 401, CodeUnauthenticated)
-			continue
-		}
-		r.want(t, 429, CodeRateLimited)
-		secRetryAfter(t, r)
-	}
+	sixthLimited(ts, func(i int) string { return fmt.Sprintf("10.9.%d.1", i) })
 
 	// Trusted proxy: each forwarded client has its own budget.
 	tp := newTestServer(t, func(c *Config) {
@@ -311,15 +315,7 @@ func TestSEC11PerIPLimitUsesSocketPeer(t *testing.T) {
 	}
 	// One forwarded client is limited, whatever it puts on the left of the
 	// header (only the hop the proxy appended is believed).
-	for i := 1; i <= 6; i++ {
-		r := login(tp, i, fmt.Sprintf("192.0.2.%d, 10.7.7.7", i))
-		if i <= 5 {
-			r.want(t, 401, CodeUnauthenticated)
-			continue
-		}
-		r.want(t, 429, CodeRateLimited)
-		secRetryAfter(t, r)
-	}
+	sixthLimited(tp, func(i int) string { return fmt.Sprintf("192.0.2.%d, 10.7.7.7", i) })
 }
 
 func TestSEC12NoDefaultAccounts(t *testing.T) {

@@ -19,9 +19,8 @@ import (
 // C. Sessions
 
 func TestSEC29CookieAttributes(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec29@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	var bodies [][]byte
 	r := secLogin(t, c, email, testPassword).want(t, 200, "")
@@ -72,9 +71,8 @@ func TestSEC29CookieAttributes(t *testing.T) {
 }
 
 func TestSEC30NewSessionIDAtEveryLogin(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec30@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 
 	c1 := ts.client()
 	c1.secSetCookie("marbelle_session", "attacker")
@@ -103,9 +101,8 @@ func TestSEC30NewSessionIDAtEveryLogin(t *testing.T) {
 }
 
 func TestSEC31LogoutKillsSessionServerSide(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec31@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.login(email, testPassword)
 	saved := c.secCookie("marbelle_session")
 	r := c.do("POST", "/api/v1/auth/logout", nil).want(t, 200, "")
@@ -134,8 +131,7 @@ func TestSEC31LogoutKillsSessionServerSide(t *testing.T) {
 }
 
 func TestSEC32UsersRevokeOnlyTheirOwnSessions(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("sec32-a@example.test", testPassword)
+	ts := newServerWithUser(t, "sec32-a@example.test")
 	ts.mustUser("sec32-b@example.test", testPassword)
 	a1, a2 := ts.login("sec32-a@example.test", testPassword), ts.login("sec32-a@example.test", testPassword)
 	b := ts.login("sec32-b@example.test", testPassword)
@@ -198,9 +194,8 @@ func TestSEC33IdleAndAbsoluteTimeouts(t *testing.T) {
 }
 
 func TestSEC34CookiesTamperProofAndOpaque(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec34@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.login(email, testPassword)
 	value := c.secCookie("marbelle_session")
 	secret := secSecret(t, ts, value)
@@ -265,8 +260,7 @@ func TestSEC34CookiesTamperProofAndOpaque(t *testing.T) {
 }
 
 func TestSEC35DeletionAndDeactivationEndSessions(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("sec35-a@example.test", testPassword)
+	ts := newServerWithUser(t, "sec35-a@example.test")
 	a1, a2 := ts.login("sec35-a@example.test", testPassword), ts.login("sec35-a@example.test", testPassword)
 	a1.do("DELETE", "/api/v1/auth/account", map[string]string{"password": testPassword}).want(t, 200, "")
 	a1.do("GET", "/api/v1/auth/profile", nil).want(t, 401, CodeUnauthenticated)
@@ -286,9 +280,8 @@ func TestSEC35DeletionAndDeactivationEndSessions(t *testing.T) {
 }
 
 func TestSEC36AuthenticatedAnswersNotCached(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec36@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	check := func(what string, r *response) {
 		t.Helper()

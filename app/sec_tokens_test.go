@@ -23,9 +23,8 @@ import (
 // B. Registration, verification, reset, email change
 
 func TestSEC13RegistrationDoesNotRevealTakenEmails(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec13@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	taken := c.do("POST", "/api/v1/auth/register", registerBody(email, "another fine passphrase 9"))
 	fresh := c.do("POST", "/api/v1/auth/register", registerBody("sec13-fresh@example.test", "another fine passphrase 9"))
@@ -127,8 +126,7 @@ func TestSEC16TokensWorkOnce(t *testing.T) {
 	c := ts.client()
 	const email = "sec16@example.test"
 
-	c.do("POST", "/api/v1/auth/register", registerBody(email, testPassword)).want(t, 201, "")
-	v := secWaitToken(t, ts, email, "verify-email", 1)
+	v := ts.registered(email)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": v}).want(t, 200, "")
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": v}).want(t, 400, CodeInvalidToken)
 
@@ -150,8 +148,7 @@ func TestSEC17NewerTokenVoidsOlder(t *testing.T) {
 	ts := newTestServer(t, nil)
 	c := ts.client()
 	const email = "sec17@example.test"
-	c.do("POST", "/api/v1/auth/register", registerBody(email, testPassword)).want(t, 201, "")
-	v1 := secWaitToken(t, ts, email, "verify-email", 1)
+	v1 := ts.registered(email)
 	c.do("POST", "/api/v1/auth/resend-verification", map[string]string{"email": email}).want(t, 200, "")
 	v2 := secWaitToken(t, ts, email, "verify-email", 2)
 	if v1 == v2 {
@@ -189,13 +186,11 @@ func TestSEC18TokensExpire(t *testing.T) {
 	c.do("POST", "/api/v1/auth/password-reset/confirm", map[string]string{"token": tok, "password": newPW}).want(t, 200, "")
 
 	// Verification: 24 hours.
-	c.do("POST", "/api/v1/auth/register", registerBody("sec18-c@example.test", testPassword)).want(t, 201, "")
-	tok = secWaitToken(t, ts, "sec18-c@example.test", "verify-email", 1)
+	tok = ts.registered("sec18-c@example.test")
 	ts.clock.Advance(24*time.Hour + time.Second)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).want(t, 400, CodeInvalidToken)
 
-	c.do("POST", "/api/v1/auth/register", registerBody("sec18-d@example.test", testPassword)).want(t, 201, "")
-	tok = secWaitToken(t, ts, "sec18-d@example.test", "verify-email", 1)
+	tok = ts.registered("sec18-d@example.test")
 	ts.clock.Advance(23*time.Hour + 59*time.Minute)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).want(t, 200, "")
 
@@ -208,9 +203,8 @@ func TestSEC18TokensExpire(t *testing.T) {
 }
 
 func TestSEC19ResetRequestDoesNotRevealAccounts(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec19@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	var ref *response
 	for i := range 5 {
@@ -241,10 +235,9 @@ func TestSEC19ResetRequestDoesNotRevealAccounts(t *testing.T) {
 }
 
 func TestSEC20ResetEndsSessionsNotifiesAndDoesNotLogIn(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec20@example.test"
 	const newPW = "new pale lantern 88"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s1, s2 := ts.login(email, testPassword), ts.login(email, testPassword)
 	s1.do("GET", "/api/v1/auth/profile", nil).want(t, 200, "")
 
@@ -268,10 +261,9 @@ func TestSEC20ResetEndsSessionsNotifiesAndDoesNotLogIn(t *testing.T) {
 }
 
 func TestSEC21PasswordChangeEndsOtherSessions(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec21@example.test"
 	const newPW = "fresh mango pavilion 7"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s1, s2 := ts.login(email, testPassword), ts.login(email, testPassword)
 	s1.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": testPassword, "new_password": newPW}).want(t, 200, "")
 	s1.do("GET", "/api/v1/auth/profile", nil).want(t, 200, "")
@@ -339,8 +331,7 @@ func TestSEC23LinkPagesSpendNothingAndSendNoReferrer(t *testing.T) {
 	}
 
 	const email = "sec23@example.test"
-	c.do("POST", "/api/v1/auth/register", registerBody(email, testPassword)).want(t, 201, "")
-	v := secWaitToken(t, ts, email, "verify-email", 1)
+	v := ts.registered(email)
 	page("/verify-email?token=" + v)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": v}).want(t, 200, "")
 
@@ -368,10 +359,9 @@ func TestSEC23LinkPagesSpendNothingAndSendNoReferrer(t *testing.T) {
 }
 
 func TestSEC24EmailChangeNeedsPasswordAndHidesTakenAddresses(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email, owner = "sec24@example.test", "sec24-owner@example.test"
 	const free = "sec24-free@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	ts.mustUser(owner, testPassword)
 	s := ts.login(email, testPassword)
 
@@ -410,9 +400,8 @@ func TestSEC24EmailChangeNeedsPasswordAndHidesTakenAddresses(t *testing.T) {
 }
 
 func TestSEC25EmailChangeConfirmAtomicSingleUseNotifies(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email, next = "sec25@example.test", "sec25-new@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	s := ts.login(email, testPassword)
 	s.do("POST", "/api/v1/auth/email-change/request", map[string]string{"new_email": next, "password": testPassword}).want(t, 200, "")
 	tok := secWaitToken(t, ts, next, "confirm-email-change", 1)
@@ -518,9 +507,8 @@ func TestSEC25IntruderCannotVoidTheOldAddressUndo(t *testing.T) {
 }
 
 func TestSEC26TokensOfDeletedUsersRejectedCleanly(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "sec26@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	c := ts.client()
 	c.do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": email}).want(t, 200, "")
 	reset := secWaitToken(t, ts, email, "reset-password", 1)

@@ -57,8 +57,7 @@ func (ts *testServer) settle() {
 // TestNoticesOncePerEventWithUndo: each security event mails its owner
 // exactly one notice carrying a "This wasn't me" link (deletion: none).
 func TestNoticesOncePerEventWithUndo(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("n@example.test", testPassword)
+	ts := newServerWithUser(t, "n@example.test")
 	c := ts.login("n@example.test", testPassword)
 	c.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": testPassword, "new_password": "fresh mango pavilion 7"}).want(t, 200, "")
 	ts.client().do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "n@example.test"}).want(t, 200, "")
@@ -177,8 +176,7 @@ func TestIssue14UndoOfEmailChangeFreezesAccount(t *testing.T) {
 
 // TestUndoPasswordChangeRequiresReset and the link's expiry.
 func TestUndoPasswordChangeRequiresResetAndExpires(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("p@example.test", testPassword)
+	ts := newServerWithUser(t, "p@example.test")
 	c := ts.login("p@example.test", testPassword)
 	c.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": testPassword, "new_password": "fresh mango pavilion 7"}).want(t, 200, "")
 	undo := undoToken(t, ts.waitMail("p@example.test", 2)[0])
@@ -199,8 +197,7 @@ func TestUndoPasswordChangeRequiresResetAndExpires(t *testing.T) {
 // TestNewDeviceNotice: a sign-in from a device not seen before mails one
 // notice; a known device mails nothing; the first sign-in ever is quiet.
 func TestNewDeviceNotice(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("d@example.test", testPassword)
+	ts := newServerWithUser(t, "d@example.test")
 	ts.login("d@example.test", testPassword)
 	ts.login("d@example.test", testPassword)
 	ts.settle()

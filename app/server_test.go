@@ -256,6 +256,14 @@ func (ts *testServer) waitToken(addr, kind string, n int) string {
 	return match[1]
 }
 
+// registered registers email with testPassword through the API, leaving
+// it unverified, and returns the verification token mailed to it.
+func (ts *testServer) registered(email string) string {
+	ts.t.Helper()
+	ts.client().do("POST", "/api/v1/auth/register", registerBody(email, testPassword)).want(ts.t, 201, "")
+	return ts.waitToken(email, "verify-email", 1)
+}
+
 // mustUser registers and verifies an account.
 func (ts *testServer) mustUser(email, password string) {
 	ts.t.Helper()
@@ -264,6 +272,15 @@ func (ts *testServer) mustUser(email, password string) {
 	c.do("POST", "/api/v1/auth/register", registerBody(email, password)).want(ts.t, 201, "")
 	tok := ts.waitToken(email, "verify-email", before+1)
 	c.do("POST", "/api/v1/auth/verify-email", map[string]string{"token": tok}).want(ts.t, 200, "")
+}
+
+// newServerWithUser starts a test server holding one registered and
+// verified account, email with testPassword: the opening of most tests.
+func newServerWithUser(t testing.TB, email string) *testServer {
+	t.Helper()
+	ts := newTestServer(t, nil)
+	ts.mustUser(email, testPassword)
+	return ts
 }
 
 // login returns a client holding a session.

@@ -59,9 +59,8 @@ func currentSession(t testing.TB, c *testClient) sessionView {
 }
 
 func TestSessionTokenLoginAndUse(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "app@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 
 	r := ts.tokenLogin(t, email, testPassword).want(t, 200, "")
 	if sc := r.Header.Values("Set-Cookie"); len(sc) != 0 {
@@ -143,8 +142,7 @@ func TestSessionTokenLoginAndUse(t *testing.T) {
 }
 
 func TestSessionTokenLoginRefusesAnUnknownSessionKind(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("kind@example.test", testPassword)
+	ts := newServerWithUser(t, "kind@example.test")
 	r := ts.client().do("POST", "/api/v1/auth/login", map[string]string{"email": "kind@example.test", "password": testPassword, "session": "jwt"}).want(t, 400, CodeValidation)
 	if len(r.Env.Errors["session"]) == 0 {
 		t.Fatalf("want an error on session: %s", r.Body)
@@ -159,9 +157,8 @@ func TestSessionTokenLoginRefusesAnUnknownSessionKind(t *testing.T) {
 // TestSessionCheck: GET /session answers who is signed in and how, for a
 // cookie and for a bearer token alike, and 401 without a session.
 func TestSessionCheck(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "check@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	login := ts.clock.Now()
 	ts.client().do("GET", "/api/v1/auth/session", nil).want(t, 401, CodeUnauthenticated)
 
@@ -213,8 +210,7 @@ func TestSessionCheck(t *testing.T) {
 // TestSessionTokenIgnoresCookieBesideAuthorization: with an Authorization
 // header the cookie is not looked at, whatever the header holds.
 func TestSessionTokenIgnoresCookieBesideAuthorization(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("ann@example.test", testPassword)
+	ts := newServerWithUser(t, "ann@example.test")
 	ts.mustUser("bob@example.test", testPassword)
 	browser := ts.login("ann@example.test", testPassword) // holds Ann's cookie
 	bobToken := ts.sessionToken(t, "bob@example.test", testPassword)
@@ -245,9 +241,8 @@ func TestSessionTokenIgnoresCookieBesideAuthorization(t *testing.T) {
 // with the cookie; an Authorization scheme a browser attaches by itself
 // (Basic) does not open the way for the cookie.
 func TestSessionTokenSkipsCrossOriginCheck(t *testing.T) {
-	ts := newTestServer(t, nil)
 	const email = "xo@example.test"
-	ts.mustUser(email, testPassword)
+	ts := newServerWithUser(t, email)
 	browser := ts.login(email, testPassword)
 	app := ts.bearerClient(ts.sessionToken(t, email, testPassword))
 	crossSite := []secOpt{secHeader("Origin", "https://evil.example"), secHeader("Sec-Fetch-Site", "cross-site")}
@@ -504,8 +499,7 @@ func TestConfigCookieDomain(t *testing.T) {
 
 // Store records of token sessions say so, with their methods and AAL.
 func TestSessionTokenStoredKindMethodsAAL(t *testing.T) {
-	ts := newTestServer(t, nil)
-	ts.mustUser("rec@example.test", testPassword)
+	ts := newServerWithUser(t, "rec@example.test")
 	ts.sessionToken(t, "rec@example.test", testPassword)
 	ts.login("rec@example.test", testPassword)
 	ts.db.View(func(tx *store.Tx) error {

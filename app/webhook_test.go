@@ -120,6 +120,15 @@ func startWebhooks(t *testing.T, ts *testServer) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
+// hookedServer starts a test server with the delivery worker running and
+// returns it with a signed-in staff client.
+func hookedServer(t *testing.T) (*testServer, *testClient) {
+	t.Helper()
+	ts := newTestServer(t, nil)
+	startWebhooks(t, ts)
+	return ts, ts.staff("staff@example.test")
+}
+
 // addHook adds an endpoint through the admin API and returns its view.
 func addHook(t *testing.T, staff *testClient, url string, events ...string) webhookSecretView {
 	t.Helper()
@@ -166,9 +175,7 @@ func checkNoSecrets(t *testing.T, g receivedHook) {
 // documented data, verified by the reference library, and none carries a
 // hash, token or secret.
 func TestWebhookEveryEventFromItsFlow(t *testing.T) {
-	ts := newTestServer(t, nil)
-	startWebhooks(t, ts)
-	staff := ts.staff("staff@example.test")
+	ts, staff := hookedServer(t)
 	rc := newHookReceiver(t)
 	v := addHook(t, staff, rc.srv.URL, "*")
 	rc.trust(v.Secret)
@@ -260,9 +267,7 @@ func TestWebhookEveryEventFromItsFlow(t *testing.T) {
 // library really checks: a tampered body, a wrong secret and an old
 // timestamp each fail there.
 func TestWebhookReferenceLibraryRefusesForgeries(t *testing.T) {
-	ts := newTestServer(t, nil)
-	startWebhooks(t, ts)
-	staff := ts.staff("staff@example.test")
+	_, staff := hookedServer(t)
 	rc := newHookReceiver(t)
 	v := addHook(t, staff, rc.srv.URL, evWebhookTest)
 	rc.trust(v.Secret)
@@ -308,9 +313,7 @@ func TestWebhookReferenceLibraryRefusesForgeries(t *testing.T) {
 // delivery carries two signatures, each verifying with its own secret in
 // the reference library; after that only the new one.
 func TestWebhookRotationSignsWithBoth(t *testing.T) {
-	ts := newTestServer(t, nil)
-	startWebhooks(t, ts)
-	staff := ts.staff("staff@example.test")
+	ts, staff := hookedServer(t)
 	rc := newHookReceiver(t)
 	v := addHook(t, staff, rc.srv.URL, "*")
 	var rot webhookSecretView
@@ -463,9 +466,7 @@ func TestWebhookAdminLifecycle(t *testing.T) {
 // with two endpoints; every committed change has exactly one delivery per
 // endpoint, and every delivery arrives.
 func TestWebhookConcurrentChanges(t *testing.T) {
-	ts := newTestServer(t, nil)
-	startWebhooks(t, ts)
-	staff := ts.staff("staff@example.test")
+	ts, staff := hookedServer(t)
 	rc1, rc2 := newHookReceiver(t), newHookReceiver(t)
 	v1 := addHook(t, staff, rc1.srv.URL, evAddressCreated)
 	v2 := addHook(t, staff, rc2.srv.URL, "*")

@@ -7,25 +7,18 @@ import (
 	"github.com/marbelle/marbelle/internal/testutil"
 )
 
-// Hash strings of a chosen cost (internal/testutil's Django helpers).
-var (
-	capPBKDF2 = testutil.DjangoPBKDF2
-	capArgon2 = testutil.DjangoArgon2
-	capBcrypt = testutil.DjangoBcrypt
-)
-
 // TestIssue14DjangoHashCapsAreTheBoundary: each cap is exactly where
 // acceptance ends: at the cap a hash is recognised (parsed only here,
 // nothing computed), one over it is not, and refusing it hands back
 // nothing that could compute it.
 func TestIssue14DjangoHashCapsAreTheBoundary(t *testing.T) {
 	for _, c := range []struct{ name, atCap, overCap string }{
-		{"pbkdf2 iterations", capPBKDF2(MaxDjangoPBKDF2Iterations), capPBKDF2(MaxDjangoPBKDF2Iterations + 1)},
-		{"argon2id memory", capArgon2("argon2id", maxDjangoArgon2Memory, 2, 8), capArgon2("argon2id", maxDjangoArgon2Memory+1, 2, 8)},
-		{"argon2id time", capArgon2("argon2id", 102400, maxDjangoArgon2Time, 8), capArgon2("argon2id", 102400, maxDjangoArgon2Time+1, 8)},
-		{"argon2id lanes", capArgon2("argon2id", 102400, 2, maxDjangoArgon2Threads), capArgon2("argon2id", 102400, 2, maxDjangoArgon2Threads+1)},
-		{"argon2i all at once", capArgon2("argon2i", maxDjangoArgon2Memory, maxDjangoArgon2Time, maxDjangoArgon2Threads), capArgon2("argon2i", maxDjangoArgon2Memory, maxDjangoArgon2Time+1, maxDjangoArgon2Threads)},
-		{"bcrypt_sha256 cost", capBcrypt(MaxDjangoBcryptCost), capBcrypt(MaxDjangoBcryptCost + 1)},
+		{"pbkdf2 iterations", testutil.DjangoPBKDF2(MaxDjangoPBKDF2Iterations), testutil.DjangoPBKDF2(MaxDjangoPBKDF2Iterations + 1)},
+		{"argon2id memory", testutil.DjangoArgon2("argon2id", maxDjangoArgon2Memory, 2, 8), testutil.DjangoArgon2("argon2id", maxDjangoArgon2Memory+1, 2, 8)},
+		{"argon2id time", testutil.DjangoArgon2("argon2id", 102400, maxDjangoArgon2Time, 8), testutil.DjangoArgon2("argon2id", 102400, maxDjangoArgon2Time+1, 8)},
+		{"argon2id lanes", testutil.DjangoArgon2("argon2id", 102400, 2, maxDjangoArgon2Threads), testutil.DjangoArgon2("argon2id", 102400, 2, maxDjangoArgon2Threads+1)},
+		{"argon2i all at once", testutil.DjangoArgon2("argon2i", maxDjangoArgon2Memory, maxDjangoArgon2Time, maxDjangoArgon2Threads), testutil.DjangoArgon2("argon2i", maxDjangoArgon2Memory, maxDjangoArgon2Time+1, maxDjangoArgon2Threads)},
+		{"bcrypt_sha256 cost", testutil.DjangoBcrypt(MaxDjangoBcryptCost), testutil.DjangoBcrypt(MaxDjangoBcryptCost + 1)},
 		{"length", "pbkdf2_sha256$1$" + strings.Repeat("s", maxDjangoHashLength-len("pbkdf2_sha256$1$$")-len(testutil.DjangoHash32)) + "$" + testutil.DjangoHash32,
 			"pbkdf2_sha256$1$" + strings.Repeat("s", maxDjangoHashLength-len("pbkdf2_sha256$1$$")-len(testutil.DjangoHash32)+1) + "$" + testutil.DjangoHash32},
 	} {
