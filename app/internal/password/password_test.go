@@ -125,21 +125,24 @@ func TestHasherGivesIdleMemoryBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// resident takes every slot (so no hash or release runs meanwhile) and
-	// sums what their memory holds.
+	// slots are the hasher's slot memories, noted before any hash. Reading
+	// their residency (mincore) needs no slot: a poll that took the slots
+	// could hold them just when the idle timer fires, and that release,
+	// finding no free slot, would give nothing back and not run again.
+	var slots []*argon2.Memory
+	for range cap(h.free) {
+		slots = append(slots, <-h.free)
+	}
+	for _, mem := range slots {
+		h.free <- mem
+	}
 	resident := func() (total int) {
-		var taken []*argon2.Memory
-		for range cap(h.free) {
-			mem := <-h.free
+		for _, mem := range slots {
 			n, err := mem.Resident()
 			if err != nil {
 				t.Fatal(err)
 			}
 			total += n
-			taken = append(taken, mem)
-		}
-		for _, mem := range taken {
-			h.free <- mem
 		}
 		return total
 	}
