@@ -266,18 +266,7 @@ func chromiumPath(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("drives Chromium; skipped under -short")
 	}
-	p := os.Getenv("MARBELLE_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("browser tests need Chromium at %s (%v): run `apt-get install chromium` (or set MARBELLE_CHROMIUM to a Chromium binary), then `go test ./ui/`", p, err)
-		if os.Getenv("MARBELLE_BROWSER_TESTS") == "1" {
-			t.Fatal(msg + "; MARBELLE_BROWSER_TESTS=1 makes a missing browser a failure")
-		}
-		t.Skip(msg)
-	}
-	return p
+	return testutil.Chromium(t)
 }
 
 // shared is the one Chromium of the run, started by the first test that
