@@ -12,7 +12,6 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,19 +34,9 @@ func newFloodClient(base, ip string) *floodClient {
 
 func (c *floodClient) do(t *testing.T, method, path string, body any) (int, json.RawMessage) {
 	t.Helper()
-	var rd *strings.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	} else {
-		rd = strings.NewReader("")
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, c.base+path, rd)
+	req, err := testutil.JSONRequest(context.Background(), method, c.base+path, body)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("X-Forwarded-For", c.ip)
 	res, err := c.http.Do(req)
