@@ -5,7 +5,6 @@ package e2e
 // anyone naming one address cannot flood its inbox from the shop's domain.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -34,15 +33,7 @@ func newFloodClient(base, ip string) *floodClient {
 
 func (c *floodClient) do(t *testing.T, method, path string, body any) (int, json.RawMessage) {
 	t.Helper()
-	req, err := testutil.JSONRequest(context.Background(), method, c.base+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Forwarded-For", c.ip)
-	res, err := c.http.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
+	res := testutil.SendJSON(t, c.http, method, c.base+path, body, http.Header{"X-Forwarded-For": {c.ip}})
 	defer res.Body.Close()
 	var env struct {
 		Data json.RawMessage `json:"data"`

@@ -191,15 +191,7 @@ func (c *customer) status(method, path string, in any) int {
 // send sends in as a JSON body (none when nil) with the customer's cookies.
 func (c *customer) send(method, path string, in any) *http.Response {
 	c.t.Helper()
-	req, err := testutil.JSONRequest(context.Background(), method, c.base+path, in)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return res
+	return testutil.SendJSON(c.t, c.http, method, c.base+path, in, nil)
 }
 
 var linkRE = regexp.MustCompile(`http://[^\s"<>]+`)

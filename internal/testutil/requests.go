@@ -30,6 +30,24 @@ func JSONRequest(ctx context.Context, method, url string, in any) (*http.Request
 	return req, nil
 }
 
+// SendJSON sends in as JSON (JSONRequest) with client, header added, and
+// fails the test when no answer comes; the caller closes the body.
+func SendJSON(t testing.TB, client *http.Client, method, url string, in any, header http.Header) *http.Response {
+	t.Helper()
+	req, err := JSONRequest(context.Background(), method, url, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, values := range header {
+		req.Header[name] = values
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return res
+}
+
 // BearerStatus is the status of GET url with "Authorization: Bearer token"
 // (an API key or a session token), whatever the status is.
 func BearerStatus(t testing.TB, url, token string) int {
