@@ -82,6 +82,18 @@ func startServerWithStaff(t *testing.T, email string, extra ...string) string {
 	return serve(t, cfg)
 }
 
+// newStaffBrowser starts a server with the staff account boss@example.test
+// (extra as for startServer) and returns its base URL and a browser logged
+// in as that staff member, on the admin page.
+func newStaffBrowser(t *testing.T, extra ...string) (string, *browser) {
+	t.Helper()
+	base := startServerWithStaff(t, "boss@example.test", extra...)
+	b := newBrowser(t, base)
+	b.login("boss@example.test", password)
+	b.open("/admin")
+	return base, b
+}
+
 // serverConfig is the configuration of a test server, with its own data
 // dir. Every test here that starts a server drives Chromium, so where none
 // can be driven it skips (or fails) first, before starting anything.
@@ -1227,10 +1239,7 @@ func TestBrowserAdminDashboard(t *testing.T) {
 // (selected, with a copy button), a service uses it, the list never shows
 // it again, and revoking it (after a confirmation) stops the service.
 func TestBrowserAdminAPIKeys(t *testing.T) {
-	base := startServerWithStaff(t, "boss@example.test")
-	b := newBrowser(t, base)
-	b.login("boss@example.test", password)
-	b.open("/admin")
+	base, b := newStaffBrowser(t)
 	b.press(".subnav", "API keys")
 	b.see("No API keys yet.")
 
@@ -1617,10 +1626,7 @@ func TestIssue14BrowserVerifyAsksForPassword(t *testing.T) {
 // keeps the recovery codes, logs in again with a code (from
 // github.com/pquerna/otp, not Marbelle's code) and reaches admin at AAL2.
 func TestBrowserStaffSecondFactor(t *testing.T) {
-	base := startServerWithStaff(t, "boss@example.test", "MARBELLE_STAFF_MFA", "required")
-	b := newBrowser(t, base)
-	b.login("boss@example.test", password)
-	b.open("/admin")
+	_, b := newStaffBrowser(t, "MARBELLE_STAFF_MFA", "required")
 	b.see("Staff accounts must sign in with a second factor")
 
 	b.open("/account/security")
