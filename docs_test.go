@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
 
 // TestReadmeWalkthroughRuns runs the README's curl walk-through, exactly
@@ -20,12 +22,7 @@ func TestReadmeWalkthroughRuns(t *testing.T) {
 		t.Skip("-short: skipping the README walk-through")
 	}
 	for _, tool := range []string{"bash", "curl", "jq"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("MARBELLE_DOCS_TESTS") == "1" {
-				t.Fatalf("%s is missing (MARBELLE_DOCS_TESTS=1)", tool)
-			}
-			t.Skipf("%s is missing: apt-get install -y curl jq, then go test -run TestReadmeWalkthroughRuns .", tool)
-		}
+		testutil.Tool(t, "MARBELLE_DOCS_TESTS", tool, "apt-get install -y curl jq, then go test -run TestReadmeWalkthroughRuns .")
 	}
 	readme, err := os.ReadFile("README.md")
 	if err != nil {

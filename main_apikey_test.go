@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -60,14 +59,7 @@ func TestAPIKeyCommands(t *testing.T) {
 	url, stop := startServe(t, dir)
 	get := func(path string) int {
 		t.Helper()
-		req, _ := http.NewRequest("GET", url+path, nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
+		return testutil.BearerStatus(t, url+path, key)
 	}
 	if got := get("/api/v1/admin/users"); got != 200 {
 		t.Fatalf("key on a running server: %d, want 200", got)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/marbelle/marbelle/internal/retry"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -12,16 +13,7 @@ import (
 // cfg.SweepInterval, until ctx ends. A sweep in progress stops after its
 // current batch, so runSweeper returns promptly and the store can close.
 func (s *Server) runSweeper(ctx context.Context) {
-	t := time.NewTicker(s.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		s.sweep(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	retry.Loop(ctx, s.cfg.SweepInterval, nil, func(ctx context.Context) { s.sweep(ctx) })
 }
 
 // sweep runs one sweep and logs what it pruned (counts only).

@@ -166,6 +166,20 @@ func startChild(t testing.TB, bin, dataDir string, extra map[string]string) *chi
 	return nil
 }
 
+// serveFresh is for a test that needs only a running binary: under -short
+// it skips, saying why the test is slow; otherwise it builds the binary,
+// starts it on a fresh data dir with extra and returns once /readyz
+// answers (within 5 s).
+func serveFresh(t *testing.T, slow string, extra map[string]string) *child {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(slow + "; skipped under -short")
+	}
+	srv := startChild(t, buildBinary(t, ""), t.TempDir(), extra)
+	srv.waitReady(5 * time.Second)
+	return srv
+}
+
 // waitReady polls /readyz until it answers 200, within d.
 func (c *child) waitReady(d time.Duration) {
 	c.t.Helper()

@@ -235,20 +235,9 @@ func (d *crashDriver) client() *crashClient {
 // do sends a JSON request and returns the status (0 when no answer came)
 // and the envelope's data.
 func (c *crashClient) do(ctx context.Context, method, url string, body any) (int, json.RawMessage, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := testutil.JSONRequest(ctx, method, url, body)
 	if err != nil {
 		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := c.http.Do(req)
 	if err != nil {

@@ -5,14 +5,12 @@ package e2e
 // anyone naming one address cannot flood its inbox from the shop's domain.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,25 +33,7 @@ func newFloodClient(base, ip string) *floodClient {
 
 func (c *floodClient) do(t *testing.T, method, path string, body any) (int, json.RawMessage) {
 	t.Helper()
-	var rd *strings.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	} else {
-		rd = strings.NewReader("")
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, c.base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("X-Forwarded-For", c.ip)
-	res, err := c.http.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
+	res := testutil.SendJSON(t, c.http, method, c.base+path, body, http.Header{"X-Forwarded-For": {c.ip}})
 	defer res.Body.Close()
 	var env struct {
 		Data json.RawMessage `json:"data"`

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,16 +20,7 @@ func TestForwardAuthBrowserThroughCaddy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary, Caddy and Chromium; skipped under -short")
 	}
-	exe := os.Getenv("MARBELLE_CHROMIUM")
-	if exe == "" {
-		exe = "/usr/bin/chromium"
-	}
-	if !fileExists(exe) {
-		if os.Getenv("MARBELLE_BROWSER_TESTS") == "1" {
-			t.Fatalf("no Chromium at %s; MARBELLE_BROWSER_TESTS=1 makes that a failure", exe)
-		}
-		t.Skipf("needs Chromium at %s: apt-get install chromium", exe)
-	}
+	exe := testutil.Chromium(t)
 	proxyBinary(t, "caddy")
 	rig := startForwardRig(t)
 	shop := startCaddy(t, rig)

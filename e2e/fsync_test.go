@@ -25,13 +25,7 @@ func TestR02AcknowledgedMeansFsynced(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	strace, err := exec.LookPath("strace")
-	if err != nil {
-		if os.Getenv("MARBELLE_STRACE_TESTS") == "1" {
-			t.Fatal("strace is missing (MARBELLE_STRACE_TESTS=1)")
-		}
-		t.Skip("strace is missing: apt-get install -y strace, then go test -run TestR02 ./e2e")
-	}
+	strace := testutil.Tool(t, "MARBELLE_STRACE_TESTS", "strace", "apt-get install -y strace, then go test -run TestR02 ./e2e")
 	bin := buildBinary(t, "")
 	dir := t.TempDir()
 	trace := filepath.Join(t.TempDir(), "trace.txt")

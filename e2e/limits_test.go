@@ -123,12 +123,7 @@ func (c *child) fdCount() int {
 // ReadHeaderTimeout has passed and the slow bodies once ReadTimeout has,
 // and its open file descriptors come back to where they were.
 func TestSlowClientsDoNotStarveOthers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes ReadTimeout (15 s) and more; skipped under -short")
-	}
-	bin := buildBinary(t, "")
-	srv := startChild(t, bin, t.TempDir(), nil)
-	srv.waitReady(5 * time.Second)
+	srv := serveFresh(t, "takes ReadTimeout (15 s) and more", nil)
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	fdBefore := srv.fdCount()
 	probe := startProber(srv.URL, 200*time.Millisecond)
@@ -225,12 +220,7 @@ func TestSlowClientsDoNotStarveOthers(t *testing.T) {
 // the server's resident memory ends within 20 MB of where it started, and a
 // 64 KiB header is refused with 431.
 func TestBodyAndHeaderLimits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the binary; skipped under -short")
-	}
-	bin := buildBinary(t, "")
-	srv := startChild(t, bin, t.TempDir(), nil)
-	srv.waitReady(5 * time.Second)
+	srv := serveFresh(t, "starts the binary", nil)
 	cl := &http.Client{Timeout: 10 * time.Second}
 	// Warm up the paths the big bodies take, then take the baseline.
 	for range 5 {
@@ -291,12 +281,7 @@ func TestBodyAndHeaderLimits(t *testing.T) {
 // under 1 s throughout, and the peak resident memory stays within
 // baseline + NumCPU × 64 MiB + 64 MiB: the hashing semaphore holds.
 func TestPasswordHashFlood(t *testing.T) {
-	if testing.Short() {
-		t.Skip("hashes with 64 MiB for seconds; skipped under -short")
-	}
-	bin := buildBinary(t, "")
-	srv := startChild(t, bin, t.TempDir(), map[string]string{"MARBELLE_PASSWORD_HASH": "", "MARBELLE_RATE_LIMITS": ""})
-	srv.waitReady(5 * time.Second)
+	srv := serveFresh(t, "hashes with 64 MiB for seconds", map[string]string{"MARBELLE_PASSWORD_HASH": "", "MARBELLE_RATE_LIMITS": ""})
 	base := srv.procStatus("VmRSS")
 	probe := startProber(srv.URL, 100*time.Millisecond)
 	counts := map[int]int{}

@@ -12,7 +12,6 @@ package e2e
 //	MARBELLE_MAIL_TESTS=1 go test ./e2e -run Mailpit -v
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -154,20 +153,7 @@ func newAPI(t *testing.T, base, ua string) *api {
 // do sends a JSON request and fails unless the status is want.
 func (a *api) do(method, path string, body any, want int) json.RawMessage {
 	a.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, a.base+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("User-Agent", a.ua)
-	res, err := a.c.Do(req)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
+	res := testutil.SendJSON(a.t, a.c, method, a.base+path, body, http.Header{"User-Agent": {a.ua}})
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	if res.StatusCode != want {
@@ -371,13 +357,7 @@ type envelope struct {
 // envelope's code and message.
 func (a *api) do2(method, path string, body any) envelope {
 	a.t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, a.base+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := a.c.Do(req)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
+	res := testutil.SendJSON(a.t, a.c, method, a.base+path, body, nil)
 	defer res.Body.Close()
 	var e envelope
 	json.NewDecoder(res.Body).Decode(&e)

@@ -228,10 +228,7 @@ func TestComposeVerifyLinkThroughSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink, addr := startSink(t, 10)
-	sender, err := NewSMTPSender("smtp://"+addr, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sender := newSender(t, "smtp://"+addr, "", nil)
 	m, err := c.Compose(KindVerifyEmail, "Marbelle <no-reply@localhost>", "bob@example.com", sampleData(KindVerifyEmail))
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ type Deliverer struct {
 	s    Sender
 	log  *slog.Logger
 	opts DeliveryOptions
-	wake chan struct{}
+	wake retry.Wake
 }
 
 // NewDeliverer returns a Deliverer; log may be nil.
@@ -84,35 +84,17 @@ func NewDeliverer(q Queue, s Sender, log *slog.Logger, opts DeliveryOptions) *De
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	// A one-slot buffer makes Notify non-blocking and coalesces wake-ups.
-	return &Deliverer{q: q, s: s, log: log, opts: opts, wake: make(chan struct{}, 1)}
+	return &Deliverer{q: q, s: s, log: log, opts: opts, wake: retry.NewWake()}
 }
 
 // Notify wakes Run to look for due mail now. It never blocks; several
 // notifications before Run looks again count as one.
-func (d *Deliverer) Notify() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
+func (d *Deliverer) Notify() { d.wake.Notify() }
 
 // Run delivers due mail until ctx is cancelled, then returns after the
 // attempt in progress (if any) ends. Queue errors are logged and retried on
 // the next tick. Run must not be called twice at once.
-func (d *Deliverer) Run(ctx context.Context) {
-	t := time.NewTicker(d.opts.Interval)
-	defer t.Stop()
-	for {
-		d.pass(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-d.wake:
-		}
-	}
-}
+func (d *Deliverer) Run(ctx context.Context) { retry.Loop(ctx, d.opts.Interval, d.wake, d.pass) }
 
 // pass sends everything due now, batch after batch.
 func (d *Deliverer) pass(ctx context.Context) {

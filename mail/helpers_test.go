@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -15,6 +16,22 @@ import (
 
 	"github.com/marbelle/marbelle/internal/testutil"
 )
+
+// newSender is NewSMTPSender for a URL the test knows to be valid.
+func newSender(t *testing.T, rawURL, helo string, tlsConfig *tls.Config) *SMTPSender {
+	t.Helper()
+	s, err := NewSMTPSender(rawURL, helo, tlsConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// sendX sends the smallest message, "x", from a@shop.example to
+// b@example.com.
+func sendX(s *SMTPSender) error {
+	return s.Send(context.Background(), "a@shop.example", []string{"b@example.com"}, []byte("x\r\n"))
+}
 
 // testTLS returns a server config with a fresh self-signed certificate for
 // 127.0.0.1, localhost and mail.example.com, and a client config trusting it.

@@ -153,10 +153,7 @@ func TestEnvelopeFrom(t *testing.T) {
 // that subject, text and HTML come back unchanged.
 func TestBytesRoundTrip(t *testing.T) {
 	sink, addr := startSink(t, 10)
-	sender, err := NewSMTPSender("smtp://"+addr, "test.local", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sender := newSender(t, "smtp://"+addr, "test.local", nil)
 	long := strings.Repeat("a=b ", 60) // forces soft line breaks and =3D
 	cases := []Message{
 		sampleMessage(),

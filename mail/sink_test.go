@@ -12,10 +12,7 @@ import (
 
 func TestSinkKeepsNewestMax(t *testing.T) {
 	sink, addr := startSink(t, 3)
-	s, err := NewSMTPSender("smtp://"+addr, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSender(t, "smtp://"+addr, "", nil)
 	for i := 1; i <= 5; i++ {
 		m := sampleMessage()
 		m.Subject = fmt.Sprintf("mail %d", i)
@@ -66,10 +63,7 @@ func TestSinkKeepsNewestMax(t *testing.T) {
 
 func TestSinkConcurrentUse(t *testing.T) {
 	sink, addr := startSink(t, 5)
-	s, err := NewSMTPSender("smtp://"+addr, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSender(t, "smtp://"+addr, "", nil)
 	raw, err := sampleMessage().Bytes(time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -91,10 +91,7 @@ func redirect(s *SMTPSender, addr string) {
 
 func TestSMTPSenderToSink(t *testing.T) {
 	sink, addr := startSink(t, 10)
-	s, err := NewSMTPSender("smtp://"+addr, "marbelle.test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSender(t, "smtp://"+addr, "marbelle.test", nil)
 	raw, err := sampleMessage().Bytes(time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -120,10 +117,7 @@ func TestSMTPSenderImplicitTLSWithAuth(t *testing.T) {
 	be := &testBackend{user: "shop", pass: "pa ss"}
 	addr := startServer(t, be, nil, serverTLS)
 
-	s, err := NewSMTPSender("smtps://shop:pa%20ss@"+addr, "", clientTLS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSender(t, "smtps://shop:pa%20ss@"+addr, "", clientTLS)
 	if err := s.Send(context.Background(), "a@shop.example", []string{"b@example.com"}, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
 		t.Fatalf("Send: got %v, want nil", err)
 	}
@@ -133,11 +127,8 @@ func TestSMTPSenderImplicitTLSWithAuth(t *testing.T) {
 	}
 
 	// Without the test CA the certificate must not be trusted.
-	s, err = NewSMTPSender("smtps://shop:pa%20ss@"+addr, "", &tls.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Send(context.Background(), "a@shop.example", []string{"b@example.com"}, []byte("x\r\n")); err == nil {
+	s = newSender(t, "smtps://shop:pa%20ss@"+addr, "", &tls.Config{})
+	if err := sendX(s); err == nil {
 		t.Fatalf("Send to an untrusted certificate: got nil, want an error")
 	}
 }
@@ -147,12 +138,9 @@ func TestSMTPSenderRemoteNeedsSTARTTLS(t *testing.T) {
 
 	// A non-loopback relay without STARTTLS: nothing may be sent in clear.
 	plain := &testBackend{}
-	s, err := NewSMTPSender("smtp://mail.example.com:587", "", clientTLS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSender(t, "smtp://mail.example.com:587", "", clientTLS)
 	redirect(s, startServer(t, plain, nil, nil))
-	err = s.Send(context.Background(), "a@shop.example", []string{"b@example.com"}, []byte("x\r\n"))
+	err := sendX(s)
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("Send without STARTTLS: got %v, want a STARTTLS error", err)
 	}
@@ -162,12 +150,9 @@ func TestSMTPSenderRemoteNeedsSTARTTLS(t *testing.T) {
 
 	// The same relay offering STARTTLS, with credentials.
 	withTLS := &testBackend{user: "shop", pass: "pw"}
-	s, err = NewSMTPSender("smtp://shop:pw@mail.example.com:587", "marbelle.test", clientTLS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = newSender(t, "smtp://shop:pw@mail.example.com:587", "marbelle.test", clientTLS)
 	redirect(s, startServer(t, withTLS, serverTLS, nil))
-	if err := s.Send(context.Background(), "a@shop.example", []string{"b@example.com"}, []byte("x\r\n")); err != nil {
+	if err := sendX(s); err != nil {
 		t.Fatalf("Send with STARTTLS: got %v, want nil", err)
 	}
 	if got := withTLS.received(); len(got) != 1 || !got[0].tls {
@@ -179,11 +164,8 @@ func TestSMTPSenderLoopbackUsesSTARTTLSWhenOffered(t *testing.T) {
 	serverTLS, clientTLS := testTLS(t)
 	be := &testBackend{}
 	addr := startServer(t, be, serverTLS, nil)
-	s, err := NewSMTPSender("smtp://"+addr, "", clientTLS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Send(context.Background(), "a@shop.example", []string{"b@example.com"}, []byte("x\r\n")); err != nil {
+	s := newSender(t, "smtp://"+addr, "", clientTLS)
+	if err := sendX(s); err != nil {
 		t.Fatalf("Send: got %v, want nil", err)
 	}
 	if got := be.received(); len(got) != 1 || !got[0].tls {
@@ -195,19 +177,13 @@ func TestSMTPSenderLoopbackAuth(t *testing.T) {
 	be := &testBackend{user: "shop", pass: "right-password"}
 	addr := startServer(t, be, nil, nil)
 
-	s, err := NewSMTPSender("smtp://shop:right-password@"+addr, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Send(context.Background(), "a@shop.example", []string{"b@example.com"}, []byte("x\r\n")); err != nil {
+	s := newSender(t, "smtp://shop:right-password@"+addr, "", nil)
+	if err := sendX(s); err != nil {
 		t.Fatalf("Send: got %v, want nil", err)
 	}
 
-	s, err = NewSMTPSender("smtp://shop:wrong-password@"+addr, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.Send(context.Background(), "a@shop.example", []string{"b@example.com"}, []byte("x\r\n"))
+	s = newSender(t, "smtp://shop:wrong-password@"+addr, "", nil)
+	err := sendX(s)
 	if err == nil || !Permanent(err) {
 		t.Fatalf("Send with a wrong password: got %v, want a permanent error", err)
 	}
@@ -219,11 +195,8 @@ func TestSMTPSenderLoopbackAuth(t *testing.T) {
 func TestPermanent(t *testing.T) {
 	send := func(rcptErr error) error {
 		addr := startServer(t, &testBackend{rcptErr: rcptErr}, nil, nil)
-		s, err := NewSMTPSender("smtp://"+addr, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.Send(context.Background(), "a@shop.example", []string{"b@example.com"}, []byte("x\r\n"))
+		s := newSender(t, "smtp://"+addr, "", nil)
+		return sendX(s)
 	}
 
 	err550 := send(&smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
@@ -236,11 +209,8 @@ func TestPermanent(t *testing.T) {
 	}
 
 	// A port nobody listens on any more.
-	s, err := NewSMTPSender("smtp://"+testutil.FreePort(t), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	netErr := s.Send(context.Background(), "a@shop.example", []string{"b@example.com"}, []byte("x\r\n"))
+	s := newSender(t, "smtp://"+testutil.FreePort(t), "", nil)
+	netErr := sendX(s)
 	if netErr == nil || Permanent(netErr) {
 		t.Fatalf("network error: got Permanent(%v) = true, want false", netErr)
 	}
@@ -266,10 +236,7 @@ func TestSMTPSenderHonoursContext(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	s, err := NewSMTPSender("smtp://"+l.Addr().String(), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSender(t, "smtp://"+l.Addr().String(), "", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err = s.Send(ctx, "a@shop.example", []string{"b@example.com"}, []byte("x\r\n"))

@@ -14,7 +14,6 @@ package ui_test
 // write the README's picture of the account page.
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -73,9 +72,9 @@ func startServer(t *testing.T, extra ...string) string {
 // startServerWithStaff is startServer with a staff account (email, the
 // test password) made in the store before the server opens it, the way
 // `marbelle admin create` does.
-func startServerWithStaff(t *testing.T, email string) string {
+func startServerWithStaff(t *testing.T, email string, extra ...string) string {
 	t.Helper()
-	cfg := serverConfig(t)
+	cfg := serverConfig(t, extra...)
 	in := app.AdminCreateInput{DataDir: cfg.DataDir, Email: email, Password: password, Hash: cfg.PasswordHash, MinLength: cfg.PasswordMinLength}
 	if _, err := app.AdminCreate(context.Background(), in); err != nil {
 		t.Fatalf("admin create: %v", err)
@@ -83,9 +82,24 @@ func startServerWithStaff(t *testing.T, email string) string {
 	return serve(t, cfg)
 }
 
-// serverConfig is the configuration of a test server, with its own data dir.
+// newStaffBrowser starts a server with the staff account boss@example.test
+// (extra as for startServer) and returns its base URL and a browser logged
+// in as that staff member, on the admin page.
+func newStaffBrowser(t *testing.T, extra ...string) (string, *browser) {
+	t.Helper()
+	base := startServerWithStaff(t, "boss@example.test", extra...)
+	b := newBrowser(t, base)
+	b.login("boss@example.test", password)
+	b.open("/admin")
+	return base, b
+}
+
+// serverConfig is the configuration of a test server, with its own data
+// dir. Every test here that starts a server drives Chromium, so where none
+// can be driven it skips (or fails) first, before starting anything.
 func serverConfig(t *testing.T, extra ...string) app.Config {
 	t.Helper()
+	chromiumPath(t)
 	env := map[string]string{
 		"MARBELLE_DATA_DIR":      t.TempDir(),
 		"MARBELLE_PASSWORD_HASH": "m=256,t=1,p=1",
@@ -189,20 +203,7 @@ func (c *customer) status(method, path string, in any) int {
 // send sends in as a JSON body (none when nil) with the customer's cookies.
 func (c *customer) send(method, path string, in any) *http.Response {
 	c.t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, c.base+path, body)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return res
+	return testutil.SendJSON(c.t, c.http, method, c.base+path, in, nil)
 }
 
 var linkRE = regexp.MustCompile(`http://[^\s"<>]+`)
@@ -266,18 +267,7 @@ func chromiumPath(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("drives Chromium; skipped under -short")
 	}
-	p := os.Getenv("MARBELLE_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("browser tests need Chromium at %s (%v): run `apt-get install chromium` (or set MARBELLE_CHROMIUM to a Chromium binary), then `go test ./ui/`", p, err)
-		if os.Getenv("MARBELLE_BROWSER_TESTS") == "1" {
-			t.Fatal(msg + "; MARBELLE_BROWSER_TESTS=1 makes a missing browser a failure")
-		}
-		t.Skip(msg)
-	}
-	return p
+	return testutil.Chromium(t)
 }
 
 // shared is the one Chromium of the run, started by the first test that
@@ -682,7 +672,6 @@ func (b *browser) loginFails(email, pw string) {
 // TestBrowserJourney walks a customer through every main flow, checking
 // what the page says at each step.
 func TestBrowserJourney(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServer(t)
 	b := newBrowser(t, base)
 
@@ -850,7 +839,6 @@ func TestBrowserJourney(t *testing.T) {
 // TestBrowserFieldErrors: the API's field errors appear next to their
 // fields, linked by aria-describedby; the rest goes in the form's alert.
 func TestBrowserFieldErrors(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServer(t)
 	b := newBrowser(t, base)
 	b.open("/register")
@@ -994,7 +982,6 @@ func TestBrowserFieldErrors(t *testing.T) {
 // included, do not scroll sideways (a wide table scrolls in its own box)
 // and their main controls are on screen.
 func TestBrowserPhoneWidth(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServerWithStaff(t, "staff@example.test")
 	c := newCustomer(t, base, "a.very.long.email.address.for.testing@subdomain.example.test", "Maximiliane")
 	c.call("PATCH", "/api/v1/auth/profile", map[string]string{"company_name": "Internationale Handelsgesellschaft für Gartenbedarf mbH"})
@@ -1072,7 +1059,6 @@ func TestBrowserPhoneWidth(t *testing.T) {
 // deactivate them, and the customer's next request is refused; staff also
 // edit a user, end their sessions and delete them (after a confirmation).
 func TestBrowserAdminDeactivatesUser(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServerWithStaff(t, "boss@example.test")
 	c := newCustomer(t, base, "carla@example.test", "Carla")
 	otto := newCustomer(t, base, "otto@example.test", "Otto")
@@ -1158,7 +1144,6 @@ func TestBrowserAdminDeactivatesUser(t *testing.T) {
 // day for 30 days, with a text alternative and a table), the backup
 // download, the outbox and the audit log's paging.
 func TestBrowserAdminDashboard(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServerWithStaff(t, "boss@example.test")
 	c := newCustomer(t, base, "dora@example.test", "Dora")
 	c.call("POST", "/api/v1/auth/register", map[string]string{"email": "eve@example.test", "password": password, "first_name": "Eve", "last_name": "Tester"})
@@ -1254,11 +1239,7 @@ func TestBrowserAdminDashboard(t *testing.T) {
 // (selected, with a copy button), a service uses it, the list never shows
 // it again, and revoking it (after a confirmation) stops the service.
 func TestBrowserAdminAPIKeys(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
-	base := startServerWithStaff(t, "boss@example.test")
-	b := newBrowser(t, base)
-	b.login("boss@example.test", password)
-	b.open("/admin")
+	base, b := newStaffBrowser(t)
 	b.press(".subnav", "API keys")
 	b.see("No API keys yet.")
 
@@ -1276,16 +1257,7 @@ func TestBrowserAdminAPIKeys(t *testing.T) {
 		t.Fatalf("shown key %q", key)
 	}
 	b.see("users:read, addresses:read")
-	use := func() int {
-		req, _ := http.NewRequest("GET", base+"/api/v1/admin/users", nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
+	use := func() int { return testutil.BearerStatus(t, base+"/api/v1/admin/users", key) }
 	if got := use(); got != 200 {
 		t.Fatalf("the shown key: %d, want 200", got)
 	}
@@ -1318,7 +1290,6 @@ func TestBrowserAdminAPIKeys(t *testing.T) {
 // wasn't me" link of the notice, which spends nothing until they confirm;
 // then every session is gone and logging in asks for a password reset.
 func TestBrowserUndoLink(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServer(t)
 	c := newCustomer(t, base, "uma@example.test", "Uma")
 	b := newBrowser(t, base)
@@ -1413,7 +1384,6 @@ func TestBrowserUndoLink(t *testing.T) {
 // TestSEC49BrowserStoredXSS (SEC-49): markup in stored data shows as text, no
 // dialog opens and the CSP reports nothing.
 func TestSEC49BrowserStoredXSS(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServer(t)
 	const name = `<img src=x onerror=alert(1)>`
 	const label = `</script><script>alert(2)</script>`
@@ -1472,7 +1442,6 @@ func TestSEC49BrowserStoredXSS(t *testing.T) {
 // has a visible logout, and no session value or token reaches script-
 // readable storage.
 func TestSEC50BrowserPasswordFieldsAndStorage(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServer(t)
 	c := newCustomer(t, base, "sam@example.test", "Sam")
 	b := newBrowser(t, base)
@@ -1599,7 +1568,6 @@ func TestAccountScreenshot(t *testing.T) {
 	if out == "" {
 		t.Skip("set MARBELLE_DOCS_SCREENSHOT=docs/account.png (a path) to write the screenshot")
 	}
-	chromiumPath(t)
 	base := startServer(t)
 	c := newCustomer(t, base, "ada@example.com", "Ada")
 	c.call("PATCH", "/api/v1/auth/profile", map[string]string{"last_name": "Lovelace", "phone": "+44 20 7946 0321", "company_name": "Analytical Engines Ltd"})
@@ -1627,7 +1595,6 @@ func TestAccountScreenshot(t *testing.T) {
 // before it was verified trusts neither password; the verify page goes
 // straight on to "choose your password", and only that password works.
 func TestIssue14BrowserVerifyAsksForPassword(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
 	base := startServer(t)
 	const email = "twice@example.test"
 	jar, _ := cookiejar.New(nil)
@@ -1659,16 +1626,7 @@ func TestIssue14BrowserVerifyAsksForPassword(t *testing.T) {
 // keeps the recovery codes, logs in again with a code (from
 // github.com/pquerna/otp, not Marbelle's code) and reaches admin at AAL2.
 func TestBrowserStaffSecondFactor(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
-	cfg := serverConfig(t, "MARBELLE_STAFF_MFA", "required")
-	in := app.AdminCreateInput{DataDir: cfg.DataDir, Email: "boss@example.test", Password: password, Hash: cfg.PasswordHash, MinLength: cfg.PasswordMinLength}
-	if _, err := app.AdminCreate(context.Background(), in); err != nil {
-		t.Fatalf("admin create: %v", err)
-	}
-	base := serve(t, cfg)
-	b := newBrowser(t, base)
-	b.login("boss@example.test", password)
-	b.open("/admin")
+	_, b := newStaffBrowser(t, "MARBELLE_STAFF_MFA", "required")
 	b.see("Staff accounts must sign in with a second factor")
 
 	b.open("/account/security")
@@ -1714,7 +1672,6 @@ func TestBrowserStaffSecondFactor(t *testing.T) {
 // not log in. WebAuthn needs a domain, so the pages are opened on
 // localhost.
 func TestBrowserPasskey(t *testing.T) {
-	chromiumPath(t) // skip (or fail) before starting anything
 	direct := startServer(t)
 	newCustomer(t, direct, "pia@example.test", "Pia")
 	base := strings.Replace(direct, "127.0.0.1", "localhost", 1)

@@ -30,10 +30,7 @@ func TestBrowserAdminWebhooks(t *testing.T) {
 		verified <- err
 	}))
 	defer rc.Close()
-	base := startServerWithStaff(t, "boss@example.test")
-	b := newBrowser(t, base)
-	b.login("boss@example.test", password)
-	b.open("/admin")
+	_, b := newStaffBrowser(t)
 	b.press(".subnav", "Webhooks")
 	b.see("No endpoints yet.")
 	b.fill("#webhook-form [name=url]", rc.URL+"/hooks")

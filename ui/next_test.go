@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/marbelle/marbelle/internal/testutil"
 )
 
 // TestSafeNextUnderNode runs assets/next.js, the file the login page
@@ -15,14 +17,7 @@ import (
 // are followed. Without node it skips, unless MARBELLE_BROWSER_TESTS=1
 // (as in CI) makes that a failure.
 func TestSafeNextUnderNode(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		msg := "needs node to run assets/next.js: apt-get install nodejs"
-		if os.Getenv("MARBELLE_BROWSER_TESTS") == "1" {
-			t.Fatal(msg + "; MARBELLE_BROWSER_TESTS=1 makes a missing node a failure")
-		}
-		t.Skip(msg)
-	}
+	node := testutil.Tool(t, "MARBELLE_BROWSER_TESTS", "node", "apt-get install nodejs (it runs assets/next.js)")
 	const (
 		own  = "https://account.shop.example"
 		shop = "https://shop.example"

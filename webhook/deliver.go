@@ -75,7 +75,7 @@ type Deliverer struct {
 	q    Queue
 	log  *slog.Logger
 	opts Options
-	wake chan struct{}
+	wake retry.Wake
 
 	mu         sync.Mutex
 	inFlight   map[string]bool // delivery ids attempted and not yet recorded
@@ -114,7 +114,7 @@ func NewDeliverer(q Queue, log *slog.Logger, opts Options) *Deliverer {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Deliverer{q: q, log: log, opts: opts, wake: make(chan struct{}, 1), inFlight: map[string]bool{}, byEndpoint: map[string]int{},
+	return &Deliverer{q: q, log: log, opts: opts, wake: retry.NewWake(), inFlight: map[string]bool{}, byEndpoint: map[string]int{},
 		resting: map[string]time.Time{}, failures: map[string]int{}}
 }
 
@@ -135,12 +135,7 @@ func NewClient(timeout time.Duration) *http.Client {
 }
 
 // Notify wakes Run to look for due deliveries now; it never blocks.
-func (d *Deliverer) Notify() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
+func (d *Deliverer) Notify() { d.wake.Notify() }
 
 // Run delivers until ctx ends, then waits for the attempts in flight
 // (each bounded by the timeout) and records them. Run must not be called

@@ -1,17 +1,16 @@
 -- POST /api/v1/auth/addresses as the seeded writers (users with free
 -- slots), round-robin, so each answer is a committed, fsynced create.
 -- wrk -s create.lua URL -- COOKIE_FILE
-local cookies, i = {}, 0
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
+local cookie
 local body = '{"label":"Bench","first_name":"Bench","last_name":"User","street_address":"Hauptstr. 1","city":"Berlin","postal_code":"10115","country":"DE"}'
 
 function init(args)
-  for line in io.lines(args[1]) do cookies[#cookies + 1] = line end
-  i = math.random(#cookies)
+  cookie = common.rotation(args[1])
 end
 
 function request()
-  i = i % #cookies + 1
-  return wrk.format("POST", "/api/v1/auth/addresses", { ["Cookie"] = cookies[i], ["Content-Type"] = "application/json" }, body)
+  return wrk.format("POST", "/api/v1/auth/addresses", { ["Cookie"] = cookie(), ["Content-Type"] = "application/json" }, body)
 end
 
 -- Each wrk thread has its own Lua state: done() (main thread) sums the

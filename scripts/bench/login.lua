@@ -1,13 +1,12 @@
 -- POST /api/v1/auth/login as the seeded users, round-robin.
 -- wrk -s login.lua URL -- LOGIN_FILE
-local bodies, i = {}, 0
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
+local body
 
 function init(args)
-  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
-  i = math.random(#bodies)
+  body = common.rotation(args[1])
 end
 
 function request()
-  i = i % #bodies + 1
-  return wrk.format("POST", "/api/v1/auth/login", { ["Content-Type"] = "application/json" }, bodies[i])
+  return wrk.format("POST", "/api/v1/auth/login", { ["Content-Type"] = "application/json" }, body())
 end

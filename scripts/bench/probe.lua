@@ -3,14 +3,12 @@
 -- so the probe measures what a client meets without taking CPU from the
 -- load it watches.
 -- wrk -s probe.lua URL -- PATH [COOKIE_FILE]
-local path, cookies, i = "/", {}, 0
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
+local path, cookie = "/", nil
 
 function init(args)
   path = args[1]
-  if args[2] then
-    for line in io.lines(args[2]) do cookies[#cookies + 1] = line end
-    i = math.random(#cookies)
-  end
+  if args[2] then cookie = common.rotation(args[2]) end
 end
 
 function delay()
@@ -18,7 +16,6 @@ function delay()
 end
 
 function request()
-  if #cookies == 0 then return wrk.format("GET", path) end
-  i = i % #cookies + 1
-  return wrk.format("GET", path, { ["Cookie"] = cookies[i] })
+  if not cookie then return wrk.format("GET", path) end
+  return wrk.format("GET", path, { ["Cookie"] = cookie() })
 end
