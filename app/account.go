@@ -7,6 +7,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	mailpkg "github.com/marbelle/marbelle/mail"
+	"github.com/marbelle/marbelle/store"
 )
 
 type passwordInput struct {
@@ -32,12 +33,7 @@ func (s *Server) deleteAccount(ctx context.Context, a *auth, password string) er
 	if err := s.checkCurrentPassword(ctx, a, "password", password); err != nil {
 		return err
 	}
-	c := clientOf(ctx)
-	return s.update(ctx, func(t *txn) error {
-		u, err := t.User(a.User.ID)
-		if err != nil {
-			return errUnauthenticated
-		}
+	return s.updateUser(ctx, a.User.ID, errUnauthenticated, func(t *txn, u *store.User, c client) error {
 		if err := t.DeleteUser(u.ID); err != nil {
 			return err
 		}

@@ -250,7 +250,6 @@ func actorDetail(act actor, more map[string]string) map[string]string {
 // a leaked service key must not be a way to staff rights or to lock staff
 // out.
 func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, in adminUserUpdate) (*adminUser, error) {
-	var err error
 	errs := fieldErrors{}
 	if act.is(id) && in.IsStaff != nil && !*in.IsStaff {
 		errs.add("is_staff", "You cannot remove your own staff access.")
@@ -265,13 +264,8 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
-	c := clientOf(ctx)
 	var out adminUser
-	err = s.update(ctx, func(t *txn) error {
-		u, err := t.User(id)
-		if err != nil {
-			return err
-		}
+	err := s.updateUser(ctx, id, nil, func(t *txn, u *store.User, c client) error {
 		if act.key != nil && (u.Staff || in.IsStaff != nil && *in.IsStaff) {
 			return errKeyStaffAccount
 		}
@@ -384,7 +378,6 @@ func (s *Server) handleAdminUserRestore(w http.ResponseWriter, r *http.Request, 
 // The password is not trusted (whoever changed the email knew it): the
 // owner gets a reset link at the account's address, and login waits for it.
 func (s *Server) adminRestoreUser(ctx context.Context, act actor, id uuid.UUID, in adminRestoreInput) (*adminUser, error) {
-	var err error
 	email := ""
 	if strings.TrimSpace(in.Email) != "" {
 		var msg string
@@ -394,26 +387,22 @@ func (s *Server) adminRestoreUser(ctx context.Context, act actor, id uuid.UUID, 
 	}
 	token := newSecret()
 	ttl := s.cfg.TokenTTL.Reset
-	c := clientOf(ctx)
 	var out adminUser
-	err = s.update(ctx, func(t *txn) error {
-		u, err := t.User(id)
-		if err != nil {
-			return err
-		}
+	err := s.updateUser(ctx, id, nil, func(t *txn, u *store.User, c client) error {
 		if !u.Frozen {
 			return errorf(CodeValidation, "This account is not locked.")
 		}
 		detail := map[string]string{}
 		if email != "" && email != u.Email {
-			from := u.Email
-			switch u, err = t.ChangeEmail(id, email, t.now); {
+			moved, err := t.ChangeEmail(id, email, t.now)
+			switch {
 			case errors.Is(err, store.ErrEmailTaken):
 				return fieldError("email", "This address belongs to another account.")
 			case err != nil:
 				return err
 			}
-			detail["email"] = from + " -> " + u.Email
+			detail["email"] = u.Email + " -> " + moved.Email
+			u = moved
 		}
 		u.Frozen, u.MustResetPassword = false, true
 		u.UpdatedAt = t.now
@@ -449,12 +438,7 @@ func (s *Server) adminDeleteUser(ctx context.Context, act actor, id uuid.UUID) e
 	if act.is(id) {
 		return errorf(CodeValidation, "You cannot delete your own account here; use the account page.")
 	}
-	c := clientOf(ctx)
-	return s.update(ctx, func(t *txn) error {
-		u, err := t.User(id)
-		if err != nil {
-			return err
-		}
+	return s.updateUser(ctx, id, nil, func(t *txn, u *store.User, c client) error {
 		if act.key != nil && u.Staff {
 			return errKeyStaffAccount
 		}
@@ -489,18 +473,13 @@ func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Reques
 }
 
 func (s *Server) adminRevokeSessions(ctx context.Context, act actor, id uuid.UUID) (int, error) {
-	var err error
-	c := clientOf(ctx)
 	var n int
-	err = s.update(ctx, func(t *txn) error {
-		u, err := t.User(id)
-		if err != nil {
-			return err
-		}
+	err := s.updateUser(ctx, id, nil, func(t *txn, u *store.User, c client) error {
 		var keep []byte
 		if act.is(id) {
 			keep = act.staff.Session.Hash // staff revoking their own keep the one in use
 		}
+		var err error
 		if n, err = t.DeleteUserSessions(id, keep); err != nil {
 			return err
 		}

@@ -270,6 +270,24 @@ func (s *Server) handleResendVerification(w http.ResponseWriter, r *http.Request
 // resendVerification mails a fresh link to an unverified account; for any
 // other address it does the same amount of work and sends nothing.
 func (s *Server) resendVerification(ctx context.Context, raw string) error {
+	unverified := func(u *store.User) bool { return !u.EmailVerified && u.Active && !u.Frozen }
+	return s.mailAccountLink(ctx, raw, "verification_resend_requested", unverified, func(t *txn, u *store.User, token string, _ client) error {
+		// The new link stands for the same registration as the last one:
+		// its password, or none if there was more than one.
+		hash, err := t.PendingRegistration(u.ID)
+		if err != nil {
+			return err
+		}
+		return t.issueVerification(u, token, hash, true)
+	})
+}
+
+// mailAccountLink is the shape of the flows that mail a link to whoever
+// owns an address, answering the same whatever the address: send runs,
+// in the transaction, for an account that wants and may get the mail,
+// with a new token for its link; every outcome is one event, whose
+// detail says which.
+func (s *Server) mailAccountLink(ctx context.Context, raw, event string, wanted func(u *store.User) bool, send func(t *txn, u *store.User, token string, c client) error) error {
 	email, msg := normalizeEmail(raw)
 	if msg != "" {
 		return fieldError("email", msg)
@@ -280,27 +298,21 @@ func (s *Server) resendVerification(ctx context.Context, raw string) error {
 	return s.update(ctx, func(t *txn) error {
 		u, err := t.UserByEmail(email)
 		if errors.Is(err, store.ErrNotFound) {
-			return t.audit("verification_resend_requested", nil, email, c, map[string]string{"account": "none"})
+			return t.audit(event, nil, email, c, map[string]string{"account": "none"})
 		}
 		if err != nil {
 			return err
 		}
-		if u.EmailVerified || !u.Active || u.Frozen {
-			return t.audit("verification_resend_requested", u, "", c, map[string]string{"sent": "no"})
+		if !wanted(u) {
+			return t.audit(event, u, "", c, map[string]string{"sent": "no"})
 		}
 		if !mailOK {
-			return t.audit("verification_resend_requested", u, "", c, mailCapped())
+			return t.audit(event, u, "", c, mailCapped())
 		}
-		// The new link stands for the same registration as the last one:
-		// its password, or none if there was more than one.
-		hash, err := t.PendingRegistration(u.ID)
-		if err != nil {
+		if err := send(t, u, token, c); err != nil {
 			return err
 		}
-		if err := t.issueVerification(u, token, hash, true); err != nil {
-			return err
-		}
-		return t.audit("verification_resend_requested", u, "", c, map[string]string{"sent": "yes"})
+		return t.audit(event, u, "", c, map[string]string{"sent": "yes"})
 	})
 }
 
@@ -601,35 +613,13 @@ func (s *Server) handlePasswordResetRequest(w http.ResponseWriter, r *http.Reque
 // requestPasswordReset mails a reset link to an active account; any other
 // address costs the same write and gets no mail.
 func (s *Server) requestPasswordReset(ctx context.Context, raw string) error {
-	email, msg := normalizeEmail(raw)
-	if msg != "" {
-		return fieldError("email", msg)
-	}
-	token := newSecret()
-	c := clientOf(ctx)
 	ttl := s.cfg.TokenTTL.Reset
-	mailOK := s.mailAllowed(email)
-	return s.update(ctx, func(t *txn) error {
-		u, err := t.UserByEmail(email)
-		if errors.Is(err, store.ErrNotFound) {
-			return t.audit("password_reset_requested", nil, email, c, map[string]string{"account": "none"})
-		}
-		if err != nil {
-			return err
-		}
-		if !u.Active || u.Frozen {
-			return t.audit("password_reset_requested", u, "", c, map[string]string{"sent": "no"})
-		}
-		if !mailOK {
-			return t.audit("password_reset_requested", u, "", c, mailCapped())
-		}
+	open := func(u *store.User) bool { return u.Active && !u.Frozen }
+	return s.mailAccountLink(ctx, raw, "password_reset_requested", open, func(t *txn, u *store.User, token string, c client) error {
 		if err := t.IssueToken(token, &store.Token{Kind: store.TokenPasswordReset, UserID: u.ID, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
 			return err
 		}
-		if err := t.queueMail(mailpkg.KindPasswordReset, u.Email, u.ID, mailpkg.Data{FirstName: nameFor(u), Email: u.Email, Link: s.link("/reset-password", token), TTL: humanDuration(ttl), IP: c.IP, UserAgent: c.UserAgent}); err != nil {
-			return err
-		}
-		return t.audit("password_reset_requested", u, "", c, map[string]string{"sent": "yes"})
+		return t.queueMail(mailpkg.KindPasswordReset, u.Email, u.ID, mailpkg.Data{FirstName: nameFor(u), Email: u.Email, Link: s.link("/reset-password", token), TTL: humanDuration(ttl), IP: c.IP, UserAgent: c.UserAgent})
 	})
 }
 

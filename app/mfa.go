@@ -456,12 +456,7 @@ func (s *Server) adminResetMFA(ctx context.Context, act actor, id uuid.UUID) err
 	if act.is(id) {
 		return &Error{Code: CodeForbidden, Message: "Change your own sign-in methods on your security page."}
 	}
-	c := clientOf(ctx)
-	return s.update(ctx, func(t *txn) error {
-		u, err := t.User(id)
-		if err != nil {
-			return err
-		}
+	return s.updateUser(ctx, id, nil, func(t *txn, u *store.User, c client) error {
 		if !t.HasSecondFactor(id) {
 			return &Error{Code: CodeValidation, Message: "This account has no second factor to reset."}
 		}

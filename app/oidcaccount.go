@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
 
-	mailpkg "github.com/marbelle/marbelle/mail"
 	"github.com/marbelle/marbelle/store"
 )
 
@@ -150,10 +149,7 @@ func (s *Server) linkIdentity(ctx context.Context, c *oidcClient, st *store.OIDC
 			return err
 		}
 		detail := map[string]string{"provider": c.cfg.Name, "identity_id": ident.ID.String()}
-		if err := t.queueNotice("sign_in_methods_changed", mailpkg.KindSignInChanged, u, u.Email, "", cl, mailpkg.Data{Changes: c.cfg.Label + " was linked to your account for signing in."}); err != nil {
-			return err
-		}
-		return t.audit("oidc_linked", u, "", cl, detail)
+		return t.signInMethodsChanged(u, "oidc_linked", c.cfg.Label+" was linked to your account for signing in.", cl, detail)
 	})
 	if err != nil {
 		return "internal", err
@@ -206,12 +202,7 @@ func (s *Server) handleOIDCUnlink(w http.ResponseWriter, r *http.Request, p http
 // unlinkIdentity removes one of the user's identities, unless it is the
 // last way in (no password and no other identity).
 func (s *Server) unlinkIdentity(ctx context.Context, a *auth, id uuid.UUID) error {
-	cl := clientOf(ctx)
-	return s.update(ctx, func(t *txn) error {
-		u, err := t.User(a.User.ID)
-		if err != nil {
-			return err
-		}
+	return s.updateUser(ctx, a.User.ID, nil, func(t *txn, u *store.User, cl client) error {
 		ids, err := t.UserIdentities(u.ID)
 		if err != nil {
 			return err
@@ -228,10 +219,7 @@ func (s *Server) unlinkIdentity(ctx context.Context, a *auth, id uuid.UUID) erro
 			return err
 		}
 		label := s.identityViewOf(*gone).Label
-		if err := t.queueNotice("sign_in_methods_changed", mailpkg.KindSignInChanged, u, u.Email, "", cl, mailpkg.Data{Changes: label + " was unlinked from your account: it no longer signs you in."}); err != nil {
-			return err
-		}
-		return t.audit("oidc_unlinked", u, "", cl, map[string]string{"provider": gone.Provider, "identity_id": gone.ID.String()})
+		return t.signInMethodsChanged(u, "oidc_unlinked", label+" was unlinked from your account: it no longer signs you in.", cl, map[string]string{"provider": gone.Provider, "identity_id": gone.ID.String()})
 	})
 }
 

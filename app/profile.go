@@ -107,12 +107,7 @@ func (s *Server) updateProfile(ctx context.Context, a *auth, in profileUpdateInp
 		return profileOf(a.User), nil
 	}
 	var p *profile
-	c := clientOf(ctx)
-	err := s.update(ctx, func(t *txn) error {
-		u, err := t.User(a.User.ID)
-		if err != nil {
-			return errUnauthenticated
-		}
+	err := s.updateUser(ctx, a.User.ID, errUnauthenticated, func(t *txn, u *store.User, c client) error {
 		if len(apply(u)) == 0 {
 			p = profileOf(u) // changed to the same values meanwhile
 			return nil
@@ -193,12 +188,7 @@ func (s *Server) changePassword(ctx context.Context, a *auth, in passwordChangeI
 	if err != nil {
 		return err
 	}
-	c := clientOf(ctx)
-	return s.update(ctx, func(t *txn) error {
-		u, err := t.User(a.User.ID)
-		if err != nil {
-			return errUnauthenticated
-		}
+	return s.updateUser(ctx, a.User.ID, errUnauthenticated, func(t *txn, u *store.User, c client) error {
 		u.PasswordHash = hash
 		u.UpdatedAt = t.now
 		if err := t.PutUser(u); err != nil {
@@ -248,14 +238,9 @@ func (s *Server) requestEmailChange(ctx context.Context, a *auth, in emailChange
 		return err
 	}
 	token := newSecret()
-	c := clientOf(ctx)
 	ttl := s.cfg.TokenTTL.EmailChange
 	mailOK := s.mailAllowed(newEmail)
-	return s.update(ctx, func(t *txn) error {
-		u, err := t.User(a.User.ID)
-		if err != nil {
-			return errUnauthenticated
-		}
+	return s.updateUser(ctx, a.User.ID, errUnauthenticated, func(t *txn, u *store.User, c client) error {
 		if !mailOK {
 			return t.audit("email_change_requested", u, "", c, map[string]string{"new_email": newEmail, "sent": "no", "reason": "recipient_limit"})
 		}

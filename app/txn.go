@@ -55,6 +55,24 @@ func (s *Server) update(ctx context.Context, fn func(t *txn) error) error {
 	return faultAfterCommit() // nil except in a -tags faults build (faults_on.go)
 }
 
+// updateUser runs fn on the user id, read afresh, in one write
+// transaction (update): the shape of every change to one account. gone,
+// when set, is the error for an account that cannot be read (a signed-in
+// user's own, deleted meanwhile); without it the store's error stands.
+func (s *Server) updateUser(ctx context.Context, id uuid.UUID, gone error, fn func(t *txn, u *store.User, c client) error) error {
+	c := clientOf(ctx)
+	return s.update(ctx, func(t *txn) error {
+		u, err := t.User(id)
+		if err != nil && gone != nil {
+			return gone
+		}
+		if err != nil {
+			return err
+		}
+		return fn(t, u, c)
+	})
+}
+
 // audit records a security event. email is the account's (or the address
 // given, for events without an account).
 func (t *txn) audit(event string, u *store.User, email string, c client, detail map[string]string) error {
