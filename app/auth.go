@@ -343,20 +343,19 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httproute
 		return err
 	}
 	out, cookie, err := s.login(r.Context(), in)
-	if err != nil {
-		return err
-	}
 	msg := "You are logged in."
 	if _, pending := out.(*mfaPending); pending {
 		msg = msgMFAPending
 	}
-	writeLoggedIn(w, msg, out, cookie)
-	return nil
+	return answerLoggedIn(w, msg, out, cookie, err)
 }
 
-// writeLoggedIn writes the answer of a login step: never cached, with the
-// session cookie when one was opened.
-func writeLoggedIn(w http.ResponseWriter, msg string, out any, cookie *http.Cookie) {
+// answerLoggedIn writes the answer of a login step, as answer does: never
+// cached, with the session cookie when one was opened.
+func answerLoggedIn(w http.ResponseWriter, msg string, out any, cookie *http.Cookie, err error) error {
+	if err != nil {
+		return err
+	}
 	if li, ok := out.(*loggedIn); ok && li.profile != nil {
 		setAccountLanguage(w, li.Language)
 	}
@@ -365,6 +364,7 @@ func writeLoggedIn(w http.ResponseWriter, msg string, out any, cookie *http.Cook
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, msg, out)
+	return nil
 }
 
 // login checks a password and opens a new session: a cookie to set, or

@@ -90,11 +90,7 @@ func (s *Server) handleLoginMFA(w http.ResponseWriter, r *http.Request, _ httpro
 		return err
 	}
 	out, cookie, err := s.loginMFA(r.Context(), in)
-	if err != nil {
-		return err
-	}
-	writeLoggedIn(w, "You are logged in.", out, cookie)
-	return nil
+	return answerLoggedIn(w, "You are logged in.", out, cookie, err)
 }
 
 // mfaAttempt is what one run of the second step's transaction found.

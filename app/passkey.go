@@ -282,11 +282,7 @@ func (s *Server) handlePasskeyLoginFinish(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	out, cookie, err := s.passkeyLogin(r, body)
-	if err != nil {
-		return err
-	}
-	writeLoggedIn(w, "You are logged in.", out, cookie)
-	return nil
+	return answerLoggedIn(w, "You are logged in.", out, cookie, err)
 }
 
 // passkeyAssertion is what a verified assertion found.
