@@ -151,6 +151,19 @@ func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// dataDirFlags is the flag set of `marbelle <name>`, a command on a data
+// dir: it takes --data-dir, and its errors and usage (help, then the
+// flags) go to stderr.
+func dataDirFlags(name, help string, getenv func(string) string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("marbelle "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\n", help)
+		fs.PrintDefaults()
+	}
+	return fs, app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
+}
+
 // cliLogger is where a command that writes the store logs what its opening
 // migration warns about (the server logs it in its own format).
 func cliLogger(stderr io.Writer) *slog.Logger {
@@ -169,16 +182,10 @@ func buildVersion() string {
 }
 
 func adminCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("marbelle admin create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, dataDir := dataDirFlags("admin create", "Usage: marbelle admin create --email E [--password-stdin] [--promote]\n\nCreates a verified staff account on a stopped store. The password obeys the password policy.", getenv, stderr)
 	email := fs.String("email", "", "the staff member's email address (required)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input instead of a prompt")
 	promote := fs.Bool("promote", false, "make an existing account staff")
-	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: marbelle admin create --email E [--password-stdin] [--promote]\n\nCreates a verified staff account on a stopped store. The password obeys the password policy.\n\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -276,13 +283,7 @@ func readPassword(fromStdin bool, stdin io.Reader, stderr io.Writer) (string, er
 }
 
 func check(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("marbelle check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: marbelle check [--data-dir DIR]\n\nOpens the store read-only and verifies every invariant and index; exits 1 naming each fault.\n\n")
-		fs.PrintDefaults()
-	}
+	fs, dataDir := dataDirFlags("check", "Usage: marbelle check [--data-dir DIR]\n\nOpens the store read-only and verifies every invariant and index; exits 1 naming each fault.", getenv, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -301,13 +302,7 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 }
 
 func backup(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("marbelle backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: marbelle backup [--data-dir DIR] FILE\n\nWrites a consistent copy of a stopped store to FILE. While a server runs, use GET /api/v1/admin/backup.\n\n")
-		fs.PrintDefaults()
-	}
+	fs, dataDir := dataDirFlags("backup", "Usage: marbelle backup [--data-dir DIR] FILE\n\nWrites a consistent copy of a stopped store to FILE. While a server runs, use GET /api/v1/admin/backup.", getenv, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -329,14 +324,8 @@ const importUsage = "Usage: marbelle import django FILE [--dry-run] [--data-dir 
 // after FILE. The report goes to stdout; skipped records do not make it
 // fail (exit 0 once the file was read).
 func importDjango(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("marbelle import django", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, dataDir := dataDirFlags("import django", fmt.Sprintf("%s\n\nImports the users and addresses of FILE, the output of Django's \"manage.py dumpdata users\",\ninto a stopped store, and prints one line per record skipped or repaired, then the counts.\nRunning it again imports only what is new. National phone numbers of users are read in\nMARBELLE_DEFAULT_REGION (default %s). See docs/migrating-from-django.md.", importUsage, app.SettingDefault("MARBELLE_DEFAULT_REGION")), getenv, stderr)
 	dryRun := fs.Bool("dry-run", false, "do all the work and print the report, writing nothing")
-	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nImports the users and addresses of FILE, the output of Django's \"manage.py dumpdata users\",\ninto a stopped store, and prints one line per record skipped or repaired, then the counts.\nRunning it again imports only what is new. National phone numbers of users are read in\nMARBELLE_DEFAULT_REGION (default %s). See docs/migrating-from-django.md.\n\n", importUsage, app.SettingDefault("MARBELLE_DEFAULT_REGION"))
-		fs.PrintDefaults()
-	}
 	var files []string
 	for {
 		if err := fs.Parse(args); err != nil {

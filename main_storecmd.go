@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-
-	"github.com/marbelle/marbelle/app"
 )
 
 // addFunc does the work of an add subcommand with its parsed flags: the
@@ -36,16 +34,10 @@ func (c storeCommand) run(args []string, getenv func(string) string, stdout, std
 		return &exitError{code: 2, err: fmt.Errorf("%s: the subcommands are %s, %s and %s", c.name, c.add, c.list, c.remove)}
 	}
 	cmd := args[0]
-	fs := flag.NewFlagSet("marbelle "+c.name+" "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := app.SettingFlag(fs, "MARBELLE_DATA_DIR", getenv)
+	fs, dataDir := dataDirFlags(c.name+" "+cmd, c.help, getenv, stderr)
 	var add addFunc
 	if cmd == c.add {
 		add = c.addFlags(fs)
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\n", c.help)
-		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

@@ -1,18 +1,15 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -433,18 +430,9 @@ func (s *Server) revokeAPIKey(ctx context.Context, act actor, id uuid.UUID) (*ap
 // stopped store, as `admin create` does; while a server runs, the admin
 // API and pages do the same.
 
-// errKeyStoreHeld says what to do when a server holds the store.
-func errKeyStoreHeld(cmd string) error {
-	return fmt.Errorf("the store is in use by a running server, so api-key %s cannot open it; stop the server first, or use the admin pages (Admin → API keys) or /api/v1/admin/api-keys while it runs", cmd)
-}
-
 // openKeyStore opens a data dir's store for an api-key command.
 func openKeyStore(dataDir, cmd string, log *slog.Logger) (*store.DB, error) {
-	db, err := openStore(dataDir, false, log)
-	if errors.Is(err, store.ErrInUse) {
-		return nil, errKeyStoreHeld(cmd)
-	}
-	return db, err
+	return openStopped(dataDir, log, errStoreHeldUse("api-key "+cmd, "API keys", "/api/v1/admin/api-keys"))
 }
 
 // APIKeyCreateInput is what `marbelle api-key create` needs.
@@ -486,22 +474,9 @@ func APIKeyCreate(in APIKeyCreateInput) (key, summary string, err error) {
 	return key, fmt.Sprintf("Made API key %q (%s) with scopes %s%s.\nThe key is shown only this once, and Marbelle keeps only its hash: store it now.\n", k.Name, k.ID, strings.Join(k.Scopes, ", "), expires), nil
 }
 
-// cliFieldError words validation faults for the command line, naming the
-// flags rather than the JSON fields.
+// cliFieldError words apiKeyInput.record's faults for the command line.
 func cliFieldError(err error) error {
-	var e *Error
-	if !errors.As(err, &e) || len(e.Fields) == 0 {
-		return err
-	}
-	flags := map[string]string{"name": "--name", "scopes": "--scope", "expires_at": "--expires-at"}
-	var lines []string
-	for _, field := range slices.Sorted(maps.Keys(e.Fields)) {
-		flag := cmp.Or(flags[field], field)
-		for _, msg := range e.Fields[field] {
-			lines = append(lines, flag+": "+msg)
-		}
-	}
-	return errors.New(strings.Join(lines, "\n"))
+	return cliFlagError(err, fieldFlag{"expires_at", "--expires-at"}, fieldFlag{"name", "--name"}, fieldFlag{"scopes", "--scope"})
 }
 
 // APIKeyList lists a stopped store's keys, newest first, as a table.
@@ -518,9 +493,6 @@ func APIKeyList(dataDir string, log *slog.Logger) (string, error) {
 	if len(keys) == 0 {
 		return "No API keys. Make one with: marbelle api-key create --name NAME --scope SCOPE\n", nil
 	}
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tSTATE")
 	minute := func(t time.Time, zero string) string {
 		if t.IsZero() {
 			return zero
@@ -528,6 +500,7 @@ func APIKeyList(dataDir string, log *slog.Logger) (string, error) {
 		return t.UTC().Format("2006-01-02 15:04Z")
 	}
 	now := time.Now()
+	rows := make([][]string, 0, len(keys))
 	for i := len(keys) - 1; i >= 0; i-- {
 		k := &keys[i]
 		state := "active"
@@ -537,11 +510,10 @@ func APIKeyList(dataDir string, log *slog.Logger) (string, error) {
 		case !k.Usable(now):
 			state = "expired"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, strconv.Quote(k.Name), strings.Join(k.Scopes, ","),
-			minute(k.CreatedAt, "—"), minute(k.ExpiresAt, "never"), minute(k.LastUsedAt, "never"), state)
+		rows = append(rows, []string{k.ID.String(), strconv.Quote(k.Name), strings.Join(k.Scopes, ","),
+			minute(k.CreatedAt, "—"), minute(k.ExpiresAt, "never"), minute(k.LastUsedAt, "never"), state})
 	}
-	tw.Flush()
-	return b.String(), nil
+	return cliTable("ID\tNAME\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tSTATE", rows), nil
 }
 
 // APIKeyRevoke revokes a key of a stopped store by its id.

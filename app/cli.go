@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/marbelle/marbelle/app/internal/password"
@@ -17,6 +19,55 @@ import (
 // errStoreHeld explains what to do when a server holds the store.
 func errStoreHeld(what string) error {
 	return fmt.Errorf("the store is in use by a running server, so %s cannot open it; stop the server first (or, for a backup, use GET /api/v1/admin/backup as staff while it runs)", what)
+}
+
+// errStoreHeldUse is errStoreHeld for a command (such as "api-key list")
+// whose work the admin pages (Admin → page) and API (route) do too.
+func errStoreHeldUse(command, page, route string) error {
+	return fmt.Errorf("the store is in use by a running server, so %s cannot open it; stop the server first, or use the admin pages (Admin → %s) or %s while it runs", command, page, route)
+}
+
+// openStopped opens a data dir's store for a command that writes it;
+// while a server holds the store, the error is held.
+func openStopped(dataDir string, log *slog.Logger, held error) (*store.DB, error) {
+	db, err := openStore(dataDir, false, log)
+	if errors.Is(err, store.ErrInUse) {
+		return nil, held
+	}
+	return db, err
+}
+
+// fieldFlag names the command-line flag that gives a JSON field.
+type fieldFlag struct{ field, flag string }
+
+// cliFlagError words validation faults for the command line, naming the
+// flags rather than the JSON fields, in the order of flags (which name
+// every field the check can fault).
+func cliFlagError(err error, flags ...fieldFlag) error {
+	var e *Error
+	if !errors.As(err, &e) || len(e.Fields) == 0 {
+		return err
+	}
+	var lines []string
+	for _, f := range flags {
+		for _, msg := range e.Fields[f.field] {
+			lines = append(lines, f.flag+": "+msg)
+		}
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// cliTable lays out a list command's rows under header (cells separated
+// by tabs) in aligned columns.
+func cliTable(header string, rows [][]string) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, row := range rows {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	tw.Flush()
+	return b.String()
 }
 
 // AdminCreateInput is what `marbelle admin create` needs.
@@ -39,10 +90,7 @@ func AdminCreate(ctx context.Context, in AdminCreateInput) (string, error) {
 	if msg != "" {
 		return "", fmt.Errorf("--email: %s", msg)
 	}
-	db, err := openStore(in.DataDir, false, in.Log)
-	if errors.Is(err, store.ErrInUse) {
-		return "", errStoreHeld("admin create")
-	}
+	db, err := openStopped(in.DataDir, in.Log, errStoreHeld("admin create"))
 	if err != nil {
 		return "", err
 	}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,11 +20,7 @@ import (
 
 // openWebhookStore opens a data dir's store for a webhook command.
 func openWebhookStore(dataDir, cmd string, log *slog.Logger) (*store.DB, error) {
-	db, err := openStore(dataDir, false, log)
-	if errors.Is(err, store.ErrInUse) {
-		return nil, fmt.Errorf("the store is in use by a running server, so webhook %s cannot open it; stop the server first, or use the admin pages (Admin → Webhooks) or /api/v1/admin/webhooks while it runs", cmd)
-	}
-	return db, err
+	return openStopped(dataDir, log, errStoreHeldUse("webhook "+cmd, "Webhooks", "/api/v1/admin/webhooks"))
 }
 
 // WebhookAddInput is what `marbelle webhook add` needs.
@@ -74,19 +69,9 @@ func actorDetailCLI(d map[string]string) map[string]string {
 	return d
 }
 
-// cliWebhookError words validation faults for the command line.
+// cliWebhookError words webhookInput.apply's faults for the command line.
 func cliWebhookError(err error) error {
-	var e *Error
-	if !errors.As(err, &e) || len(e.Fields) == 0 {
-		return err
-	}
-	var lines []string
-	for _, field := range []string{"url", "events", "description"} {
-		for _, msg := range e.Fields[field] {
-			lines = append(lines, "--"+strings.TrimSuffix(field, "s")+": "+msg)
-		}
-	}
-	return errors.New(strings.Join(lines, "\n"))
+	return cliFlagError(err, fieldFlag{"url", "--url"}, fieldFlag{"events", "--event"}, fieldFlag{"description", "--description"})
 }
 
 // WebhookList lists a stopped store's endpoints as a table.
@@ -103,14 +88,11 @@ func WebhookList(dataDir string, log *slog.Logger) (string, error) {
 	if len(hooks) == 0 {
 		return "No webhook endpoints. Add one with: marbelle webhook add --url URL --event '*'\n", nil
 	}
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tURL\tEVENTS\tENABLED\tCREATED\tDESCRIPTION")
+	rows := make([][]string, 0, len(hooks))
 	for _, w := range hooks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", w.ID, w.URL, strings.Join(w.Events, ","), w.Enabled, w.CreatedAt.UTC().Format("2006-01-02 15:04Z"), strconv.Quote(w.Description))
+		rows = append(rows, []string{w.ID.String(), w.URL, strings.Join(w.Events, ","), strconv.FormatBool(w.Enabled), w.CreatedAt.UTC().Format("2006-01-02 15:04Z"), strconv.Quote(w.Description)})
 	}
-	tw.Flush()
-	return b.String(), nil
+	return cliTable("ID\tURL\tEVENTS\tENABLED\tCREATED\tDESCRIPTION", rows), nil
 }
 
 // WebhookRemove deletes an endpoint of a stopped store, with its deliveries.
