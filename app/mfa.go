@@ -331,11 +331,7 @@ func (s *Server) removeTOTP(ctx context.Context, a *auth, in codeInput) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkCurrentPassword(ctx, a, "password", in.Password); err != nil {
-		return err
-	}
-	c := clientOf(ctx)
-	return s.update(ctx, func(t *txn) error {
+	return s.updateWithPassword(ctx, a, in.Password, func(t *txn, c client) error {
 		if !t.HasTOTP(a.User.ID) {
 			return errTOTPNotSetUp
 		}
@@ -380,12 +376,8 @@ func (s *Server) handleRecoveryCodesRegenerate(w http.ResponseWriter, r *http.Re
 }
 
 func (s *Server) regenerateRecoveryCodes(ctx context.Context, a *auth, pw string) (*recoveryCodes, error) {
-	if err := s.checkCurrentPassword(ctx, a, "password", pw); err != nil {
-		return nil, err
-	}
 	shown, hashes := newRecoveryCodes()
-	c := clientOf(ctx)
-	err := s.update(ctx, func(t *txn) error {
+	err := s.updateWithPassword(ctx, a, pw, func(t *txn, c client) error {
 		if !t.HasTOTP(a.User.ID) {
 			return errTOTPNotSetUp
 		}

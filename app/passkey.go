@@ -463,11 +463,13 @@ func (s *Server) handlePasskeyDelete(w http.ResponseWriter, r *http.Request, p h
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	if err := s.checkCurrentPassword(r.Context(), a, "password", in.Password); err != nil {
-		return err
-	}
-	c := clientOf(r.Context())
-	err = s.update(r.Context(), func(t *txn) error {
+	return answer(w, http.StatusOK, "The passkey is removed.", nil, s.removePasskey(r.Context(), a, id, in.Password))
+}
+
+// removePasskey deletes one of the user's passkeys once the password
+// confirms it.
+func (s *Server) removePasskey(ctx context.Context, a *auth, id uuid.UUID, pw string) error {
+	return s.updateWithPassword(ctx, a, pw, func(t *txn, c client) error {
 		pk, err := t.Passkey(a.User.ID, id)
 		if err != nil {
 			return err
@@ -477,5 +479,4 @@ func (s *Server) handlePasskeyDelete(w http.ResponseWriter, r *http.Request, p h
 		}
 		return t.signInMethodsChanged(a.User, "passkey_removed", "A passkey ("+pk.Name+") was removed.", c, map[string]string{"passkey_id": id.String()})
 	})
-	return answer(w, http.StatusOK, "The passkey is removed.", nil, err)
 }

@@ -164,6 +164,17 @@ func (s *Server) checkCurrentPassword(ctx context.Context, a *auth, field, pw st
 	return nil
 }
 
+// updateWithPassword runs fn in one write transaction once pw is the
+// signed-in user's current password (field "password"): the shape of the
+// changes that ask for it again.
+func (s *Server) updateWithPassword(ctx context.Context, a *auth, pw string, fn func(t *txn, c client) error) error {
+	if err := s.checkCurrentPassword(ctx, a, "password", pw); err != nil {
+		return err
+	}
+	c := clientOf(ctx)
+	return s.update(ctx, func(t *txn) error { return fn(t, c) })
+}
+
 // changePassword sets a new password after checking the current one,
 // ends every other session and mails a notice.
 func (s *Server) changePassword(ctx context.Context, a *auth, in passwordChangeInput) error {
