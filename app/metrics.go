@@ -228,6 +228,20 @@ func (w promWriter) sample(name, labels string, v uint64) {
 	fmt.Fprintf(w, "%s%s %d\n", name, labels, v)
 }
 
+// labeled is one sample of a family told apart by one label's value.
+type labeled struct {
+	value string
+	n     uint64
+}
+
+// counters writes a counter family whose samples differ by label.
+func (w promWriter) counters(name, help, label string, samples ...labeled) {
+	w.head(name, "counter", help)
+	for _, s := range samples {
+		w.sample(name, label+`="`+s.value+`"`, s.n)
+	}
+}
+
 // requestCount is one series of marbelle_http_requests_total.
 type requestCount struct {
 	l requestLabels
@@ -277,36 +291,24 @@ func (m *metrics) writeDurations(w promWriter, counts []uint64, sum float64, cou
 
 // writeEvents writes the counters of logins, mail and the sweeper.
 func (m *metrics) writeEvents(w promWriter) {
-	const logins = "marbelle_logins_total"
-	w.head(logins, "counter", "Password logins, committed, by result.")
-	w.sample(logins, `result="failed"`, m.loginsFailed.Load())
-	w.sample(logins, `result="ok"`, m.loginsOK.Load())
+	w.counters("marbelle_logins_total", "Password logins, committed, by result.", "result",
+		labeled{"failed", m.loginsFailed.Load()}, labeled{"ok", m.loginsOK.Load()})
 
-	const mail = "marbelle_mail_total"
-	w.head(mail, "counter", "Outbox mail by event: queued (committed), sent, retried (a failed attempt to be retried), failed (given up).")
-	w.sample(mail, `status="failed"`, m.mailFailed.Load())
-	w.sample(mail, `status="queued"`, m.mailQueued.Load())
-	w.sample(mail, `status="retried"`, m.mailRetried.Load())
-	w.sample(mail, `status="sent"`, m.mailSent.Load())
+	w.counters("marbelle_mail_total", "Outbox mail by event: queued (committed), sent, retried (a failed attempt to be retried), failed (given up).", "status",
+		labeled{"failed", m.mailFailed.Load()}, labeled{"queued", m.mailQueued.Load()},
+		labeled{"retried", m.mailRetried.Load()}, labeled{"sent", m.mailSent.Load()})
 
 	const runs = "marbelle_sweeper_runs_total"
 	w.head(runs, "counter", "Sweeps of expired tokens, ended sessions and old sent mail.")
 	w.sample(runs, "", m.sweeperRuns.Load())
 
-	const pruned = "marbelle_sweeper_pruned_total"
-	w.head(pruned, "counter", "Records removed by the sweeper, by kind.")
-	w.sample(pruned, `kind="audit"`, m.prunedAudit.Load())
-	w.sample(pruned, `kind="mail"`, m.prunedMail.Load())
-	w.sample(pruned, `kind="sessions"`, m.prunedSessions.Load())
-	w.sample(pruned, `kind="tokens"`, m.prunedTokens.Load())
-	w.sample(pruned, `kind="webhook_deliveries"`, m.prunedDeliveries.Load())
+	w.counters("marbelle_sweeper_pruned_total", "Records removed by the sweeper, by kind.", "kind",
+		labeled{"audit", m.prunedAudit.Load()}, labeled{"mail", m.prunedMail.Load()}, labeled{"sessions", m.prunedSessions.Load()},
+		labeled{"tokens", m.prunedTokens.Load()}, labeled{"webhook_deliveries", m.prunedDeliveries.Load()})
 
-	const hooks = "marbelle_webhook_deliveries_total"
-	w.head(hooks, "counter", "Webhook deliveries by outcome: queued (committed), delivered, retried (a failed attempt to be retried), failed (given up).")
-	w.sample(hooks, `outcome="delivered"`, m.webhooksDelivered.Load())
-	w.sample(hooks, `outcome="failed"`, m.webhooksFailed.Load())
-	w.sample(hooks, `outcome="queued"`, m.webhooksQueued.Load())
-	w.sample(hooks, `outcome="retried"`, m.webhooksRetried.Load())
+	w.counters("marbelle_webhook_deliveries_total", "Webhook deliveries by outcome: queued (committed), delivered, retried (a failed attempt to be retried), failed (given up).", "outcome",
+		labeled{"delivered", m.webhooksDelivered.Load()}, labeled{"failed", m.webhooksFailed.Load()},
+		labeled{"queued", m.webhooksQueued.Load()}, labeled{"retried", m.webhooksRetried.Load()})
 }
 
 // writeStore writes the store's size and the group committer's statistics.
