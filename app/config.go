@@ -120,10 +120,7 @@ var settings = []setting{
 	{env: "MARBELLE_ADDR", flag: "addr", def: "127.0.0.1:8080", usage: "listen address (development: loopback only, unless MARBELLE_DEV_ALLOW_PUBLIC=true)",
 		parse: func(c *Config, v string) error {
 			c.Addr = v
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return fmt.Errorf("must be host:port, not %q", v)
-			}
-			return nil
+			return checkHostPort(v, "host:port")
 		}},
 	{env: "MARBELLE_DATA_DIR", flag: "data-dir", def: "./data", usage: "directory of the store file (and the development secret)",
 		parse: func(c *Config, v string) error {
@@ -192,36 +189,18 @@ var settings = []setting{
 		}},
 	// #nosec G101 -- user:pass in the help text shows the URL's shape; it is no credential
 	{env: "MARBELLE_SMTP_URL", flag: "smtp-url", usage: "smtps://user:pass@host:465 or smtp://user:pass@host:587 (production: required; development: the built-in sink)",
-		parse: func(c *Config, v string) error {
-			c.SMTPURL = v
-			if v == "" {
-				return nil
-			}
-			return checkSMTPURL(v)
-		}},
+		parse: optionalSetting(func(c *Config) *string { return &c.SMTPURL }, checkSMTPURL)},
 	{env: "MARBELLE_MAIL_FROM", flag: "mail-from", def: "Marbelle <no-reply@localhost>", devOnly: true, usage: "From address of outgoing mail (production: required)",
 		parse: func(c *Config, v string) error {
 			c.MailFrom = v
 			if v == "" { // production without it, or given empty
 				return errors.New("is required in production (e.g. Shop <no-reply@shop.example>)")
 			}
-			if a, err := mail.ParseAddress(v); err != nil || strings.ContainsAny(v, "\r\n") || !strings.Contains(a.Address, "@") {
-				return fmt.Errorf("%q is not a mail address", v)
-			}
-			return nil
+			return checkMailAddress(v)
 		}},
 	// Mail (#21): where replies to the shop's automatic mail go.
 	{env: "MARBELLE_MAIL_REPLY_TO", flag: "mail-reply-to", def: "", usage: "Reply-To address of outgoing mail (empty: none)",
-		parse: func(c *Config, v string) error {
-			c.MailReplyTo = v
-			if v == "" {
-				return nil
-			}
-			if a, err := mail.ParseAddress(v); err != nil || strings.ContainsAny(v, "\r\n") || !strings.Contains(a.Address, "@") {
-				return fmt.Errorf("%q is not a mail address", v)
-			}
-			return nil
-		}},
+		parse: optionalSetting(func(c *Config) *string { return &c.MailReplyTo }, checkMailAddress)},
 	{env: "MARBELLE_DEV_SMTP_ADDR", flag: "dev-smtp-addr", def: "127.0.0.1:1025", devOnly: true, usage: "where the development SMTP sink listens (off to disable)",
 		parse: func(c *Config, v string) error {
 			if v == "off" {
@@ -231,10 +210,7 @@ var settings = []setting{
 			if v == "" {
 				return nil
 			}
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return fmt.Errorf("must be host:port or off, not %q", v)
-			}
-			return nil
+			return checkHostPort(v, "host:port or off")
 		}},
 	{env: "MARBELLE_DEFAULT_REGION", flag: "default-region", def: "DE", usage: "region (ISO 3166-1 alpha-2) for national phone numbers",
 		parse: func(c *Config, v string) error {
@@ -260,16 +236,7 @@ var settings = []setting{
 			return nil
 		}},
 	{env: "MARBELLE_METRICS_ADDR", flag: "metrics-addr", usage: "private listen address for /metrics (off when empty)",
-		parse: func(c *Config, v string) error {
-			c.MetricsAddr = v
-			if v == "" {
-				return nil
-			}
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return fmt.Errorf("must be host:port, not %q", v)
-			}
-			return nil
-		}},
+		parse: optionalSetting(func(c *Config) *string { return &c.MetricsAddr }, func(v string) error { return checkHostPort(v, "host:port") })},
 	{env: "MARBELLE_RATE_LIMITS", flag: "rate-limits", usage: "overrides, e.g. login=5/1m,register=5/1m,token=3/1m,login_failures=10/15m,email_change=5/1h, or off",
 		parse: func(c *Config, v string) (err error) {
 			c.RateLimits, err = ratelimit.Parse(v)
@@ -313,41 +280,16 @@ var settings = []setting{
 			return err
 		}},
 	{env: "MARBELLE_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "20s", usage: "how long shutdown waits for requests in flight",
-		parse: func(c *Config, v string) (err error) {
-			if c.ShutdownTimeout, err = time.ParseDuration(v); err != nil || c.ShutdownTimeout <= 0 {
-				return errors.New("must be a positive duration such as 20s")
-			}
-			return nil
-		}},
+		parse: durationAtLeast(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, time.ParseDuration, time.Nanosecond, "must be a positive duration such as 20s")},
 	{env: "MARBELLE_SWEEP_INTERVAL", flag: "sweep-interval", def: "5m", usage: "how often expired tokens and sessions and old sent mail are pruned",
-		parse: func(c *Config, v string) (err error) {
-			if c.SweepInterval, err = time.ParseDuration(v); err != nil || c.SweepInterval < time.Second {
-				return errors.New("must be a duration of at least 1s, such as 5m")
-			}
-			return nil
-		}},
+		parse: durationAtLeast(func(c *Config) *time.Duration { return &c.SweepInterval }, time.ParseDuration, time.Second, "must be a duration of at least 1s, such as 5m")},
 	{env: "MARBELLE_MAIL_RETENTION", flag: "mail-retention", def: "720h", usage: "how long sent mail is kept in the outbox",
-		parse: func(c *Config, v string) (err error) {
-			if c.MailRetention, err = time.ParseDuration(v); err != nil || c.MailRetention <= 0 {
-				return errors.New("must be a positive duration such as 720h")
-			}
-			return nil
-		}},
+		parse: durationAtLeast(func(c *Config) *time.Duration { return &c.MailRetention }, time.ParseDuration, time.Nanosecond, "must be a positive duration such as 720h")},
 	{env: "MARBELLE_AUDIT_RETENTION", flag: "audit-retention", def: "400d", usage: "how long audit events are kept (a Go duration, or days such as 400d)",
-		parse: func(c *Config, v string) (err error) {
-			if c.AuditRetention, err = parseDays(v); err != nil || c.AuditRetention < 24*time.Hour {
-				return errors.New("must be at least a day, such as 400d or 9600h")
-			}
-			return nil
-		}},
+		parse: durationAtLeast(func(c *Config) *time.Duration { return &c.AuditRetention }, parseDays, 24*time.Hour, "must be at least a day, such as 400d or 9600h")},
 	// Webhooks (#17).
 	{env: "MARBELLE_WEBHOOK_RETENTION", flag: "webhook-retention", def: "7d", usage: "how long delivered and failed webhook deliveries are kept (a Go duration, or days such as 7d)",
-		parse: func(c *Config, v string) (err error) {
-			if c.WebhookRetention, err = parseDays(v); err != nil || c.WebhookRetention < time.Hour {
-				return errors.New("must be at least an hour, such as 7d or 168h")
-			}
-			return nil
-		}},
+		parse: durationAtLeast(func(c *Config) *time.Duration { return &c.WebhookRetention }, parseDays, time.Hour, "must be at least an hour, such as 7d or 168h")},
 	{env: "MARBELLE_WEBHOOK_ALLOW_HTTP", flag: "webhook-allow-http", def: "false", usage: "in production, accept http:// webhook endpoints on hosts other than loopback",
 		parse: func(c *Config, v string) (err error) {
 			if c.WebhookAllowHTTP, err = strconv.ParseBool(v); err != nil {
@@ -617,6 +559,49 @@ func parseNotices(v string) (map[string]bool, error) {
 		on[n] = true
 	}
 	return on, nil
+}
+
+// optionalSetting is the parse func of a text setting kept in the field
+// at points to: empty leaves it unset, anything else must pass check.
+func optionalSetting(at func(c *Config) *string, check func(v string) error) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		*at(c) = v
+		if v == "" {
+			return nil
+		}
+		return check(v)
+	}
+}
+
+// checkHostPort refuses a listen address that is not host:port; want
+// says what the setting takes.
+func checkHostPort(v, want string) error {
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return fmt.Errorf("must be %s, not %q", want, v)
+	}
+	return nil
+}
+
+// checkMailAddress refuses what is not one mail address on one line.
+func checkMailAddress(v string) error {
+	if a, err := mail.ParseAddress(v); err != nil || strings.ContainsAny(v, "\r\n") || !strings.Contains(a.Address, "@") {
+		return fmt.Errorf("%q is not a mail address", v)
+	}
+	return nil
+}
+
+// durationAtLeast is the parse func of a duration setting kept in the
+// field at points to, read by parse (time.ParseDuration, or parseDays to
+// take days too): an unreadable value, or one below least, fails with msg.
+func durationAtLeast(at func(c *Config) *time.Duration, parse func(string) (time.Duration, error), least time.Duration, msg string) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		d, err := parse(v)
+		*at(c) = d
+		if err != nil || d < least {
+			return errors.New(msg)
+		}
+		return nil
+	}
 }
 
 // parseDays reads a Go duration or a whole number of days ("400d").
