@@ -386,7 +386,6 @@ func (s *Server) adminRestoreUser(ctx context.Context, act actor, id uuid.UUID, 
 		}
 	}
 	token := newSecret()
-	ttl := s.cfg.TokenTTL.Reset
 	var out adminUser
 	err := s.updateUser(ctx, id, nil, func(t *txn, u *store.User, c client) error {
 		if !u.Frozen {
@@ -409,10 +408,7 @@ func (s *Server) adminRestoreUser(ctx context.Context, act actor, id uuid.UUID, 
 		if err := t.PutUser(u); err != nil {
 			return err
 		}
-		if err := t.IssueToken(token, &store.Token{Kind: store.TokenPasswordReset, UserID: u.ID, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
-			return err
-		}
-		if err := t.queueMail(mailpkg.KindAccountRestored, u.Email, u.ID, mailpkg.Data{FirstName: nameFor(u), Email: u.Email, Link: s.link("/reset-password", token), TTL: humanDuration(ttl), IP: c.IP, UserAgent: c.UserAgent}); err != nil {
+		if err := t.mailResetLink(mailpkg.KindAccountRestored, u, token, c); err != nil {
 			return err
 		}
 		out = adminUserOf(u)

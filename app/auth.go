@@ -613,14 +613,20 @@ func (s *Server) handlePasswordResetRequest(w http.ResponseWriter, r *http.Reque
 // requestPasswordReset mails a reset link to an active account; any other
 // address costs the same write and gets no mail.
 func (s *Server) requestPasswordReset(ctx context.Context, raw string) error {
-	ttl := s.cfg.TokenTTL.Reset
 	open := func(u *store.User) bool { return u.Active && !u.Frozen }
 	return s.mailAccountLink(ctx, raw, "password_reset_requested", open, func(t *txn, u *store.User, token string, c client) error {
-		if err := t.IssueToken(token, &store.Token{Kind: store.TokenPasswordReset, UserID: u.ID, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
-			return err
-		}
-		return t.queueMail(mailpkg.KindPasswordReset, u.Email, u.ID, mailpkg.Data{FirstName: nameFor(u), Email: u.Email, Link: s.link("/reset-password", token), TTL: humanDuration(ttl), IP: c.IP, UserAgent: c.UserAgent})
+		return t.mailResetLink(mailpkg.KindPasswordReset, u, token, c)
 	})
+}
+
+// mailResetLink issues the password-reset token token for u and mails its
+// link as kind, in this transaction.
+func (t *txn) mailResetLink(kind mailpkg.Kind, u *store.User, token string, c client) error {
+	ttl := t.s.cfg.TokenTTL.Reset
+	if err := t.IssueToken(token, &store.Token{Kind: store.TokenPasswordReset, UserID: u.ID, CreatedAt: t.now, ExpiresAt: t.now.Add(ttl)}); err != nil {
+		return err
+	}
+	return t.queueMail(kind, u.Email, u.ID, mailpkg.Data{FirstName: nameFor(u), Email: u.Email, Link: t.s.link("/reset-password", token), TTL: humanDuration(ttl), IP: c.IP, UserAgent: c.UserAgent})
 }
 
 type resetConfirmInput struct {
