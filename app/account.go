@@ -34,15 +34,22 @@ func (s *Server) deleteAccount(ctx context.Context, a *auth, password string) er
 		return err
 	}
 	return s.updateUser(ctx, a.User.ID, errUnauthenticated, func(t *txn, u *store.User, c client) error {
-		if err := t.DeleteUser(u.ID); err != nil {
-			return err
-		}
-		if err := t.emit(evUserDeleted, deletedUserData{ID: u.ID, Email: u.Email}); err != nil {
-			return err
-		}
-		if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {
-			return err
-		}
-		return t.audit("account_deleted", u, "", c, nil)
+		return t.deleteUser(u, c, "account_deleted", nil)
 	})
+}
+
+// deleteUser removes u and everything stored with them, in this
+// transaction: the user.deleted event, the notice to the address, and the
+// audit event (with detail) that says who did it.
+func (t *txn) deleteUser(u *store.User, c client, event string, detail map[string]string) error {
+	if err := t.DeleteUser(u.ID); err != nil {
+		return err
+	}
+	if err := t.emit(evUserDeleted, deletedUserData{ID: u.ID, Email: u.Email}); err != nil {
+		return err
+	}
+	if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {
+		return err
+	}
+	return t.audit(event, u, "", c, detail)
 }

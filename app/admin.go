@@ -438,16 +438,7 @@ func (s *Server) adminDeleteUser(ctx context.Context, act actor, id uuid.UUID) e
 		if act.key != nil && u.Staff {
 			return errKeyStaffAccount
 		}
-		if err := t.DeleteUser(id); err != nil {
-			return err
-		}
-		if err := t.emit(evUserDeleted, deletedUserData{ID: u.ID, Email: u.Email}); err != nil {
-			return err
-		}
-		if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {
-			return err
-		}
-		return t.audit("user_deleted", u, "", c, actorDetail(act, nil))
+		return t.deleteUser(u, c, "user_deleted", actorDetail(act, nil))
 	})
 }
 
