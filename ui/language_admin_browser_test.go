@@ -6,9 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // noEnglishHidden is noEnglish for what the visible text leaves out: the
@@ -51,8 +48,7 @@ func TestBrowserGermanAdmin(t *testing.T) {
 	c.addAddress("Zuhause", "Unter den Linden 1", "10117", "Berlin", "DE")
 
 	b.see("Sign-ups in the last 30 days")
-	b.do("switch to German", chromedp.Evaluate[chromedp.Void](`(e => { e.value = "de"; e.dispatchEvent(new Event("change", { bubbles: true })); })(document.querySelector("#language-select"))`))
-	time.Sleep(time.Second) // the switcher reloads the page: let that navigation end
+	b.switchToGerman()
 
 	// Dashboard.
 	b.open("/admin")
@@ -162,5 +158,18 @@ func TestBrowserGermanAdmin(t *testing.T) {
 	if got := b.column("3"); len(got) == 0 || !regexp.MustCompile(`^(Ausstehend|Zugestellt|Fehlgeschlagen)$`).MatchString(got[0]) {
 		t.Errorf("delivery status %q, want a German status word", got)
 	}
+	b.german(english)
+}
+
+// TestBrowserGermanStaffMFANotice (issue 20): with MARBELLE_STAFF_MFA=required
+// a German staff member without a second factor reads why admin refuses
+// them in German.
+func TestBrowserGermanStaffMFANotice(t *testing.T) {
+	english := englishSentences(t)
+	_, b := newStaffBrowser(t, "MARBELLE_STAFF_MFA", "required")
+	b.see("Staff accounts must sign in with a second factor")
+	b.switchToGerman()
+	b.open("/admin")
+	b.see("Mitarbeiterkonten müssen sich mit einem zweiten Faktor anmelden.")
 	b.german(english)
 }
