@@ -55,6 +55,16 @@ func (b *browser) noEnglish(sentences []string) {
 	}
 }
 
+// switchToGerman uses the header's switcher, which also sets a signed-in
+// account's language, and waits for the reload it starts (choose would
+// read the select back, but the page is already on its way to
+// /i18n/choose).
+func (b *browser) switchToGerman() {
+	b.t.Helper()
+	b.do("switch to German", chromedp.Evaluate[chromedp.Void](`(e => { e.value = "de"; e.dispatchEvent(new Event("change", { bubbles: true })); })(document.querySelector("#language-select"))`))
+	time.Sleep(time.Second) // the switcher reloads the page: let that navigation end
+}
+
 // TestBrowserGermanJourney: a visitor switches the page to German and
 // walks register → verify → login → addresses; every page is German (no
 // English sentence of the catalogue on it), the API's messages too, the
@@ -70,10 +80,7 @@ func TestBrowserGermanJourney(t *testing.T) {
 
 	b.open("/")
 	b.see("Welcome to " + siteName)
-	// The switcher (choose would read the select back, but the page is
-	// already on its way to /i18n/choose).
-	b.do("switch to German", chromedp.Evaluate[chromedp.Void](`(e => { e.value = "de"; e.dispatchEvent(new Event("change", { bubbles: true })); })(document.querySelector("#language-select"))`))
-	time.Sleep(time.Second) // the switcher reloads the page: let that navigation end
+	b.switchToGerman()
 	b.open("/")
 	b.waitFor(`document.documentElement.lang === "de"`, "the page in German")
 	b.see("Willkommen bei " + siteName)

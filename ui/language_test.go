@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,5 +120,62 @@ func TestEveryUIKeyIsInTheCatalogues(t *testing.T) {
 				t.Errorf("%s: %s.json has no ui.%s", where, lang, k)
 			}
 		}
+	}
+}
+
+// TestScriptsShowNoLiteralEnglish: no script writes an English sentence of
+// its own for people to read (the staff pages of admin.js included): a
+// quoted text that starts like a word or sentence ("Users", "No mail.") or
+// a template whose fixed parts hold two words is a string that missed t().
+// Comments are left out; class names, paths and ids are lower case; names
+// (of browsers, systems, the site's fallback) are no words to translate.
+func TestScriptsShowNoLiteralEnglish(t *testing.T) {
+	comment := regexp.MustCompile(`(?m)^\s*//.*$|\s//\s.*$`)
+	sentence := regexp.MustCompile(`"[A-Z][a-z]+(?:[ ,.:?!…][^"\n]*)?"`)
+	names := map[string]bool{`"Shop"`: true, `"Edge"`: true, `"Opera"`: true, `"Firefox"`: true, `"Chrome"`: true,
+		`"Safari"`: true, `"Android"`: true, `"Windows"`: true, `"Linux"`: true}
+	template := regexp.MustCompile("`[^`\n]*`")
+	hole := regexp.MustCompile(`\$\{[^}]*\}`)
+	words := regexp.MustCompile(`[A-Za-z]{2,} [A-Za-z]{2,}`)
+	scripts, _ := fs.Glob(files, "embed/assets/*.js")
+	if !slices.Contains(scripts, "embed/assets/admin.js") {
+		t.Fatalf("admin.js not among %v", scripts)
+	}
+	for _, p := range scripts {
+		src, _ := fs.ReadFile(files, p)
+		code := comment.ReplaceAllString(string(src), "")
+		for _, s := range sentence.FindAllString(code, -1) {
+			if names[s] {
+				continue
+			}
+			t.Errorf("%s: %s is not from the catalogue", p, s)
+		}
+		for _, s := range template.FindAllString(code, -1) {
+			if fixed := hole.ReplaceAllString(s, ""); words.MatchString(fixed) {
+				t.Errorf("%s: %s is not from the catalogue", p, s)
+			}
+		}
+	}
+}
+
+// TestEveryAdminKeyIsUsed: the catalogues hold no ui.admin.* string that
+// admin.js no longer shows (a dead key would still be translated by hand).
+func TestEveryAdminKeyIsUsed(t *testing.T) {
+	cat, err := i18n.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := fs.ReadFile(files, "embed/assets/admin.js")
+	n := 0
+	for _, k := range cat.Keys(i18n.English) {
+		if key, ok := strings.CutPrefix(k, "ui."); ok && strings.HasPrefix(key, "admin.") {
+			n++
+			if !strings.Contains(string(src), `t("`+key+`"`) {
+				t.Errorf("%s is in the catalogue, but admin.js does not use it", k)
+			}
+		}
+	}
+	if n < 150 {
+		t.Errorf("only %d ui.admin.* keys: the staff pages are not translated", n)
 	}
 }

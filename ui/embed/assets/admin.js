@@ -1,8 +1,10 @@
 // The staff pages under /admin: a dashboard (counts, sign-ups per day, the
 // backup), the users (search, pages, one user's details and actions), the
 // audit log, the mail outbox and the API keys of the shop's services. app.js shows them to staff only, and the
-// API refuses everyone else all the same (403).
-import { el, api, form, field, notice, button, link, when, device, eventLabel, EVENTS } from "./lib.js";
+// API refuses everyone else all the same (403). Every word comes from the
+// catalogue: t("admin.…"), or the customer pages' key where the words are
+// the same; machine values (event names, scopes, ids) stay as they are.
+import { el, api, form, field, notice, button, link, when, device, eventLabel, EVENTS, t, lang } from "./lib.js";
 import { addressLines } from "./account.js";
 
 const PAGE_SIZE = 50;
@@ -11,15 +13,20 @@ const section = (id, title, ...children) =>
   el("section", { class: "card", "aria-labelledby": id }, el("h2", { id, tabindex: "-1" }, title), children);
 const fact = (label, ...value) => [el("dt", {}, label), el("dd", {}, value)];
 const at = (iso) => (iso ? when(iso) : "—");
+const num = (n) => (n ?? 0).toLocaleString(lang);
 const errorText = (r) => [r.message, ...Object.values(r.errors || {}).flat()].join(" ");
 const userLink = (id, text) => link("/admin/user?id=" + encodeURIComponent(id), text);
+const never = t("admin.never"), cancel = t("account.cancel"), none = t("admin.none");
+// STATES name the outbox's and the webhook deliveries' states for people.
+const STATES = { queued: t("admin.queued"), sent: t("admin.sent"), failed: t("admin.failed"), pending: t("admin.pending"), delivered: t("admin.delivered") };
+const stateWord = (s) => STATES[s] || s;
 
 // start puts the heading and the admin menu on a page.
 function start(v, title, lead) {
   v.heading(title, lead);
   const here = v.path === "/admin/user" ? "/admin/users" : v.path;
-  const items = [["/admin", "Dashboard"], ["/admin/users", "Users"], ["/admin/audit", "Audit log"], ["/admin/outbox", "Outbox"], ["/admin/api-keys", "API keys"], ["/admin/webhooks", "Webhooks"]];
-  v.root.append(el("nav", { class: "subnav", "aria-label": "Admin" }, el("ul", {}, items.map(([href, text]) =>
+  const items = [["/admin", t("admin.dash")], ["/admin/users", t("admin.users")], ["/admin/audit", t("admin.audit")], ["/admin/outbox", t("admin.outbox")], ["/admin/api-keys", t("admin.keys")], ["/admin/webhooks", t("admin.hooks")]];
+  v.root.append(el("nav", { class: "subnav", "aria-label": t("app.admin") }, el("ul", {}, items.map(([href, text]) =>
     el("li", {}, el("a", { href, "aria-current": href === here ? "page" : null }, text))))));
 }
 
@@ -53,13 +60,13 @@ function filters(v, fields, submit, keep = {}) {
   return f;
 }
 
-const tags = (u) => [u.is_frozen ? el("span", { class: "badge off" }, "Locked") : null,
-  u.is_active ? "Active " : el("span", { class: "badge off" }, "Deactivated"),
-  u.email_verified ? null : el("span", { class: "badge warn" }, "Not verified"), u.is_staff ? el("span", { class: "badge" }, "Staff") : null];
+const tags = (u) => [u.is_frozen ? el("span", { class: "badge off" }, t("admin.locked")) : null,
+  u.is_active ? t("admin.active") + " " : el("span", { class: "badge off" }, t("admin.inactive")),
+  u.email_verified ? null : el("span", { class: "badge warn" }, t("admin.unverified")), u.is_staff ? el("span", { class: "badge" }, t("admin.staff")) : null];
 
 // --- dashboard ---
 
-const dayFmt = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
+const dayFmt = new Intl.DateTimeFormat(lang, { day: "numeric", month: "short", timeZone: "UTC" });
 const day = (date) => dayFmt.format(new Date(date + "T00:00:00Z"));
 
 function svg(tag, attrs, ...children) {
@@ -75,61 +82,64 @@ function chart(days) {
   const total = days.reduce((n, d) => n + d.count, 0);
   const top = days.reduce((a, d) => (d.count > (a?.count || 0) ? d : a), null);
   const max = top?.count || 1;
-  const summary = `${total} sign-ups in the last ${days.length} days` + (top ? `, the most on ${day(top.date)} (${top.count})` : "") + ".";
+  const summary = t("admin.signups", { n: num(total), days: days.length }, total) + (top ? t("admin.most", { day: day(top.date), n: num(top.count) }) : "") + ".";
   const pic = svg("svg", { class: "chart", viewBox: `0 0 ${days.length * 10} 100`, preserveAspectRatio: "none", role: "img", "aria-label": summary },
     ...days.map((d, i) => {
       const h = d.count ? Math.max(2, (d.count / max) * 100) : 1;
-      return svg("rect", { class: d.count ? "bar" : "bar zero", x: i * 10 + 1, y: 100 - h, width: 8, height: h }, svg("title", {}, `${day(d.date)}: ${d.count}`));
+      return svg("rect", { class: d.count ? "bar" : "bar zero", x: i * 10 + 1, y: 100 - h, width: 8, height: h }, svg("title", {}, `${day(d.date)}: ${num(d.count)}`));
     }));
   return [el("p", { class: "muted" }, summary), pic,
-    days.length ? el("p", { class: "axis", "aria-hidden": "true" }, el("span", {}, day(days[0].date)), el("span", {}, `highest: ${top?.count || 0}`), el("span", {}, day(days.at(-1).date))) : null,
-    el("details", {}, el("summary", {}, "Show the numbers as a table"),
-      table("Sign-ups per day", ["Day", "Sign-ups"], days.map((d) => row(el("time", { datetime: d.date }, day(d.date)), String(d.count)))))];
+    days.length ? el("p", { class: "axis", "aria-hidden": "true" }, el("span", {}, day(days[0].date)), el("span", {}, t("admin.highest", { n: num(top?.count) })), el("span", {}, day(days.at(-1).date))) : null,
+    el("details", {}, el("summary", {}, t("admin.as_table")),
+      table(t("admin.per_day"), [t("admin.day"), t("admin.signups_h")], days.map((d) => row(el("time", { datetime: d.date }, day(d.date)), num(d.count)))))];
 }
 
 export async function dashboardView(v) {
-  start(v, "Admin", "The accounts at a glance, and a backup of everything.");
+  start(v, t("app.admin"), t("admin.dash_lead"));
   const r = await api("GET", "/admin/stats");
   if (failed(v, r)) return;
   const d = r.data;
   v.root.append(
-    el("dl", { class: "stats" }, [["Users", d.users], ["Verified", d.verified], ["Not verified", d.unverified]].map(([k, n]) =>
-      el("div", { class: "card stat" }, el("dt", {}, k), el("dd", {}, String(n))))),
-    section("signups", "Sign-ups in the last 30 days", chart(d.signups_per_day || [])),
-    section("backup", "Backup",
-      el("p", {}, "A consistent copy of the whole store, taken while the server runs. It holds every account: keep it as safe as the server."),
-      el("div", { class: "actions" }, el("a", { href: "/api/v1/admin/backup", download: "", class: "btn secondary", id: "backup-link" }, "Download a backup"))));
+    el("dl", { class: "stats" }, [[t("admin.users"), d.users], [t("admin.verified"), d.verified], [t("admin.unverified"), d.unverified]].map(([k, n]) =>
+      el("div", { class: "card stat" }, el("dt", {}, k), el("dd", {}, num(n))))),
+    section("signups", t("admin.signups_30"), chart(d.signups_per_day || [])),
+    section("backup", t("admin.backup"),
+      el("p", {}, t("admin.backup_p")),
+      el("div", { class: "actions" }, el("a", { href: "/api/v1/admin/backup", download: "", class: "btn secondary", id: "backup-link" }, t("admin.backup_dl")))));
 }
 
 // --- users ---
 
 export async function usersView(v) {
-  start(v, "Users");
+  start(v, t("admin.users"));
   const q = v.query.get("q") || "";
   const size = Math.min(200, Math.max(1, parseInt(v.query.get("page_size"), 10) || PAGE_SIZE));
   const page = Math.max(1, parseInt(v.query.get("page"), 10) || 1);
   const keep = size === PAGE_SIZE ? {} : { page_size: size };
-  v.root.append(filters(v, [{ name: "q", label: "Email or name", type: "search", value: q, autocomplete: "off" }], "Search users", keep));
+  v.root.append(filters(v, [{ name: "q", label: t("admin.q"), type: "search", value: q, autocomplete: "off" }], t("admin.search"), keep));
   const r = await api("GET", "/admin/users?" + new URLSearchParams({ q, page, page_size: size }));
   if (failed(v, r)) return;
   const list = r.data || [];
   const total = parseInt(r.headers.get("X-Total-Count"), 10) || 0;
   const pages = Math.max(1, Math.ceil(total / size));
   const href = (p) => "/admin/users?" + new URLSearchParams({ ...(q && { q }), ...keep, page: p });
-  v.root.append(section("results", q ? `Users matching “${q}”` : "All users",
-    el("p", { class: "count" }, total === 1 ? "1 user" : `${total} users`),
+  v.root.append(section("results", q ? t("admin.matching", { q }) : t("admin.all_users"),
+    el("p", { class: "count" }, t("admin.n_users", { n: num(total) }, total)),
     list.length
-      ? table("Users", ["Email", "Name", "Status", "Joined", "Last login"], list.map((u) => row(userLink(u.id, u.email),
-        `${u.first_name} ${u.last_name}`.trim() || "—", tags(u), when(u.date_joined, true), u.last_login_at ? when(u.last_login_at) : "Never")))
-      : el("p", {}, page > 1 ? "There are no users on this page." : "No user matches."),
-    el("nav", { class: "pager", "aria-label": "Pages of users" },
-      page > 1 ? link(href(page - 1), "Previous page", "btn secondary small") : null,
-      el("span", { id: "page-of" }, `Page ${page} of ${pages}`),
-      page < pages ? link(href(page + 1), "Next page", "btn secondary small") : null)));
+      ? table(t("admin.users"), [t("account.email"), t("account.name"), t("admin.status"), t("admin.joined"), t("admin.last_login")], list.map((u) => row(userLink(u.id, u.email),
+        `${u.first_name} ${u.last_name}`.trim() || "—", tags(u), when(u.date_joined, true), u.last_login_at ? when(u.last_login_at) : never)))
+      : el("p", {}, page > 1 ? t("admin.no_page") : t("admin.no_match")),
+    el("nav", { class: "pager", "aria-label": t("admin.pages") },
+      page > 1 ? link(href(page - 1), t("admin.prev"), "btn secondary small") : null,
+      el("span", { id: "page-of" }, t("admin.page_of", { n: num(page), of: num(pages) })),
+      page < pages ? link(href(page + 1), t("admin.next"), "btn secondary small") : null)));
 }
 
+// KINDS name the mailed links' kinds for people.
+const KINDS = { verify_email: t("admin.k_verify"), password_reset: t("admin.k_reset"), email_change: t("admin.k_email"), undo: t("admin.k_undo"), mfa: t("admin.k_mfa") };
+
 export async function userView(v) {
-  start(v, "User");
+  start(v, t("admin.user"));
   const id = v.query.get("id") || "";
   const path = "/admin/users/" + id;
   const live = el("div", { class: "live" });
@@ -140,7 +150,7 @@ export async function userView(v) {
   const load = async () => {
     const r = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(id) ? await api("GET", path) : { status: 404 };
     if (r.status === 404) {
-      body.replaceChildren(notice("error", "There is no user with this id. They may have been deleted."), el("p", {}, link("/admin/users", "Back to the users")));
+      body.replaceChildren(notice("error", t("admin.no_user")), el("p", {}, link("/admin/users", t("admin.back"))));
       return;
     }
     if (r.ok) show(r.data);
@@ -159,39 +169,38 @@ export async function userView(v) {
   const show = (u) => {
     const m = u.sign_in_methods;
     const had = document.activeElement?.id;
-    const name = `${u.first_name} ${u.last_name}`.trim() || u.email;
+    const name = `${u.first_name} ${u.last_name}`.trim() || u.email, email = u.email;
     v.heading(name, u.email);
     const profile = el("div");
     const facts = () => {
-      const edit = button("Edit details", editing, "btn secondary");
+      const edit = button(t("admin.edit"), editing, "btn secondary");
       edit.id = "act-edit";
       profile.replaceChildren(el("dl", { class: "facts" },
-        fact("Email", u.email, u.email_verified ? "" : " (not verified)"),
-        fact("Name", `${u.first_name} ${u.last_name}`.trim() || "Not given"),
-        fact("Phone", u.phone || "Not given"),
-        fact("Company", u.company_name || "Not given"),
-        fact("Status", u.is_frozen ? "Locked after a “This wasn't me” report on an email change: cannot log in until restored"
-          : u.is_active ? "Active" : "Deactivated: cannot log in"),
-        fact("Role", u.is_staff ? "Staff" : "Customer"),
-        fact("Customer since", when(u.date_joined, true)),
-        fact("Last login", u.last_login_at ? when(u.last_login_at) : "Never"),
-        fact("Sessions", u.sessions === 1 ? "1 open session" : `${u.sessions} open sessions`),
-        fact("Second factors", [m?.totp ? `Authenticator app (${m.recovery_codes_left} recovery codes left)` : null,
-          ...(m?.passkeys || []).map((p) => `Passkey “${p.name}”`)].filter(Boolean).join(", ") || "None"),
-        fact("Sign-in providers", (u.sign_in_providers || []).map((p) => `${p.label} (${p.email || "no email"})`).join(", ") || "None"),
-        fact("User id", el("code", {}, u.id))), el("div", { class: "actions" }, edit));
+        fact(t("account.email"), u.email, u.email_verified ? "" : t("admin.unverified_p")),
+        fact(t("account.name"), `${u.first_name} ${u.last_name}`.trim() || t("account.not_given")),
+        fact(t("app.phone"), u.phone || t("account.not_given")),
+        fact(t("app.company"), u.company_name || t("account.not_given")),
+        fact(t("admin.status"), u.is_frozen ? t("admin.locked_long") : u.is_active ? t("admin.active") : t("admin.inactive_long")),
+        fact(t("admin.role"), u.is_staff ? t("admin.staff") : t("admin.customer")),
+        fact(t("account.customer_since"), when(u.date_joined, true)),
+        fact(t("admin.last_login"), u.last_login_at ? when(u.last_login_at) : never),
+        fact(t("admin.sessions"), t("admin.n_sessions", { n: num(u.sessions) }, u.sessions)),
+        fact(t("admin.factors"), [m?.totp ? t("admin.totp", { n: num(m.recovery_codes_left) }, m.recovery_codes_left) : null,
+          ...(m?.passkeys || []).map((p) => t("admin.passkey", { name: p.name }))].filter(Boolean).join(", ") || none),
+        fact(t("providers.title"), (u.sign_in_providers || []).map((p) => `${p.label} (${p.email || t("admin.no_email")})`).join(", ") || none),
+        fact(t("admin.uid"), el("code", {}, u.id))), el("div", { class: "actions" }, edit));
       return edit;
     };
     const editing = () => {
       const f = form({
         id: "user-form",
-        submit: "Save details",
+        submit: t("admin.save"),
         cls: "grid",
         fields: [
-          { name: "first_name", label: "First name", required: true, autocomplete: "off", value: u.first_name },
-          { name: "last_name", label: "Last name", required: true, autocomplete: "off", value: u.last_name },
-          { name: "phone", label: "Phone", type: "tel", optional: true, autocomplete: "off", value: u.phone, hint: "With the country code, e.g. +49 30 123456." },
-          { name: "company_name", label: "Company", optional: true, autocomplete: "off", value: u.company_name },
+          { name: "first_name", label: t("app.first_name"), required: true, autocomplete: "off", value: u.first_name },
+          { name: "last_name", label: t("app.last_name"), required: true, autocomplete: "off", value: u.last_name },
+          { name: "phone", label: t("app.phone"), type: "tel", optional: true, autocomplete: "off", value: u.phone, hint: t("app.with_the_country_code_e_g") },
+          { name: "company_name", label: t("app.company"), optional: true, autocomplete: "off", value: u.company_name },
         ],
         onSubmit: async (vals) => {
           const r = await api("PATCH", path, vals);
@@ -201,7 +210,7 @@ export async function userView(v) {
           await load();
         },
       });
-      f.querySelector(".actions").append(button("Cancel", () => facts().focus()));
+      f.querySelector(".actions").append(button(cancel, () => facts().focus()));
       profile.replaceChildren(f);
       f.querySelector("input").focus();
     };
@@ -210,23 +219,23 @@ export async function userView(v) {
     const b = (id, text, onclick, cls) => Object.assign(button(text, onclick, cls), { id });
     const acts = el("div", { class: "actions" },
       u.is_active
-        ? b("act-active", "Deactivate", () => act("PATCH", "", { is_active: false }, () => `${u.email} is deactivated and logged out everywhere.`), "btn secondary danger-text")
-        : b("act-active", "Activate", () => act("PATCH", "", { is_active: true }, () => `${u.email} can log in again.`)),
+        ? b("act-active", t("admin.deactivate"), () => act("PATCH", "", { is_active: false }, () => t("admin.deactivated", { email })), "btn secondary danger-text")
+        : b("act-active", t("admin.activate"), () => act("PATCH", "", { is_active: true }, () => t("admin.activated", { email }))),
       u.is_staff
-        ? b("act-staff", "Remove staff access", () => act("PATCH", "", { is_staff: false }, () => `${u.email} is no longer staff; their sessions have ended.`))
-        : b("act-staff", "Make staff", () => act("PATCH", "", { is_staff: true }, () => `${u.email} is now staff; their sessions have ended.`)),
-      b("act-sessions", "End all sessions", () => act("POST", "/revoke-sessions", undefined,
-        (r) => (r.data?.revoked === 1 ? "1 session ended." : `${r.data?.revoked ?? 0} sessions ended.`))),
-      m?.totp || m?.passkeys?.length ? b("act-mfa", "Remove second factors", () => act("POST", "/mfa/reset", undefined, (r) => r.message)) : null,
-      b("act-delete", "Delete user…", () => confirmDelete(), "btn secondary danger-text"));
+        ? b("act-staff", t("admin.unstaff"), () => act("PATCH", "", { is_staff: false }, () => t("admin.unstaffed", { email })))
+        : b("act-staff", t("admin.mkstaff"), () => act("PATCH", "", { is_staff: true }, () => t("admin.staffed", { email }))),
+      b("act-sessions", t("admin.end"), () => act("POST", "/revoke-sessions", undefined,
+        (r) => t("admin.ended", { n: num(r.data?.revoked) }, r.data?.revoked ?? 0))),
+      m?.totp || m?.passkeys?.length ? b("act-mfa", t("admin.mfa_reset"), () => act("POST", "/mfa/reset", undefined, (r) => r.message)) : null,
+      b("act-delete", t("admin.del"), () => confirmDelete(), "btn secondary danger-text"));
     // A locked account: staff find out who the owner is (outside Marbelle),
     // then restore it, to the address the owner proved if it differs. The
     // owner is mailed a link to choose a new password.
     const restore = u.is_frozen ? form({
       id: "restore-form",
-      submit: "Restore account",
-      fields: [{ name: "email", label: "Restore to this address", type: "email", optional: true, autocomplete: "off", value: u.email,
-        hint: "The address the owner proved to you. The account moves there, and a link to choose a new password is mailed to it." }],
+      submit: t("admin.restore"),
+      fields: [{ name: "email", label: t("admin.restore_to"), type: "email", optional: true, autocomplete: "off", value: u.email,
+        hint: t("admin.restore_hint") }],
       onSubmit: async (vals) => {
         const r = await api("POST", path + "/restore", { email: vals.email.trim() });
         if (r.status === 401) return v.signedOut();
@@ -236,16 +245,16 @@ export async function userView(v) {
       },
     }) : null;
     const confirmDelete = () => {
-      const yes = button("Delete user", async () => {
+      const yes = button(t("admin.del_yes"), async () => {
         const r = await api("DELETE", path);
         if (r.status === 401) return v.signedOut();
         if (!r.ok) return say(false, errorText(r));
         v.flash(`${u.email}: ${r.message}`);
         v.go("/admin/users");
       }, "btn danger");
-      const box = el("div", { class: "confirm", role: "group", "aria-label": "Confirm deletion" },
-        el("p", {}, `Delete ${u.email} with their addresses, sessions and links? They get a mail saying so. This cannot be undone.`),
-        el("div", { class: "actions" }, yes, button("Cancel", () => {
+      const box = el("div", { class: "confirm", role: "group", "aria-label": t("account.confirm_deletion") },
+        el("p", {}, t("admin.del_q", { email })),
+        el("div", { class: "actions" }, yes, button(cancel, () => {
           box.replaceWith(acts);
           document.getElementById("act-delete").focus();
         })));
@@ -258,24 +267,24 @@ export async function userView(v) {
     const now = Date.now();
     body.replaceChildren(
       el("div", { class: "cols" },
-        section("profile", "Profile", profile),
-        section("actions-h", "Actions",
+        section("profile", t("account.profile"), profile),
+        section("actions-h", t("admin.actions"),
           restore,
-          el("p", { class: "muted" }, "Deactivating, or changing staff access, logs the user out everywhere at once."), acts,
-          el("p", { class: "links" }, link("/admin/audit?user_id=" + encodeURIComponent(u.id), "This user's audit log")))),
-      section("addresses", "Addresses",
+          el("p", { class: "muted" }, t("admin.logout_note")), acts,
+          el("p", { class: "links" }, link("/admin/audit?user_id=" + encodeURIComponent(u.id), t("admin.user_audit"))))),
+      section("addresses", t("app.addresses"),
         addrs.length
           ? el("ul", { class: "addresses", role: "list" }, addrs.map((a) => el("li", { class: "card address" + (a.is_primary ? " primary" : "") },
-            el("h3", {}, a.label, a.is_primary ? el("span", { class: "badge" }, "Primary") : null),
+            el("h3", {}, a.label, a.is_primary ? el("span", { class: "badge" }, t("account.primary")) : null),
             el("address", {}, addressLines(a).map((l) => el("span", { class: "line" }, l))))))
-          : el("p", {}, "No saved addresses.")),
-      section("tokens", "Mailed links",
-        el("p", { class: "muted" }, "The preview identifies a link; it is never the link's token and cannot be used."),
+          : el("p", {}, t("admin.no_addr"))),
+      section("tokens", t("admin.links"),
+        el("p", { class: "muted" }, t("admin.preview_p")),
         tokens.length
-          ? table("Mailed links", ["Kind", "Created", "Expires", "State", "Preview"], tokens.map((t) =>
-            row(t.kind.replaceAll("_", " "), at(t.created_at), at(t.expires_at),
-              t.used ? "Used" : Date.parse(t.expires_at) < now ? "Expired" : "Open", el("code", {}, t.preview))))
-          : el("p", {}, "No links.")));
+          ? table(t("admin.links"), [t("admin.kind"), t("admin.created"), t("admin.expires"), t("admin.state"), t("admin.preview")], tokens.map((k) =>
+            row(KINDS[k.kind] || k.kind.replaceAll("_", " "), at(k.created_at), at(k.expires_at),
+              k.used ? t("admin.used") : Date.parse(k.expires_at) < now ? t("admin.expired") : t("admin.open"), el("code", {}, k.preview))))
+          : el("p", {}, t("admin.no_links"))));
     if (had) document.getElementById(had)?.focus();
   };
   await load();
@@ -284,21 +293,21 @@ export async function userView(v) {
 // --- audit log ---
 
 export async function auditView(v) {
-  start(v, "Audit log", "What happened to accounts, newest first.");
+  start(v, t("admin.audit"), t("admin.audit_lead"));
   const user = v.query.get("user_id") || "";
   const event = v.query.get("event") || "";
-  const options = [["", "All events"], ...Object.keys(EVENTS).map((k) => [k, `${EVENTS[k]} (${k})`])];
+  const options = [["", t("admin.all_events")], ...Object.keys(EVENTS).map((k) => [k, `${EVENTS[k]} (${k})`])];
   if (event && !Object.hasOwn(EVENTS, event)) options.push([event, event]);
   const limit = Math.min(500, Math.max(1, parseInt(v.query.get("limit"), 10) || 50));
   v.root.append(filters(v, [
-    { name: "user_id", label: "User id", value: user, autocomplete: "off" },
-    { name: "event", label: "Event", value: event, options },
-  ], "Show events", limit === 50 ? {} : { limit }));
-  const wrap = table("Audit events", ["Time", "Event", "Account", "IP address", "Device", "Details"], []);
+    { name: "user_id", label: t("admin.uid"), value: user, autocomplete: "off" },
+    { name: "event", label: t("admin.event"), value: event, options },
+  ], t("admin.show_events"), limit === 50 ? {} : { limit }));
+  const wrap = table(t("admin.audit_events"), [t("admin.time"), t("admin.event"), t("app.account"), t("admin.ip"), t("admin.device"), t("admin.details")], []);
   const tbody = wrap.querySelector("tbody");
   const out = el("div");
   const count = el("p", { class: "count", role: "status" });
-  const more = button("Older events", () => load(), "btn secondary");
+  const more = button(t("admin.older"), () => load(), "btn secondary");
   let before = "";
   const load = async () => {
     const q = new URLSearchParams({ limit });
@@ -317,26 +326,26 @@ export async function auditView(v) {
     before = list.at(-1)?.id || before;
     more.hidden = list.length < limit;
     const n = tbody.rows.length;
-    count.textContent = (n === 1 ? "1 event" : `${n} events`) + (list.length < limit ? ", back to the oldest." : ".");
+    count.textContent = t("admin.n_events", { n: num(n) }, n) + (list.length < limit ? t("admin.oldest") : ".");
   };
-  v.root.append(section("events", "Events", count, out, wrap, el("div", { class: "actions" }, more)));
+  v.root.append(section("events", t("admin.events"), count, out, wrap, el("div", { class: "actions" }, more)));
   await load();
 }
 
 // --- outbox ---
 
 export async function outboxView(v) {
-  start(v, "Outbox", "Mail the server sends, newest first (the latest 200). Failed mail can be sent again.");
+  start(v, t("admin.outbox"), t("admin.outbox_lead"));
   const status = v.query.get("status") || "";
-  v.root.append(filters(v, [{ name: "status", label: "Status", value: status,
-    options: [["", "Any status"], ["queued", "Queued"], ["sent", "Sent"], ["failed", "Failed"]] }], "Show mail"));
+  v.root.append(filters(v, [{ name: "status", label: t("admin.status"), value: status,
+    options: [["", t("admin.any")], ...["queued", "sent", "failed"].map((s) => [s, STATES[s]])] }], t("admin.show_mail")));
   const live = el("div", { class: "live" });
   const body = el("div");
-  v.root.append(live, section("mail", "Mail", body), testMailSection(v));
+  v.root.append(live, section("mail", t("admin.mail"), body), testMailSection(v));
   const retry = async (m) => {
     const r = await api("POST", `/admin/outbox/${encodeURIComponent(m.id)}/retry`);
     if (r.status === 401) return v.signedOut();
-    live.replaceChildren(notice(r.ok ? "ok" : "error", r.ok ? `${r.message} (“${m.subject}” to ${m.to})` : errorText(r)));
+    live.replaceChildren(notice(r.ok ? "ok" : "error", r.ok ? t("admin.retried", { msg: r.message, subject: m.subject, to: m.to }) : errorText(r)));
     await load();
     document.getElementById("mail")?.focus();
   };
@@ -346,11 +355,11 @@ export async function outboxView(v) {
     if (!r.ok) return body.replaceChildren(notice("error", errorText(r)));
     const list = r.data || [];
     body.replaceChildren(list.length
-      ? table("Outgoing mail", ["Created", "To", "Subject", "Status", "Attempts", "Last error", "Next attempt", "Action"], list.map((m) =>
-        row(at(m.created_at), m.to, m.subject, m.status + (m.sent_at ? ` ${at(m.sent_at)}` : ""), String(m.attempts),
+      ? table(t("admin.outgoing"), [t("admin.created"), t("mail.to"), t("admin.subject"), t("admin.status"), t("admin.attempts"), t("admin.last_error"), t("admin.next_try"), t("admin.action")], list.map((m) =>
+        row(at(m.created_at), m.to, m.subject, stateWord(m.status) + (m.sent_at ? ` ${at(m.sent_at)}` : ""), num(m.attempts),
           m.last_error || "—", m.status === "queued" ? at(m.next_attempt_at) : "—",
-          m.status === "failed" ? button("Retry", () => retry(m), "btn secondary small") : "")))
-      : el("p", {}, "No mail."));
+          m.status === "failed" ? button(t("admin.retry"), () => retry(m), "btn secondary small") : "")))
+      : el("p", {}, t("admin.no_mail")));
   };
   await load();
 }
@@ -361,38 +370,38 @@ function testMailSection(v) {
   const result = el("div", { class: "live" });
   const f = form({
     id: "mail-test-form",
-    submit: "Send test email",
-    fields: [{ name: "to", label: "Send a test email to", type: "email", required: true, autocomplete: "email",
-      hint: "Sent straight away through the shop's SMTP server (not the outbox); you see the server's answer here." }],
+    submit: t("admin.test_send"),
+    fields: [{ name: "to", label: t("admin.test_to"), type: "email", required: true, autocomplete: "email",
+      hint: t("admin.test_hint") }],
     onSubmit: async (vals) => {
       const r = await api("POST", "/admin/mail/test", { to: vals.to });
       if (r.status === 401) return v.signedOut();
-      result.replaceChildren(r.ok ? notice("ok", `${r.message} (${r.data.to} via ${r.data.server || "no server"})`) : "");
+      result.replaceChildren(r.ok ? notice("ok", t("admin.test_ok", { msg: r.message, to: r.data.to, server: r.data.server || t("admin.no_server") })) : "");
       return r; // a failure (the server's reply) shows in the form's alert
     },
   });
-  return section("mail-test", "Test email", f, result);
+  return section("mail-test", t("admin.test"), f, result);
 }
 
 // --- API keys ---
 
 // SCOPES are what a key may be given, with what each lets a service do.
 const SCOPES = [
-  ["users:read", "read users and their addresses"],
-  ["users:write", "change and delete customers"],
-  ["addresses:read", "read a user's addresses"],
-  ["sessions:introspect", "check session tokens"],
-  ["webhooks:manage", "manage webhooks"],
+  ["users:read", t("admin.s_ur")],
+  ["users:write", t("admin.s_uw")],
+  ["addresses:read", t("admin.s_ar")],
+  ["sessions:introspect", t("admin.s_si")],
+  ["webhooks:manage", t("admin.s_wm")],
 ];
 
-const keyState = (k) => (k.revoked_at ? el("span", { class: "badge off" }, "Revoked")
-  : k.expires_at && Date.parse(k.expires_at) <= Date.now() ? el("span", { class: "badge warn" }, "Expired") : "Active");
+const keyState = (k) => (k.revoked_at ? el("span", { class: "badge off" }, t("admin.revoked"))
+  : k.expires_at && Date.parse(k.expires_at) <= Date.now() ? el("span", { class: "badge warn" }, t("admin.expired")) : t("admin.active"));
 
 // apiKeysView lists the keys, makes one (showing it this once) and revokes
 // them. The new key lives only in this page's DOM until it is hidden or the
 // page is left: it is never kept anywhere else.
 export async function apiKeysView(v) {
-  start(v, "API keys", "Keys let the shop's other services (checkout, order system) call the admin API, with only the scopes you give them.");
+  start(v, t("admin.keys"), t("admin.keys_lead"));
   const live = el("div", { class: "live" });
   const shown = el("div");
   const body = el("div");
@@ -402,24 +411,24 @@ export async function apiKeysView(v) {
     const input = el("input", { id: "new-key", readonly: true, spellcheck: "false", autocomplete: "off", "aria-describedby": "new-key-hint" });
     input.value = k.key;
     const copied = el("p", { class: "muted", role: "status" });
-    const copy = button("Copy the key", async () => {
+    const copy = button(t("admin.copy"), async () => {
       input.select();
       try {
         await navigator.clipboard.writeText(input.value);
-        copied.textContent = "Copied.";
+        copied.textContent = t("admin.copied");
       } catch {
-        copied.textContent = "The key is selected: press Ctrl+C (⌘C on a Mac) to copy it.";
+        copied.textContent = t("admin.copy_hint");
       }
     });
     copy.id = "copy-key";
-    const hide = button("I have stored it: hide the key", () => {
+    const hide = button(t("admin.hide"), () => {
       shown.replaceChildren();
       document.getElementById("keys")?.focus();
     });
     shown.replaceChildren(el("div", { class: "notice ok", id: "new-key-box" },
-      el("p", {}, `The key “${k.name}” is made. Copy it now: it is shown only this once, and Marbelle keeps only a hash of it.`),
-      el("div", { class: "field" }, el("label", { for: "new-key" }, "The key"), input,
-        el("p", { class: "hint", id: "new-key-hint" }, "The service sends it as “Authorization: Bearer <key>”. Keep it in the service's secret store, never in a web page or a repository.")),
+      el("p", {}, t("admin.key_made", { name: k.name })),
+      el("div", { class: "field" }, el("label", { for: "new-key" }, t("admin.the_key")), input,
+        el("p", { class: "hint", id: "new-key-hint" }, t("admin.key_hint"))),
       el("div", { class: "actions" }, copy, hide), copied));
     input.focus();
     input.select();
@@ -427,11 +436,11 @@ export async function apiKeysView(v) {
 
   const f = form({
     id: "key-form",
-    submit: "Make the key",
+    submit: t("admin.make"),
     fields: [
-      { name: "name", label: "Name", required: true, autocomplete: "off", hint: "What the key is for, such as Checkout. Then tick only the scopes that service needs." },
+      { name: "name", label: t("account.name"), required: true, autocomplete: "off", hint: t("admin.name_hint") },
       ...SCOPES.map(([s, what]) => ({ name: "scope:" + s, label: `${s}: ${what}`, type: "checkbox" })),
-      { name: "expires_at", label: "Stops working at", type: "datetime-local", optional: true, hint: "Your local time. Leave it empty for a key that works until it is revoked." },
+      { name: "expires_at", label: t("admin.stops_at"), type: "datetime-local", optional: true, hint: t("admin.stops_hint") },
     ],
     onSubmit: async (vals) => {
       const data = { name: vals.name, scopes: SCOPES.map(([s]) => s).filter((s) => vals["scope:" + s]) };
@@ -450,16 +459,16 @@ export async function apiKeysView(v) {
   });
 
   const confirmRevoke = (k, btn) => {
-    const yes = button("Revoke the key", async () => {
+    const yes = button(t("admin.revoke_yes"), async () => {
       const r = await api("DELETE", "/admin/api-keys/" + encodeURIComponent(k.id));
       if (r.status === 401) return v.signedOut();
       say(r.ok, r.ok ? `“${k.name}”: ${r.message}` : errorText(r));
       await load();
       document.getElementById("keys")?.focus();
     }, "btn danger small");
-    const box = el("div", { class: "confirm", role: "group", "aria-label": `Confirm revoking ${k.name}` },
-      el("p", {}, `Revoke “${k.name}”? Every service using it is refused from its next request. This cannot be undone.`),
-      el("div", { class: "actions" }, yes, button("Cancel", () => {
+    const box = el("div", { class: "confirm", role: "group", "aria-label": t("admin.revoke_aria", { name: k.name }) },
+      el("p", {}, t("admin.revoke_q", { name: k.name })),
+      el("div", { class: "actions" }, yes, button(cancel, () => {
         box.replaceWith(btn);
         btn.focus();
       }, "btn secondary small")));
@@ -473,14 +482,14 @@ export async function apiKeysView(v) {
     if (!r.ok) return body.replaceChildren(notice("error", errorText(r)));
     const list = r.data || [];
     body.replaceChildren(list.length
-      ? table("API keys", ["Name", "Scopes", "Made", "Stops working", "Last used", "State", "Action"], list.map((k) => row(
-        k.name, k.scopes.join(", "), at(k.created_at), k.expires_at ? at(k.expires_at) : "When revoked",
-        k.last_used_at ? at(k.last_used_at) : "Never", keyState(k),
-        k.revoked_at ? "" : button("Revoke…", (ev) => confirmRevoke(k, ev.currentTarget), "btn secondary small danger-text"))))
-      : el("p", {}, "No API keys yet."));
+      ? table(t("admin.keys"), [t("account.name"), t("admin.scopes"), t("admin.made"), t("admin.stops"), t("admin.last_used"), t("admin.state"), t("admin.action")], list.map((k) => row(
+        k.name, k.scopes.join(", "), at(k.created_at), k.expires_at ? at(k.expires_at) : t("admin.when_revoked"),
+        k.last_used_at ? at(k.last_used_at) : never, keyState(k),
+        k.revoked_at ? "" : button(t("admin.revoke"), (ev) => confirmRevoke(k, ev.currentTarget), "btn secondary small danger-text"))))
+      : el("p", {}, t("admin.no_keys")));
   };
 
-  v.root.append(live, shown, section("new", "Make a key", f), section("keys", "Keys", body));
+  v.root.append(live, shown, section("new", t("admin.make_h"), f), section("keys", t("admin.keys_h"), body));
   await load();
 }
 
@@ -492,19 +501,19 @@ const HOOK_EVENTS = ["*", ...["registered", "verified", "updated", "email_change
 // webhooksView: endpoints with their recent deliveries; add (the secret
 // shown once), test, enable/disable, rotate, delete, retry a delivery.
 export async function webhooksView(v) {
-  start(v, "Webhooks", "Endpoints that receive signed events (Standard Webhooks) when customers change.");
+  start(v, t("admin.hooks"), t("admin.hooks_lead"));
   const live = el("div", { class: "live" }), shown = el("div"), body = el("div");
   const call = async (method, path, data) => {
     const r = await api(method, "/admin/webhook" + path, data);
     if (r.status === 401) v.signedOut();
-    else if (r.ok && r.data?.secret) shown.replaceChildren(notice("ok", `${r.message} Secret for ${r.data.url}: `, el("code", { id: "new-secret" }, r.data.secret)));
+    else if (r.ok && r.data?.secret) shown.replaceChildren(notice("ok", t("admin.secret", { msg: r.message, url: r.data.url }), el("code", { id: "new-secret" }, r.data.secret)));
     else live.replaceChildren(notice(r.ok ? "ok" : "error", r.ok ? r.message : errorText(r)));
     return r;
   };
   const f = form({
     id: "webhook-form",
-    submit: "Add the endpoint",
-    fields: [{ name: "url", label: "URL", required: true, autocomplete: "off" }, { name: "description", label: "Description", optional: true },
+    submit: t("admin.hook_add"),
+    fields: [{ name: "url", label: t("admin.url"), required: true, autocomplete: "off" }, { name: "description", label: t("admin.desc"), optional: true },
       ...HOOK_EVENTS.map((e) => ({ name: "event:" + e, label: e, type: "checkbox" }))],
     onSubmit: async (vals) => {
       const r = await call("POST", "s", { url: vals.url, description: vals.description || "", events: HOOK_EVENTS.filter((e) => vals["event:" + e]) });
@@ -517,19 +526,19 @@ export async function webhooksView(v) {
     const id = encodeURIComponent(h.id), box = el("div");
     const act = (label, method, path, data) => button(label, async () => (await call(method, path, data), load()), "btn secondary small");
     api("GET", `/admin/webhooks/${id}/deliveries`).then((r) => box.replaceChildren((r.data || []).length
-      ? table("Deliveries", ["Created", "Event", "Status", "Attempts", "Last status", "Last error", "Next attempt", ""], r.data.map((d) =>
-        row(at(d.created_at), d.type, d.status, String(d.attempts), String(d.last_status_code ?? "—"), d.last_error || "—", at(d.next_attempt_at),
-          d.attempts ? act("Retry", "POST", `-deliveries/${encodeURIComponent(d.id)}/retry`) : "")))
-      : el("p", {}, "No deliveries yet.")));
+      ? table(t("admin.deliveries"), [t("admin.created"), t("admin.event"), t("admin.status"), t("admin.attempts"), t("admin.last_status"), t("admin.last_error"), t("admin.next_try"), ""], r.data.map((d) =>
+        row(at(d.created_at), d.type, stateWord(d.status), num(d.attempts), String(d.last_status_code ?? "—"), d.last_error || "—", at(d.next_attempt_at),
+          d.attempts ? act(t("admin.retry"), "POST", `-deliveries/${encodeURIComponent(d.id)}/retry`) : "")))
+      : el("p", {}, t("admin.no_deliveries"))));
     return el("section", { class: "card", "aria-label": h.url }, el("h3", {}, h.url),
-      el("p", {}, `${h.events.join(", ")} · ${h.enabled ? "enabled" : "disabled"} · ${h.description || ""}`),
-      el("div", { class: "actions" }, act("Send test event", "POST", `s/${id}/test`), act(h.enabled ? "Disable" : "Enable", "PATCH", `s/${id}`, { enabled: !h.enabled }),
-        act("Rotate secret", "POST", `s/${id}/rotate-secret`), act("Delete", "DELETE", `s/${id}`)), box);
+      el("p", {}, `${h.events.join(", ")} · ${h.enabled ? t("admin.enabled") : t("admin.disabled")} · ${h.description || ""}`),
+      el("div", { class: "actions" }, act(t("admin.hook_test"), "POST", `s/${id}/test`), act(h.enabled ? t("admin.disable") : t("admin.enable"), "PATCH", `s/${id}`, { enabled: !h.enabled }),
+        act(t("admin.rotate"), "POST", `s/${id}/rotate-secret`), act(t("account.delete"), "DELETE", `s/${id}`)), box);
   };
   const load = async () => {
     const r = await api("GET", "/admin/webhooks");
-    body.replaceChildren(...(r.ok ? (r.data.length ? r.data.map(endpoint) : [el("p", {}, "No endpoints yet.")]) : [notice("error", errorText(r))]));
+    body.replaceChildren(...(r.ok ? (r.data.length ? r.data.map(endpoint) : [el("p", {}, t("admin.no_hooks"))]) : [notice("error", errorText(r))]));
   };
-  v.root.append(live, shown, section("new-hook", "Add an endpoint", f), section("hooks", "Endpoints", body));
+  v.root.append(live, shown, section("new-hook", t("admin.hook_new"), f), section("hooks", t("admin.endpoints"), body));
   await load();
 }
