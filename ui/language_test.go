@@ -80,7 +80,7 @@ func TestLanguageSwitcherStaysOnSite(t *testing.T) {
 }
 
 // TestEveryUIKeyIsInTheCatalogues: every t("key") of the scripts, every
-// data-i18n of the page and every audit event name has a "ui." string in
+// data-i18n(-label) of the page and every audit event name has a "ui." string in
 // every built-in catalogue, so no page shows a bare key.
 func TestEveryUIKeyIsInTheCatalogues(t *testing.T) {
 	cat, err := i18n.Load("")
@@ -91,7 +91,7 @@ func TestEveryUIKeyIsInTheCatalogues(t *testing.T) {
 	scripts, _ := fs.Glob(files, "embed/assets/*.js")
 	for _, p := range append(scripts, "embed/index.html") {
 		src, _ := fs.ReadFile(files, p)
-		for _, m := range regexp.MustCompile(`\bt\("([\w.]+)"|data-i18n="([\w.]+)"`).FindAllStringSubmatch(string(src), -1) {
+		for _, m := range regexp.MustCompile(`\bt\("([\w.]+)"|data-i18n(?:-label)?="([\w.]+)"`).FindAllStringSubmatch(string(src), -1) {
 			if k := m[1] + m[2]; !strings.HasSuffix(k, ".") { // t("event." + e): the event names, below
 				keys[k] = p
 			}

@@ -37,6 +37,7 @@ export function followAccount(profile) {
 }
 
 for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
+for (const e of document.querySelectorAll("[data-i18n-label]")) e.setAttribute("aria-label", t(e.dataset.i18nLabel));
 const switcher = document.getElementById("language");
 if (switcher && page.languages.length > 1) {
   const select = el("select", { id: "language-select", onchange: (ev) => setLanguage(ev.target.value) },
