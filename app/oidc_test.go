@@ -134,10 +134,17 @@ func TestOIDCSignUpLogoutSignIn(t *testing.T) {
 	if n := len(secStoredUsers(t, ts)); n != 1 {
 		t.Fatalf("%d users, want 1: the same (issuer, subject) signs in to the same account", n)
 	}
-	// No password: changing one says how to set one; a reset works.
+	// No password: changing one says how to set one, and so does every
+	// change that asks for the password again; a reset works.
 	r := c.do("POST", "/api/v1/auth/password/change", map[string]string{"current_password": "anything at all", "new_password": testPassword}).want(t, 400, CodeValidation)
 	if got := r.Env.Errors["current_password"]; len(got) != 1 || got[0] != msgNoPasswordYet {
 		t.Fatalf("password change without a password: %s", r.Body)
+	}
+	for _, path := range []string{"/api/v1/auth/mfa/totp/setup", "/api/v1/auth/mfa/recovery-codes"} {
+		r := c.do("POST", path, map[string]string{"password": "anything at all"}).want(t, 400, CodeValidation)
+		if got := r.Env.Errors["password"]; len(got) != 1 || got[0] != msgNoPasswordYet {
+			t.Fatalf("%s without a password: %s", path, r.Body)
+		}
 	}
 	c.do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "ann@example.com"}).want(t, 200, "")
 	tok := ts.waitToken("ann@example.com", "reset-password", 1)

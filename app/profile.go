@@ -141,8 +141,14 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request, _ 
 }
 
 // checkCurrentPassword verifies the signed-in user's password for a
-// sensitive action; a wrong one is a validation error on field.
+// sensitive action; a wrong one is a validation error on field, and so is
+// an account with no password yet, with a message that says how to set one.
 func (s *Server) checkCurrentPassword(ctx context.Context, a *auth, field, pw string) error {
+	if a.User.PasswordHash == "" {
+		// An account made through a sign-in provider has no password until
+		// the mailbox proves it wants one (docs/sign-in-providers.md).
+		return fieldError(field, msgNoPasswordYet)
+	}
 	if pw == "" {
 		return fieldError(field, "Enter your current password.")
 	}
@@ -178,11 +184,6 @@ func (s *Server) updateWithPassword(ctx context.Context, a *auth, pw string, fn 
 // changePassword sets a new password after checking the current one,
 // ends every other session and mails a notice.
 func (s *Server) changePassword(ctx context.Context, a *auth, in passwordChangeInput) error {
-	if a.User.PasswordHash == "" {
-		// An account made through a sign-in provider has no password until
-		// the mailbox proves it wants one (docs/sign-in-providers.md).
-		return fieldError("current_password", msgNoPasswordYet)
-	}
 	policy := password.Check(in.NewPassword, s.cfg.PasswordMinLength, a.User.Email, a.User.FirstName, a.User.LastName)
 	if err := s.checkCurrentPassword(ctx, a, "current_password", in.CurrentPassword); err != nil {
 		var e *Error
