@@ -104,7 +104,11 @@ func (c *Catalogue) loadFS(fsys fs.FS, dir string) error {
 		if mf.Tag == language.Und || lang != strings.TrimSuffix(filepath.Base(name), ".json") {
 			return fmt.Errorf("i18n: %s: name the file after a language, such as fr.json", name)
 		}
-		if err := c.bundle.AddMessages(mf.Tag, mf.Messages...); err != nil {
+		// Only messages with placeholders or plural forms go to go-i18n,
+		// which keeps a parsed template set for each: the plain ones (most)
+		// are answered from c.plain, and the bundle's copy of them would
+		// cost about 0.4 MiB of heap for the life of the process.
+		if err := c.bundle.AddMessages(mf.Tag, slices.DeleteFunc(slices.Clone(mf.Messages), isPlain)...); err != nil {
 			return fmt.Errorf("i18n: %s: %w", name, err)
 		}
 		if c.messages[lang] == nil {
@@ -135,8 +139,18 @@ func (c *Catalogue) index() error {
 			if strings.HasPrefix(id, "ui.") {
 				ui[strings.TrimPrefix(id, "ui.")] = uiValue(m)
 			}
-			if m.One == "" && !strings.Contains(m.Other, "{{") {
+			if isPlain(m) {
 				c.plain[lang][id] = m.Other
+			}
+		}
+		// A key lang lacks falls back to English's text; for a plain one
+		// that is here, since the bundle (which falls back for the rest)
+		// does not hold plain messages.
+		if lang != English {
+			for id, m := range c.messages[English] {
+				if _, own := msgs[id]; !own && isPlain(m) {
+					c.plain[lang][id] = m.Other
+				}
 			}
 		}
 		b, err := json.Marshal(ui)
@@ -165,6 +179,11 @@ func (c *Catalogue) index() error {
 	// Longer texts first, so that a pattern never swallows a longer one.
 	slices.SortFunc(c.patterns, func(a, b pattern) int { return len(b.re.String()) - len(a.re.String()) })
 	return nil
+}
+
+// isPlain says m is one text without placeholders or plural forms.
+func isPlain(m *goi18n.Message) bool {
+	return m.Zero == "" && m.One == "" && m.Two == "" && m.Few == "" && m.Many == "" && !strings.Contains(m.Other, "{{")
 }
 
 // uiValue is a UI string as the browser gets it: a string, or the plural
@@ -220,6 +239,9 @@ func (c *Catalogue) Keys(lang string) []string {
 // or struct). A key no catalogue has comes back as itself, so that a gap
 // shows and never breaks a page or mail.
 func (c *Catalogue) T(lang, key string, data any) string {
+	if c.plain[lang] == nil {
+		lang = English
+	}
 	if s, ok := c.plain[lang][key]; ok {
 		return s
 	}
@@ -229,6 +251,12 @@ func (c *Catalogue) T(lang, key string, data any) string {
 // N is T for a message with plural forms, chosen by count in lang's rules;
 // data's .Count is count when data is nil.
 func (c *Catalogue) N(lang, key string, count int, data any) string {
+	if c.plain[lang] == nil {
+		lang = English
+	}
+	if s, ok := c.plain[lang][key]; ok { // one text for every count in lang
+		return s
+	}
 	if data == nil {
 		data = map[string]any{"Count": count}
 	}

@@ -133,6 +133,22 @@ func TestThirdLanguageIsOneFile(t *testing.T) {
 	if got := c.Translate("fr", "Your profile."); got != "Your profile." {
 		t.Errorf("fr fallback: %q", got)
 	}
+	// T and N fall back to English for keys the file lacks, plain or with
+	// placeholders, and for a language no file has.
+	for _, tc := range []struct{ lang, key, want string }{
+		{"fr", "ui.nav.login", "Connexion"},
+		{"fr", "ui.page.nav", "Account"},
+		{"fr", "api.notice.passkey_added", "A passkey (Yubi) was added."},
+		{"xx", "ui.page.nav", "Account"},
+		{"xx", "api.notice.passkey_added", "A passkey (Yubi) was added."},
+	} {
+		if got := c.T(tc.lang, tc.key, map[string]any{"Name": "Yubi"}); got != tc.want {
+			t.Errorf("T(%s, %s) = %q, want %q", tc.lang, tc.key, got, tc.want)
+		}
+	}
+	if got := c.N("fr", "api.admin.sessions_ended", 3, nil); got != "3 sessions terminées." {
+		t.Errorf("N(fr): %q", got)
+	}
 	if got, ok := c.Match("fr-CH, de;q=0.5"); got != "fr" || !ok {
 		t.Errorf("Match: %q", got)
 	}
