@@ -81,7 +81,9 @@ func TestWebhookClearRecordsSealedOnce(t *testing.T) {
 		}
 		return nil
 	})
-	seal := func(id uuid.UUID, s string) ([]byte, error) { return []byte("sealed:" + id.String() + ":" + s[len(s)-1:]), nil }
+	seal := func(id uuid.UUID, s string) ([]byte, error) {
+		return []byte("sealed:" + id.String() + ":" + s[len(s)-1:]), nil
+	}
 	total := 0
 	for more := true; more; {
 		var n int
