@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -48,15 +49,15 @@ func WebhookAdd(in WebhookAddInput) (secret, summary string, err error) {
 	if err := (&webhookInput{URL: &in.URL, Events: &events, Description: &in.Description}).apply(w, true, &cfg); err != nil {
 		return "", "", cliWebhookError(err)
 	}
+	aead, err := cliSealer(&cfg)
+	if err != nil {
+		return "", "", err
+	}
 	db, err := openWebhookStore(in.DataDir, "add", in.Log)
 	if err != nil {
 		return "", "", err
 	}
 	defer db.Close()
-	aead, err := cliSealer(&cfg)
-	if err != nil {
-		return "", "", err
-	}
 	if err := sealClearWebhooks(context.Background(), db, aead, in.Log); err != nil {
 		return "", "", err
 	}
@@ -81,6 +82,11 @@ func WebhookAdd(in WebhookAddInput) (secret, summary string, err error) {
 // cliSealer is the server's sealer, from the same key the server takes
 // (MARBELLE_SECRET_KEY, or the development secret of the data dir).
 func cliSealer(cfg *Config) (cipher.AEAD, error) {
+	if cfg.SecretKey == "" && !cfg.Production() {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil { // for the development secret
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
 	if err := fillSecretKey(cfg); err != nil {
 		return nil, err
 	}
