@@ -12,8 +12,8 @@ import (
 	"github.com/marbelle/marbelle/store"
 )
 
-// Webhook signing secrets are stored sealed (SEC-WH-SECRETS in
-// docs/security.md): AES-GCM under the server's sealer key, bound to the
+// Webhook signing secrets are stored sealed (docs/security.md, webhooks,
+// "Secrets"): AES-GCM under the server's sealer key, bound to the
 // endpoint id, like TOTP secrets and queued mail. They are clear only in
 // memory: on create and rotate (shown once) and when a delivery is signed.
 

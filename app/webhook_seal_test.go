@@ -73,7 +73,7 @@ func mustNotHoldSecretInValues(t *testing.T, path, secret string) {
 	}
 }
 
-// TestWebhookSecretsSealedAtRest (SEC-WH-SECRETS): after a create and a
+// TestWebhookSecretsSealedAtRest (as SEC-34 for cookies: no secret in the store file): after a create and a
 // rotation through the admin API, the store file holds neither secret in
 // any form, the record holds them sealed, bound to the endpoint id, and
 // deliveries still verify with the reference library under both.
@@ -140,7 +140,7 @@ func writeClearWebhookStore(t *testing.T, dir string, id uuid.UUID, secret strin
 	}
 }
 
-// TestWebhookClearSecretsSealedAtServeStart (SEC-WH-SECRETS): a store of
+// TestWebhookClearSecretsSealedAtServeStart (as SEC-34 for cookies: no secret in the store file): a store of
 // schema 5 with a clear secret is sealed when the server starts (a count
 // logged, never the secret), and its deliveries still verify with that
 // secret in the reference library.
@@ -196,7 +196,7 @@ func TestWebhookClearSecretsSealedAtServeStart(t *testing.T) {
 	}
 }
 
-// TestWebhookSecretOfAnotherKey (SEC-WH-SECRETS): an endpoint whose secret
+// TestWebhookSecretOfAnotherKey (as SEC-34 for cookies: no secret in the store file): an endpoint whose secret
 // was sealed under another secret key (a backup restored on a server with
 // a new MARBELLE_SECRET_KEY) gets no request: its deliveries fail with the
 // clear error and a log line; rotating the secret mends it.
