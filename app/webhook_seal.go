@@ -30,6 +30,11 @@ func sealWebhookSecret(aead cipher.AEAD, id uuid.UUID, secret string) ([]byte, e
 	return seal(aead, id, []byte(secret))
 }
 
+// sealerFunc is sealWebhookSecret with aead, as the store takes it.
+func sealerFunc(aead cipher.AEAD) func(uuid.UUID, string) ([]byte, error) {
+	return func(id uuid.UUID, secret string) ([]byte, error) { return sealWebhookSecret(aead, id, secret) }
+}
+
 // signingSecrets unseals the secrets a delivery to w is signed with at
 // signAt. A record not yet sealed (the start-up migration seals them)
 // gives its clear ones.
@@ -54,20 +59,7 @@ func (s *Server) signingSecrets(w *store.Webhook, signAt time.Time) ([]string, e
 // sealClear seals a record still in the clear form before it is changed
 // and stored again (a pure computation: safe in an Update closure).
 func (s *Server) sealClear(w *store.Webhook) error {
-	if w.Clear == nil {
-		return nil
-	}
-	var err error
-	if w.Secret, err = sealWebhookSecret(s.sealer, w.ID, w.Clear.Secret); err != nil {
-		return err
-	}
-	if w.Clear.PreviousSecret != "" {
-		if w.PreviousSecret, err = sealWebhookSecret(s.sealer, w.ID, w.Clear.PreviousSecret); err != nil {
-			return err
-		}
-	}
-	w.Clear = nil
-	return nil
+	return w.SealClear(sealerFunc(s.sealer))
 }
 
 // SealWebhookSecrets rewrites the endpoints a store before schema 6 holds
@@ -85,9 +77,7 @@ func sealClearWebhooks(ctx context.Context, db *store.DB, aead cipher.AEAD, log 
 		var n int
 		err := db.Update(func(tx *store.Tx) error {
 			var err error
-			n, more, err = tx.SealWebhookSecrets(sealWebhookBatch, func(id uuid.UUID, secret string) ([]byte, error) {
-				return sealWebhookSecret(aead, id, secret)
-			})
+			n, more, err = tx.SealWebhookSecrets(sealWebhookBatch, sealerFunc(aead))
 			return err
 		})
 		if err != nil {

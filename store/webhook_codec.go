@@ -120,19 +120,31 @@ func (tx *Tx) SealWebhookSecrets(limit int, seal func(id uuid.UUID, secret strin
 
 func (tx *Tx) sealClear(hooks []*Webhook, seal func(uuid.UUID, string) ([]byte, error)) error {
 	for _, w := range hooks {
-		var err error
-		if w.Secret, err = seal(w.ID, w.Clear.Secret); err != nil {
+		if err := w.SealClear(seal); err != nil {
 			return err
 		}
-		if w.Clear.PreviousSecret != "" {
-			if w.PreviousSecret, err = seal(w.ID, w.Clear.PreviousSecret); err != nil {
-				return err
-			}
-		}
-		w.Clear = nil
 		if err := tx.PutWebhook(w); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// SealClear seals the secrets of a record read in the clear form (a no-op
+// for a sealed one), so that it can be stored.
+func (w *Webhook) SealClear(seal func(id uuid.UUID, secret string) ([]byte, error)) error {
+	if w.Clear == nil {
+		return nil
+	}
+	var err error
+	if w.Secret, err = seal(w.ID, w.Clear.Secret); err != nil {
+		return err
+	}
+	if w.Clear.PreviousSecret != "" {
+		if w.PreviousSecret, err = seal(w.ID, w.Clear.PreviousSecret); err != nil {
+			return err
+		}
+	}
+	w.Clear = nil
 	return nil
 }
