@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -30,7 +32,11 @@ func webhookCommand(args []string, getenv func(string) string, stdout, stderr io
 			fs.Var(&events, "event", "an event type, or * for all; repeat it, or separate with commas (at least one)")
 			description := fs.String("description", "", "what the endpoint is, e.g. order system")
 			return func(dataDir string, log *slog.Logger) (string, string, error) {
-				return app.WebhookAdd(app.WebhookAddInput{DataDir: dataDir, URL: *url, Events: events, Description: *description, Getenv: getenv, Log: log})
+				secret, summary, err := app.WebhookAdd(app.WebhookAddInput{DataDir: dataDir, URL: *url, Events: events, Description: *description, Getenv: getenv, Log: log})
+				if errors.Is(err, app.ErrNoSecretKey) {
+					return "", "", &exitError{code: 2, err: fmt.Errorf("webhook add: %w", err)}
+				}
+				return secret, summary, err
 			}
 		},
 		runList: app.WebhookList, runRemove: app.WebhookRemove,

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -47,5 +49,28 @@ func TestWebhookCommands(t *testing.T) {
 	}
 	if list, _, _ := runOut("webhook", "list"); !strings.Contains(list, "No webhook endpoints") {
 		t.Fatalf("after remove: %s", list)
+	}
+}
+
+// TestWebhookAddWithoutSecretKey: in production without
+// MARBELLE_SECRET_KEY, `webhook add` cannot seal the secret as the server
+// would: exit status 2, saying why, and nothing written.
+func TestWebhookAddWithoutSecretKey(t *testing.T) {
+	dir := t.TempDir()
+	env := cliEnv(dir)
+	getenv := func(k string) string {
+		if k == "MARBELLE_ENV" {
+			return "production"
+		}
+		return env(k)
+	}
+	var out, errs testutil.SyncBuffer
+	err := run(context.Background(), []string{"webhook", "add", "--url", "https://orders.example/", "--event", "*"}, getenv, strings.NewReader(""), &out, &errs)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "MARBELLE_SECRET_KEY") || out.String() != "" {
+		t.Fatalf("got %v, stdout %q", err, out.String())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("wrote %v", entries)
 	}
 }

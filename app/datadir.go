@@ -44,14 +44,32 @@ func openDataDir(cfg *Config, log *slog.Logger) (*store.DB, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	if cfg.SecretKey == "" {
-		secret, err := devSecret(cfg.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		cfg.SecretKey = secret
+	if err := fillSecretKey(cfg); err != nil {
+		return nil, err
 	}
 	return openStore(cfg.DataDir, false, log)
+}
+
+// ErrNoSecretKey: a command that seals (webhook add) ran in production
+// without MARBELLE_SECRET_KEY.
+var ErrNoSecretKey = errors.New("MARBELLE_SECRET_KEY is required in production: set the key the server runs with, so that what this command seals opens there")
+
+// fillSecretKey gives cfg the development secret its data dir keeps (made
+// on first use) when it has no MARBELLE_SECRET_KEY: the server and the
+// commands that seal reach the same key this way. Production must set one.
+func fillSecretKey(cfg *Config) error {
+	if cfg.SecretKey != "" {
+		return nil
+	}
+	if cfg.Production() {
+		return ErrNoSecretKey
+	}
+	secret, err := devSecret(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	cfg.SecretKey = secret
+	return nil
 }
 
 // devSecret reads the development secret from the data dir, generating it

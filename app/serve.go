@@ -85,6 +85,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 	if err != nil {
 		return err
 	}
+	if err := s.SealWebhookSecrets(ctx); err != nil { // a store of schema 5 held them in clear
+		return err
+	}
 	sender, err := newSender(smtpURL, s.BaseURL(), log)
 	if err != nil {
 		return err

@@ -127,14 +127,11 @@ func New(cfg Config, db *store.DB, log *slog.Logger, opts Options) (*Server, err
 	case s.secureCookies:
 		s.cookieName = "__Host-marbelle_session"
 	}
-	hashKey, blockKey, mailKey := deriveKey(cfg.SecretKey, "marbelle cookie hmac-sha256 v1", 32), deriveKey(cfg.SecretKey, "marbelle cookie aes-256 v1", 32), deriveKey(cfg.SecretKey, "marbelle outbox aes-256-gcm v1", 32)
+	hashKey, blockKey, mailKey := deriveKey(cfg.SecretKey, "marbelle cookie hmac-sha256 v1", 32), deriveKey(cfg.SecretKey, "marbelle cookie aes-256 v1", 32), sealerKey(cfg.SecretKey)
 	maxAge := max(cfg.SessionTTL.Absolute, cfg.SessionTTL.StaffAbsolute)
 	s.cookies = newCookieCodec(hashKey, blockKey, maxAge)
-	block, err := aes.NewCipher(mailKey)
-	if err != nil {
-		return nil, err
-	}
-	if s.sealer, err = cipher.NewGCM(block); err != nil {
+	var err error
+	if s.sealer, err = newSealer(mailKey); err != nil {
 		return nil, err
 	}
 	if s.hasher, err = password.NewHasher(cfg.PasswordHash, opts.HashSlots, opts.HashWait); err != nil {
@@ -186,4 +183,19 @@ func deriveKey(secret, purpose string, n int) []byte {
 		panic("hkdf: " + err.Error()) // cannot happen for n ≤ 255×32
 	}
 	return key
+}
+
+// sealerKey is the key of s.sealer (queued mail, TOTP and webhook signing
+// secrets), derived from the server's secret key.
+func sealerKey(secretKey string) []byte {
+	return deriveKey(secretKey, "marbelle outbox aes-256-gcm v1", 32)
+}
+
+// newSealer is the AES-GCM of seal and unseal with key.
+func newSealer(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }

@@ -120,7 +120,7 @@ func (q webhookQueue) Due(now time.Time, limit int, room func(endpointID string)
 	var out []webhook.Pending
 	signAt := q.s.now() // the rotation overlap runs on the server's clock
 	err := q.s.db.View(func(tx *store.Tx) error {
-		hooks := map[uuid.UUID]*store.Webhook{}
+		hooks := map[uuid.UUID]*signer{}
 		due, err := tx.DueDeliveries(now, limit,
 			func(ep uuid.UUID) int { return room(ep.String()) },
 			func(id uuid.UUID) bool { return skip(id.String()) })
@@ -130,17 +130,39 @@ func (q webhookQueue) Due(now time.Time, limit int, room func(endpointID string)
 		for _, d := range due {
 			h, ok := hooks[d.EndpointID]
 			if !ok {
-				if h, err = tx.Webhook(d.EndpointID); err != nil {
+				if h, err = q.signer(tx, d.EndpointID, signAt); err != nil {
 					return err
 				}
 				hooks[d.EndpointID] = h
 			}
-			out = append(out, webhook.Pending{ID: d.ID.String(), EndpointID: d.EndpointID.String(), URL: h.URL,
-				EventID: d.EventID.String(), Body: d.Payload, Secrets: h.Secrets(signAt), Attempts: d.Attempts, Since: cmpTime(d.RetrySince, d.CreatedAt)})
+			out = append(out, webhook.Pending{ID: d.ID.String(), EndpointID: d.EndpointID.String(), URL: h.url,
+				EventID: d.EventID.String(), Body: d.Payload, Secrets: h.secrets, SecretErr: h.err, Attempts: d.Attempts, Since: cmpTime(d.RetrySince, d.CreatedAt)})
 		}
 		return nil
 	})
 	return out, err
+}
+
+// signer is what Due needs of an endpoint: where to, and its secrets in
+// clear, or why they cannot be had.
+type signer struct {
+	url     string
+	secrets []string
+	err     error
+}
+
+// signer reads an endpoint and unseals its secrets; one whose secret does
+// not open is logged, and its deliveries fail with err.
+func (q webhookQueue) signer(tx *store.Tx, id uuid.UUID, signAt time.Time) (*signer, error) {
+	w, err := tx.Webhook(id)
+	if err != nil {
+		return nil, err
+	}
+	h := &signer{url: w.URL}
+	if h.secrets, h.err = q.s.signingSecrets(w, signAt); h.err != nil {
+		q.s.log.Error("webhook signing secret unreadable: rotate the endpoint's secret", "webhook_id", id, "error", h.err)
+	}
+	return h, nil
 }
 
 // cmpTime is a, or b when a is zero.
@@ -297,7 +319,7 @@ type webhookView struct {
 func webhookViewOf(w *store.Webhook, now time.Time) webhookView {
 	v := webhookView{ID: w.ID, URL: w.URL, Events: slices.Clone(w.Events), Description: w.Description, Enabled: w.Enabled,
 		CreatedAt: w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC()}
-	if w.PreviousSecret != "" && now.Before(w.PreviousUntil) {
+	if w.Rotating(now) {
 		v.RotationEndsAt = optionalTime(w.PreviousUntil)
 	}
 	return v
@@ -344,9 +366,14 @@ func (s *Server) createWebhook(ctx context.Context, act actor, in *webhookInput)
 	if err := in.apply(w, true, &s.cfg); err != nil {
 		return nil, err
 	}
-	w.Secret = webhook.NewSecret()
+	secret := webhook.NewSecret()
+	sealed, err := sealWebhookSecret(s.sealer, w.ID, secret)
+	if err != nil {
+		return nil, err
+	}
+	w.Secret = sealed
 	c := clientOf(ctx)
-	err := s.update(ctx, func(t *txn) error {
+	err = s.update(ctx, func(t *txn) error {
 		w.CreatedAt, w.UpdatedAt = t.now, t.now
 		if err := t.PutWebhook(w); err != nil {
 			return err
@@ -356,7 +383,7 @@ func (s *Server) createWebhook(ctx context.Context, act actor, in *webhookInput)
 	if err != nil {
 		return nil, err
 	}
-	return &webhookSecretView{webhookView: webhookViewOf(w, s.now()), Secret: w.Secret}, nil
+	return &webhookSecretView{webhookView: webhookViewOf(w, s.now()), Secret: secret}, nil
 }
 
 // changeWebhook applies a PATCH, or rotates the secret (rotate true: in
@@ -364,16 +391,28 @@ func (s *Server) createWebhook(ctx context.Context, act actor, in *webhookInput)
 func (s *Server) changeWebhook(ctx context.Context, act actor, id uuid.UUID, in *webhookInput, rotate bool) (*webhookSecretView, error) {
 	c := clientOf(ctx)
 	secret := webhook.NewSecret()
+	sealed, err := sealWebhookSecret(s.sealer, id, secret)
+	if err != nil {
+		return nil, err
+	}
 	var v webhookSecretView
-	err := s.update(ctx, func(t *txn) error {
+	err = s.update(ctx, func(t *txn) error {
 		w, err := t.Webhook(id)
 		if err != nil {
+			return err
+		}
+		if err := s.sealClear(w); err != nil {
 			return err
 		}
 		event := "webhook_updated"
 		if rotate {
 			event = "webhook_secret_rotated"
-			w.PreviousSecret, w.PreviousUntil, w.Secret = w.Secret, t.now.Add(webhookRotationOverlap), secret
+			w.PreviousSecret, w.PreviousUntil, w.Secret = w.Secret, t.now.Add(webhookRotationOverlap), sealed
+			if _, err := unseal(s.sealer, w.ID, w.PreviousSecret); err != nil {
+				// Sealed under another key (a restored backup): no use
+				// signing with, so no overlap.
+				w.PreviousSecret, w.PreviousUntil = nil, time.Time{}
+			}
 		} else if err := in.apply(w, false, &s.cfg); err != nil {
 			return err
 		}

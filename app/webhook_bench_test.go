@@ -25,8 +25,13 @@ func benchHooks(b *testing.B, ts *testServer, kind string) {
 		b.Cleanup(rc.Close)
 		url = rc.URL
 	}
-	err := ts.db.Update(func(tx *store.Tx) error {
-		return tx.PutWebhook(&store.Webhook{ID: store.NewID(), URL: url, Events: []string{"*"}, Enabled: true, Secret: webhook.NewSecret()})
+	id := store.NewID()
+	sealed, err := sealWebhookSecret(ts.srv.sealer, id, webhook.NewSecret())
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = ts.db.Update(func(tx *store.Tx) error {
+		return tx.PutWebhook(&store.Webhook{ID: id, URL: url, Events: []string{"*"}, Enabled: true, Secret: sealed})
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -1,9 +1,12 @@
 package app
 
 import (
+	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -36,22 +39,34 @@ type WebhookAddInput struct {
 // WebhookAdd adds an endpoint to a stopped store and returns its secret,
 // to be shown this once, and a line saying what was made.
 func WebhookAdd(in WebhookAddInput) (secret, summary string, err error) {
-	cfg, err := LoadSettings(in.Getenv, "MARBELLE_ENV", "MARBELLE_WEBHOOK_ALLOW_HTTP")
+	cfg, err := LoadSettings(in.Getenv, "MARBELLE_ENV", "MARBELLE_WEBHOOK_ALLOW_HTTP", "MARBELLE_SECRET_KEY")
 	if err != nil {
 		return "", "", err
 	}
+	cfg.DataDir = in.DataDir
 	w := &store.Webhook{ID: store.NewID(), Enabled: true}
 	events := in.Events
 	if err := (&webhookInput{URL: &in.URL, Events: &events, Description: &in.Description}).apply(w, true, &cfg); err != nil {
 		return "", "", cliWebhookError(err)
+	}
+	aead, err := cliSealer(&cfg)
+	if err != nil {
+		return "", "", err
 	}
 	db, err := openWebhookStore(in.DataDir, "add", in.Log)
 	if err != nil {
 		return "", "", err
 	}
 	defer db.Close()
+	if err := sealClearWebhooks(context.Background(), db, aead, in.Log); err != nil {
+		return "", "", err
+	}
 	now := time.Now()
-	w.Secret, w.CreatedAt, w.UpdatedAt = webhook.NewSecret(), now, now
+	secret = webhook.NewSecret()
+	if w.Secret, err = sealWebhookSecret(aead, w.ID, secret); err != nil {
+		return "", "", err
+	}
+	w.CreatedAt, w.UpdatedAt = now, now
 	err = db.Update(func(tx *store.Tx) error {
 		if err := tx.PutWebhook(w); err != nil {
 			return err
@@ -61,7 +76,21 @@ func WebhookAdd(in WebhookAddInput) (secret, summary string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	return w.Secret, fmt.Sprintf("Added webhook endpoint %s (%s) for %s.\nThe secret is shown only this once: give it to the receiver now.\n", w.URL, w.ID, strings.Join(w.Events, ", ")), nil
+	return secret, fmt.Sprintf("Added webhook endpoint %s (%s) for %s.\nThe secret is shown only this once: give it to the receiver now.\n", w.URL, w.ID, strings.Join(w.Events, ", ")), nil
+}
+
+// cliSealer is the server's sealer, from the same key the server takes
+// (MARBELLE_SECRET_KEY, or the development secret of the data dir).
+func cliSealer(cfg *Config) (cipher.AEAD, error) {
+	if cfg.SecretKey == "" && !cfg.Production() {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil { // for the development secret
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	if err := fillSecretKey(cfg); err != nil {
+		return nil, err
+	}
+	return newSealer(sealerKey(cfg.SecretKey))
 }
 
 func actorDetailCLI(d map[string]string) map[string]string {

@@ -34,6 +34,7 @@ var storeFixtures = []storeFixture{
 	{"schema3-userv1.db", 3, true, false},
 	{"schema3.db", 3, true, true},
 	{"schema4.db", 4, true, true},
+	{"schema5.db", 5, true, true},
 }
 
 // fixtureID is the generator's id(n).

@@ -55,7 +55,8 @@
 //	api_keys_by_hash
 //	  SHA-256(key)                → key id
 //	webhooks
-//	  endpoint id                 → JSON Webhook (webhook.go: url, events, signing secrets)
+//	  endpoint id                 → binary Webhook, 0xE1 (webhook_codec.go: url, events, the signing secrets sealed by the app
+//	                                bound to the endpoint id, schema 6; JSON with clear secrets before, until the app seals them)
 //	webhook_deliveries
 //	  delivery id                 → JSON Delivery (one event to one endpoint; written in the change's transaction)
 //	webhook_due
@@ -154,7 +155,7 @@ var keySchemaVersion = []byte("schema_version")
 
 // SchemaVersion is the layout this code reads and writes. Open migrates an
 // older file forward and refuses a newer one.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // A migration upgrades a store from one version to the next.
 type migration struct {
@@ -182,6 +183,13 @@ func migrationFrom(v uint64) migration {
 		return migration{records: upgradeTo4, reads: [][]byte{bucketUsers, bucketSessions, bucketAddresses}, tx: countStaff}
 	case 4:
 		return migration{records: upgradeTo5, reads: [][]byte{bucketUsers}}
+	case 5:
+		// Version 6 stores webhook signing secrets sealed (0xE1). Only the
+		// app has the key, so it rewrites the clear records itself when it
+		// starts (SealWebhookSecrets); the version is bumped so that an
+		// older binary refuses the file instead of failing on, or signing
+		// without, a record it cannot read.
+		return migration{}
 	}
 	return migration{}
 }

@@ -126,7 +126,7 @@ func TestUpgradeTo4RewritesInBoundedTransactionsAndResumes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v3.db")
 	writeOldStore(t, path, n)
 
-	if _, err := Open(path, Options{Timeout: time.Second, ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "schema 3 is older than 5") {
+	if _, err := Open(path, Options{Timeout: time.Second, ReadOnly: true}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema 3 is older than %d", SchemaVersion)) {
 		t.Fatalf("read-only Open of version 3: got %v", err)
 	}
 	// One transaction of the migration, then a "crash".

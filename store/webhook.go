@@ -19,19 +19,30 @@ var (
 )
 
 // Webhook is an endpoint the shop's other systems receive events at.
-// Secret is the signing secret (whsec_…); during a rotation the previous
-// one signs too, until PreviousUntil.
+// Secret is the signing secret (whsec_…) sealed by the app, bound to the
+// endpoint id (the store never holds it in clear); during a rotation the
+// previous one signs too, until PreviousUntil. Stored in the binary form
+// webhookCodecV1 (webhook_codec.go).
 type Webhook struct {
-	ID             uuid.UUID `json:"id"`
-	URL            string    `json:"url"`
-	Events         []string  `json:"events"` // event types, or "*"
-	Description    string    `json:"description"`
-	Enabled        bool      `json:"enabled"`
-	Secret         string    `json:"secret"`
-	PreviousSecret string    `json:"previous_secret,omitempty"`
-	PreviousUntil  time.Time `json:"previous_until,omitzero"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	ID             uuid.UUID
+	URL            string
+	Events         []string // event types, or "*"
+	Description    string
+	Enabled        bool
+	Secret         []byte // sealed
+	PreviousSecret []byte // sealed; empty when none
+	PreviousUntil  time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	// Clear is set only on a record still in the clear form of stores
+	// before version 6; SealWebhookSecrets rewrites those, and nothing
+	// ever writes it.
+	Clear *ClearWebhookSecrets
+}
+
+// ClearWebhookSecrets are an unsealed record's secrets, as read.
+type ClearWebhookSecrets struct {
+	Secret, PreviousSecret string
 }
 
 // Wants reports whether the endpoint takes events of type typ.
@@ -39,12 +50,17 @@ func (w *Webhook) Wants(typ string) bool {
 	return w.Enabled && (slices.Contains(w.Events, "*") || slices.Contains(w.Events, typ))
 }
 
-// Secrets returns the secrets a delivery is signed with at now.
-func (w *Webhook) Secrets(now time.Time) []string {
-	if w.PreviousSecret != "" && now.Before(w.PreviousUntil) {
-		return []string{w.Secret, w.PreviousSecret}
+// Rotating reports whether the previous secret still signs at now.
+func (w *Webhook) Rotating(now time.Time) bool {
+	return (len(w.PreviousSecret) > 0 || (w.Clear != nil && w.Clear.PreviousSecret != "")) && now.Before(w.PreviousUntil)
+}
+
+// Secrets returns the sealed secrets a delivery is signed with at now.
+func (w *Webhook) Secrets(now time.Time) [][]byte {
+	if w.Rotating(now) {
+		return [][]byte{w.Secret, w.PreviousSecret}
 	}
-	return []string{w.Secret}
+	return [][]byte{w.Secret}
 }
 
 // DeliveryStatus is where a webhook delivery is.
@@ -75,17 +91,21 @@ type Delivery struct {
 }
 
 // PutWebhook creates or replaces an endpoint.
+// Its secrets must be sealed: a clear one is never written.
 func (tx *Tx) PutWebhook(w *Webhook) error {
-	return putJSON(tx.bucket(bucketWebhooks), w.ID[:], w)
+	if len(w.Secret) == 0 || w.Clear != nil {
+		return errWebhookNotSealed
+	}
+	return tx.bucket(bucketWebhooks).Put(w.ID[:], encodeWebhook(w))
 }
 
 // Webhook returns one endpoint. Errors: ErrNotFound.
 func (tx *Tx) Webhook(id uuid.UUID) (*Webhook, error) {
-	var w Webhook
-	if err := getJSON(tx.bucket(bucketWebhooks), id[:], &w); err != nil {
-		return nil, err
+	v := tx.bucket(bucketWebhooks).Get(id[:])
+	if v == nil {
+		return nil, ErrNotFound
 	}
-	return &w, nil
+	return decodeWebhook(id, v)
 }
 
 // Webhooks returns every endpoint, oldest first.
@@ -93,11 +113,12 @@ func (tx *Tx) Webhooks() ([]Webhook, error) {
 	var out []Webhook
 	c := tx.bucket(bucketWebhooks).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var w Webhook
-		if err := getJSONBytes(v, &w); err != nil {
+		id, _ := uuid.FromBytes(k)
+		w, err := decodeWebhook(id, v)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, w)
+		out = append(out, *w)
 	}
 	return out, nil
 }

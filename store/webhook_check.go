@@ -4,7 +4,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// checkWebhooks verifies the webhook buckets: every delivery belongs to a
+// checkWebhooks verifies the webhook buckets: every endpoint record reads
+// (sealed, or in the clear form the app has yet to seal), every delivery belongs to a
 // stored endpoint and has its endpoint entry and the entry of its status
 // (webhook_due while pending, webhook_done once delivered or failed), and
 // every index entry points at a delivery that has it.
@@ -12,6 +13,15 @@ func checkWebhooks(tx *Tx, fault func(string, ...any)) {
 	each := func(name []byte, fn func(k, v []byte)) {
 		tx.bucket(name).ForEach(func(k, v []byte) error { fn(k, v); return nil })
 	}
+	each(bucketWebhooks, func(k, v []byte) {
+		id, err := uuid.FromBytes(k)
+		if err == nil {
+			_, err = decodeWebhook(id, v)
+		}
+		if err != nil {
+			fault("webhook %x: %v", k, err)
+		}
+	})
 	deliveries := map[uuid.UUID]*Delivery{}
 	each(bucketWebhookDeliveries, func(k, v []byte) {
 		var d Delivery

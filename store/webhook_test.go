@@ -16,9 +16,9 @@ import (
 // endpoint's deletion takes its deliveries; Check agrees at each step.
 func TestWebhookDeliveryLifecycle(t *testing.T) {
 	db := mustOpen(t)
-	all := &store.Webhook{ID: store.NewID(), URL: "https://a.example/", Events: []string{"*"}, Enabled: true, Secret: "whsec_AAAA"}
-	some := &store.Webhook{ID: store.NewID(), URL: "https://b.example/", Events: []string{"user.deleted"}, Enabled: true, Secret: "whsec_AAAA"}
-	off := &store.Webhook{ID: store.NewID(), URL: "https://c.example/", Events: []string{"*"}, Enabled: false, Secret: "whsec_AAAA"}
+	all := &store.Webhook{ID: store.NewID(), URL: "https://a.example/", Events: []string{"*"}, Enabled: true, Secret: []byte("sealed")}
+	some := &store.Webhook{ID: store.NewID(), URL: "https://b.example/", Events: []string{"user.deleted"}, Enabled: true, Secret: []byte("sealed")}
+	off := &store.Webhook{ID: store.NewID(), URL: "https://c.example/", Events: []string{"*"}, Enabled: false, Secret: []byte("sealed")}
 	mustUpdate(t, db, func(tx *store.Tx) error {
 		for _, w := range []*store.Webhook{all, some, off} {
 			if err := tx.PutWebhook(w); err != nil {
@@ -105,7 +105,7 @@ func TestWebhookEmitConcurrent(t *testing.T) {
 	db := mustOpen(t)
 	mustUpdate(t, db, func(tx *store.Tx) error {
 		for range 3 {
-			if err := tx.PutWebhook(&store.Webhook{ID: store.NewID(), URL: "https://a.example/", Events: []string{"*"}, Enabled: true, Secret: "whsec_AAAA"}); err != nil {
+			if err := tx.PutWebhook(&store.Webhook{ID: store.NewID(), URL: "https://a.example/", Events: []string{"*"}, Enabled: true, Secret: []byte("sealed")}); err != nil {
 				return err
 			}
 		}

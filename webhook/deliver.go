@@ -22,9 +22,12 @@ type Pending struct {
 	URL        string
 	EventID    string // the webhook-id: the same on every attempt
 	Body       []byte
-	Secrets    []string  // signing secrets (two during a rotation)
+	Secrets    []string  // signing secrets (two during a rotation), in clear: only in memory
 	Attempts   int       // attempts made so far
 	Since      time.Time // start of the retry window
+	// SecretErr, when set, says why the signing secret cannot be had: the
+	// attempt fails with it, sending nothing, and is retried as any other.
+	SecretErr error
 }
 
 // Outcome is what one attempt came to.
@@ -277,6 +280,9 @@ func (d *Deliverer) attempt(ctx context.Context, p Pending) Outcome {
 // post sends one signed request. Any 2xx is success; the status code is
 // returned whenever there was an answer.
 func (d *Deliverer) post(ctx context.Context, p Pending) (int, error) {
+	if p.SecretErr != nil {
+		return 0, p.SecretErr
+	}
 	now := d.opts.Now()
 	sig, err := Sign(p.Secrets, p.EventID, now, p.Body)
 	if err != nil {
