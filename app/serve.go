@@ -76,16 +76,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, 
 	if sink != nil {
 		defer sink.Close()
 	}
-	var pages http.Handler
-	if opts.UI != nil {
-		pages = opts.UI(sh.uiConfig(cfg, sink != nil))
-	}
-	s, err := New(cfg, db, log, Options{BaseURL: "http://" + ln.Addr().String(), Sink: sink, UI: pages, HashSlots: opts.HashSlots, HashWait: opts.HashWait, Version: opts.Version,
-		Catalogue: sh.catalogue, Composer: sh.composer})
+	s, err := newServingServer(ctx, cfg, db, log, opts, sh, ln.Addr().String(), sink)
 	if err != nil {
-		return err
-	}
-	if err := s.SealWebhookSecrets(ctx); err != nil { // a store of schema 5 held them in clear
 		return err
 	}
 	sender, err := newSender(smtpURL, s.BaseURL(), log)
@@ -136,6 +128,25 @@ func tuneRuntime(cfg Config, hashSlots int, log *slog.Logger) {
 	if cfg.MetricsAddr == "" {
 		runtime.MemProfileRate = 0
 	}
+}
+
+// newServingServer builds the Server that Serve runs on addr, with the
+// shop's pages, catalogue and mail, and seals the webhook secrets a store
+// of schema 5 still held in clear before anything can deliver with them.
+func newServingServer(ctx context.Context, cfg Config, db *store.DB, log *slog.Logger, opts ServeOptions, sh *shop, addr string, sink *mail.Sink) (*Server, error) {
+	var pages http.Handler
+	if opts.UI != nil {
+		pages = opts.UI(sh.uiConfig(cfg, sink != nil))
+	}
+	s, err := New(cfg, db, log, Options{BaseURL: "http://" + addr, Sink: sink, UI: pages, HashSlots: opts.HashSlots, HashWait: opts.HashWait, Version: opts.Version,
+		Catalogue: sh.catalogue, Composer: sh.composer})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.SealWebhookSecrets(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // openStoreForServing opens the data dir's store and removes the backup
