@@ -140,10 +140,15 @@ func TestOIDCSignUpLogoutSignIn(t *testing.T) {
 	if got := r.Env.Errors["current_password"]; len(got) != 1 || got[0] != msgNoPasswordYet {
 		t.Fatalf("password change without a password: %s", r.Body)
 	}
-	for _, path := range []string{"/api/v1/auth/mfa/totp/setup", "/api/v1/auth/mfa/recovery-codes"} {
-		r := c.do("POST", path, map[string]string{"password": "anything at all"}).want(t, 400, CodeValidation)
+	for _, call := range []struct{ method, path string }{
+		{"POST", "/api/v1/auth/mfa/totp/setup"},
+		{"POST", "/api/v1/auth/mfa/recovery-codes"},
+		{"POST", "/api/v1/auth/email-change/request"},
+		{"DELETE", "/api/v1/auth/account"},
+	} {
+		r := c.do(call.method, call.path, map[string]string{"password": "anything at all", "new_email": "ann2@example.com"}).want(t, 400, CodeValidation)
 		if got := r.Env.Errors["password"]; len(got) != 1 || got[0] != msgNoPasswordYet {
-			t.Fatalf("%s without a password: %s", path, r.Body)
+			t.Fatalf("%s %s without a password: %s", call.method, call.path, r.Body)
 		}
 	}
 	c.do("POST", "/api/v1/auth/password-reset/request", map[string]string{"email": "ann@example.com"}).want(t, 200, "")
