@@ -128,30 +128,16 @@ func (c *Catalogue) index() error {
 		c.localizers[lang] = goi18n.NewLocalizer(c.bundle, lang, English)
 		c.plain[lang] = map[string]string{}
 		ui := map[string]any{}
-		if lang != English { // English fills the keys lang lacks
+		// English fills the keys lang lacks: UI strings, and plain texts
+		// (the bundle, which falls back for the rest, holds no plain ones).
+		// Lang's own keys then replace them.
+		if lang != English {
 			for id, m := range c.messages[English] {
-				if strings.HasPrefix(id, "ui.") {
-					ui[strings.TrimPrefix(id, "ui.")] = uiValue(m)
-				}
+				c.indexMessage(lang, id, m, ui)
 			}
 		}
 		for id, m := range msgs {
-			if strings.HasPrefix(id, "ui.") {
-				ui[strings.TrimPrefix(id, "ui.")] = uiValue(m)
-			}
-			if isPlain(m) {
-				c.plain[lang][id] = m.Other
-			}
-		}
-		// A key lang lacks falls back to English's text; for a plain one
-		// that is here, since the bundle (which falls back for the rest)
-		// does not hold plain messages.
-		if lang != English {
-			for id, m := range c.messages[English] {
-				if _, own := msgs[id]; !own && isPlain(m) {
-					c.plain[lang][id] = m.Other
-				}
-			}
+			c.indexMessage(lang, id, m, ui)
 		}
 		b, err := json.Marshal(ui)
 		if err != nil {
@@ -179,6 +165,20 @@ func (c *Catalogue) index() error {
 	// Longer texts first, so that a pattern never swallows a longer one.
 	slices.SortFunc(c.patterns, func(a, b pattern) int { return len(b.re.String()) - len(a.re.String()) })
 	return nil
+}
+
+// indexMessage files m under id for lang: in the UI strings when it is
+// one, and in the plain texts when it is plain (else out of them, so that
+// lang's own message with placeholders replaces English's plain one).
+func (c *Catalogue) indexMessage(lang, id string, m *goi18n.Message, ui map[string]any) {
+	if k, ok := strings.CutPrefix(id, "ui."); ok {
+		ui[k] = uiValue(m)
+	}
+	if isPlain(m) {
+		c.plain[lang][id] = m.Other
+	} else {
+		delete(c.plain[lang], id)
+	}
 }
 
 // isPlain says m is one text without placeholders or plural forms.
