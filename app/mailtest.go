@@ -78,8 +78,7 @@ func (s *Server) deliverTestMail(ctx context.Context, act actor, to string) erro
 		return fmt.Errorf("no SMTP target configured (MARBELLE_SMTP_URL)")
 	}
 	c := clientOf(ctx)
-	d := mail.Data{SiteName: s.cfg.SiteName, BaseURL: s.baseURL, IP: c.IP, UserAgent: browserLabel(c.UserAgent),
-		Language: s.cfg.DefaultLanguage}
+	d := mail.Data{IP: c.IP, UserAgent: c.UserAgent, Language: s.cfg.DefaultLanguage}
 	if act.staff != nil {
 		d.Actor = act.staff.User.Email
 		// The address may be anyone's; the staff member sending it reads it.
@@ -87,16 +86,7 @@ func (s *Server) deliverTestMail(ctx context.Context, act actor, to string) erro
 			d.Language = lang
 		}
 	}
-	msg, err := s.composer.Compose(mail.KindSMTPTest, s.cfg.MailFrom, to, d)
-	if err != nil {
-		return err
-	}
-	msg.ReplyTo = s.cfg.MailReplyTo
-	raw, err := msg.Bytes(s.now())
-	if err != nil {
-		return err
-	}
-	from, err := msg.EnvelopeFrom()
+	_, raw, from, err := s.renderMail(mail.KindSMTPTest, to, d, s.now())
 	if err != nil {
 		return err
 	}

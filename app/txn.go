@@ -94,23 +94,11 @@ func (t *txn) audit(event string, u *store.User, email string, c client, detail 
 // transaction: a mail carrying a token commits with the token or not at all.
 func (t *txn) queueMail(kind mailpkg.Kind, to string, userID uuid.UUID, d mailpkg.Data) error {
 	s := t.s
-	d.SiteName = s.cfg.SiteName
-	d.BaseURL = s.baseURL
-	d.UserAgent = browserLabel(d.UserAgent)
 	if d.Language == "" { // a caller may know it when the account is gone
 		d.Language = t.mailLanguage(userID)
 	}
 	d.TTL, d.UndoTTL = s.catalogue.Translate(d.Language, d.TTL), s.catalogue.Translate(d.Language, d.UndoTTL) // "24 hours"
-	msg, err := s.composer.Compose(kind, s.cfg.MailFrom, to, d)
-	if err != nil {
-		return fmt.Errorf("compose %s: %w", kind, err)
-	}
-	msg.ReplyTo = s.cfg.MailReplyTo
-	raw, err := msg.Bytes(t.now)
-	if err != nil {
-		return fmt.Errorf("render %s: %w", kind, err)
-	}
-	from, err := msg.EnvelopeFrom()
+	msg, raw, from, err := s.renderMail(kind, to, d, t.now)
 	if err != nil {
 		return err
 	}
@@ -124,6 +112,24 @@ func (t *txn) queueMail(kind mailpkg.Kind, to string, userID uuid.UUID, d mailpk
 		ID: id, UserID: userID, Kind: string(kind), From: from, To: to, Subject: msg.Subject,
 		Sealed: sealed, NextAttemptAt: t.now, CreatedAt: t.now,
 	})
+}
+
+// renderMail composes a mail of kind to to with the shop's name, address
+// and Reply-To, and renders its bytes as sent at now; from is the envelope
+// sender. The outbox and the admin test mail both send what it renders.
+func (s *Server) renderMail(kind mailpkg.Kind, to string, d mailpkg.Data, now time.Time) (msg mailpkg.Message, raw []byte, from string, err error) {
+	d.SiteName = s.cfg.SiteName
+	d.BaseURL = s.baseURL
+	d.UserAgent = browserLabel(d.UserAgent)
+	if msg, err = s.composer.Compose(kind, s.cfg.MailFrom, to, d); err != nil {
+		return msg, nil, "", fmt.Errorf("compose %s: %w", kind, err)
+	}
+	msg.ReplyTo = s.cfg.MailReplyTo
+	if raw, err = msg.Bytes(now); err != nil {
+		return msg, nil, "", fmt.Errorf("render %s: %w", kind, err)
+	}
+	from, err = msg.EnvelopeFrom()
+	return msg, raw, from, err
 }
 
 // seal encrypts a queued mail's bytes with AES-GCM, bound to its id, so a
