@@ -383,7 +383,7 @@ func (s *Server) login(ctx context.Context, in loginInput) (any, *http.Cookie, e
 	if ok, retry := s.limits.loginFailures.Allow(email, s.now()); !ok {
 		return nil, nil, rateLimited(retry)
 	}
-	u, rehash, err := s.checkLoginPassword(ctx, email, in.Password)
+	u, factors, rehash, err := s.checkLoginPassword(ctx, email, in.Password)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -396,8 +396,8 @@ func (s *Server) login(ctx context.Context, in loginInput) (any, *http.Cookie, e
 			newHash = "" // keep the old hash; the next login tries again
 		}
 	}
-	if methods := s.secondFactors(u.ID); methods != nil {
-		pending, err := s.beginMFALogin(ctx, u, methods, newHash, in.wantsToken())
+	if factors != nil {
+		pending, err := s.beginMFALogin(ctx, u, factors, newHash, in.wantsToken())
 		return pending, nil, err
 	}
 	secret := newSessionSecret()
@@ -448,14 +448,16 @@ func (in loginInput) check() error {
 // whatever the account's state (a dummy one for an unknown email), audits a
 // failure and answers it errBadCredentials, and gives the failure budget
 // back for a right password. The password of an unverified account is the
-// one its pending registration carries.
-func (s *Server) checkLoginPassword(ctx context.Context, email, pw string) (u *store.User, rehash bool, err error) {
+// one its pending registration carries. factors are the account's second
+// factors (secondFactors), read in the same transaction as the account.
+func (s *Server) checkLoginPassword(ctx context.Context, email, pw string) (u *store.User, factors []string, rehash bool, err error) {
 	var hash string
 	err = s.db.View(func(tx *store.Tx) error {
 		var err error
 		if u, err = tx.UserByEmail(email); err != nil {
 			return err
 		}
+		factors = secondFactors(tx, u.ID)
 		hash = u.PasswordHash
 		if !u.EmailVerified {
 			pending, err := tx.PendingRegistration(u.ID)
@@ -469,7 +471,7 @@ func (s *Server) checkLoginPassword(ctx context.Context, email, pw string) (u *s
 		return nil
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	var ok bool
 	if u == nil {
@@ -479,17 +481,17 @@ func (s *Server) checkLoginPassword(ctx context.Context, email, pw string) (u *s
 	}
 	if err != nil {
 		s.limits.loginFailures.Refund(email)
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	if !ok || !u.Active {
 		c := clientOf(ctx)
 		if err := s.update(ctx, func(t *txn) error { return t.audit("login_failed", u, email, c, nil) }); err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
-		return nil, false, errBadCredentials
+		return nil, nil, false, errBadCredentials
 	}
 	s.limits.loginFailures.Refund(email)
-	return u, rehash, nil
+	return u, factors, rehash, nil
 }
 
 // loginRefusal is why the right password opens no session, if it does not.

@@ -190,19 +190,17 @@ func (t *txn) signInMethodsChanged(u *store.User, event, change string, c client
 	return t.audit(event, u, "", c, detail)
 }
 
-// secondFactors is the one extra lookup a password login makes: the
-// methods that can finish the login, or none.
-func (s *Server) secondFactors(userID uuid.UUID) []string {
+// secondFactors is the one extra lookup a password login makes, in the
+// transaction that reads the account: the methods that can finish the
+// login, or none.
+func secondFactors(tx *store.Tx, userID uuid.UUID) []string {
 	var methods []string
-	_ = s.db.View(func(tx *store.Tx) error {
-		if tx.HasTOTP(userID) {
-			methods = append(methods, "totp", "recovery_code")
-		}
-		if tx.HasPasskey(userID) {
-			methods = append(methods, "passkey")
-		}
-		return nil
-	})
+	if tx.HasTOTP(userID) {
+		methods = append(methods, "totp", "recovery_code")
+	}
+	if tx.HasPasskey(userID) {
+		methods = append(methods, "passkey")
+	}
 	return methods
 }
 

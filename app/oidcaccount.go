@@ -33,7 +33,7 @@ func (s *Server) oidcSignIn(ctx context.Context, c *oidcClient, claims *oidcClai
 			reason = why
 			return err
 		}
-		if !created && (t.HasTOTP(u.ID) || t.HasPasskey(u.ID)) {
+		if !created && t.HasSecondFactor(u.ID) {
 			// A provider stands in for the password, not for the second
 			// factor the owner added: the login page asks for it next.
 			secondStep = true

@@ -2,7 +2,7 @@ package store
 
 import (
 	"bytes"
-	"crypto/sha256"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,11 +33,7 @@ type Passkey struct {
 }
 
 // ErrPasskeyTaken: the credential id is registered already.
-var ErrPasskeyTaken = errorString("store: passkey already registered")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var ErrPasskeyTaken = errors.New("store: passkey already registered")
 
 // PutPasskey stores p (new or changed). A credential id belongs to one
 // passkey only.
@@ -134,24 +130,19 @@ type Ceremony struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-func ceremonyKey(challenge string) []byte {
-	h := sha256.Sum256([]byte(challenge))
-	return h[:]
-}
-
 // ceremonies is where WebAuthn ceremonies wait between begin and finish.
 func ceremonies() singleUse { return singleUse{bucketCeremonies, bucketCeremoniesByExpiry} }
 
 // PutCeremony stores c under its challenge.
 func (tx *Tx) PutCeremony(challenge string, c *Ceremony) error {
-	return ceremonies().put(tx, ceremonyKey(challenge), c)
+	return ceremonies().put(tx, HashSecret(challenge), c)
 }
 
 // Ceremony returns the live ceremony of challenge without ending it.
 // Errors: ErrNotFound (unknown, finished or expired).
 func (tx *Tx) Ceremony(challenge string, now time.Time) (*Ceremony, error) {
 	var c Ceremony
-	if err := getJSON(tx.bucket(bucketCeremonies), ceremonyKey(challenge), &c); err != nil {
+	if err := getJSON(tx.bucket(bucketCeremonies), HashSecret(challenge), &c); err != nil {
 		return nil, err
 	}
 	if !now.Before(c.ExpiresAt) {
@@ -164,5 +155,5 @@ func (tx *Tx) Ceremony(challenge string, now time.Time) (*Ceremony, error) {
 // ceremony, only one finds it. Errors: ErrNotFound.
 func (tx *Tx) EndCeremony(challenge string) error {
 	var c Ceremony
-	return ceremonies().take(tx, ceremonyKey(challenge), &c)
+	return ceremonies().take(tx, HashSecret(challenge), &c)
 }
