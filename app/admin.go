@@ -349,8 +349,9 @@ func (t *txn) tellStaffChanged(act actor, u *store.User, c client, changes []str
 	if act.staff == nil || act.is(u.ID) {
 		return nil
 	}
-	return t.queueMail(mailpkg.KindStaffChanged, u.Email, u.ID, mailpkg.Data{
-		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(t.translateAll(u.ID, changes), "; "), Actor: act.staff.User.Email, IP: c.IP, UserAgent: c.UserAgent,
+	lang := t.mailLanguage(u.ID) // read once: queueMail takes it as it is
+	return t.queueMail(mailpkg.KindStaffChanged, u.Email, u.ID, mailpkg.Data{Language: lang,
+		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(t.translateAll(lang, changes), "; "), Actor: act.staff.User.Email, IP: c.IP, UserAgent: c.UserAgent,
 	})
 }
 
