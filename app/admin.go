@@ -275,9 +275,9 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 			return err
 		}
 		edited := apply(u)
-		if changed := edited; len(changed) > 0 {
-			changes = append(changes, "details edited: "+strings.Join(changed, ", "))
-			if err := t.audit("user_updated", u, "", c, actorDetail(act, map[string]string{"fields": strings.Join(changed, ",")})); err != nil {
+		if len(edited) > 0 {
+			changes = append(changes, "details edited: "+strings.Join(edited, ", "))
+			if err := t.audit("user_updated", u, "", c, actorDetail(act, map[string]string{"fields": strings.Join(edited, ",")})); err != nil {
 				return err
 			}
 		}
