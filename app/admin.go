@@ -275,9 +275,9 @@ func (s *Server) adminUpdateUser(ctx context.Context, act actor, id uuid.UUID, i
 			return err
 		}
 		edited := apply(u)
-		if changed := edited; len(changed) > 0 {
-			changes = append(changes, "details edited: "+strings.Join(changed, ", "))
-			if err := t.audit("user_updated", u, "", c, actorDetail(act, map[string]string{"fields": strings.Join(changed, ",")})); err != nil {
+		if len(edited) > 0 {
+			changes = append(changes, "details edited: "+strings.Join(edited, ", "))
+			if err := t.audit("user_updated", u, "", c, actorDetail(act, map[string]string{"fields": strings.Join(edited, ",")})); err != nil {
 				return err
 			}
 		}
@@ -349,8 +349,9 @@ func (t *txn) tellStaffChanged(act actor, u *store.User, c client, changes []str
 	if act.staff == nil || act.is(u.ID) {
 		return nil
 	}
-	return t.queueMail(mailpkg.KindStaffChanged, u.Email, u.ID, mailpkg.Data{
-		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(t.translateAll(u.ID, changes), "; "), Actor: act.staff.User.Email, IP: c.IP, UserAgent: c.UserAgent,
+	lang := t.mailLanguage(u.ID) // read once: queueMail takes it as it is
+	return t.queueMail(mailpkg.KindStaffChanged, u.Email, u.ID, mailpkg.Data{Language: lang,
+		FirstName: nameFor(u), Email: u.Email, Changes: strings.Join(t.translateAll(lang, changes), "; "), Actor: act.staff.User.Email, IP: c.IP, UserAgent: c.UserAgent,
 	})
 }
 

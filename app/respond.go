@@ -67,12 +67,11 @@ func answer(w http.ResponseWriter, status int, message string, v any, err error)
 // writeJSON answers with the success envelope. Data that writes its own
 // JSON is framed here by hand, to the same bytes encoding/json would send.
 func writeJSON(w http.ResponseWriter, status int, message string, data any) {
-	message = localize(w, message)
 	if a, ok := data.(jsonAppender); ok {
-		writeJSONWith(w, nil, status, message, a)
+		writeJSONWith(w, nil, status, message, a) // localizes message
 		return
 	}
-	writeBody(w, status, envelope{Success: true, Message: message, Data: data})
+	writeBody(w, status, envelope{Success: true, Message: localize(w, message), Data: data})
 }
 
 // writeJSONWith answers a in the success envelope, built in buf's room
@@ -80,7 +79,7 @@ func writeJSON(w http.ResponseWriter, status int, message string, data any) {
 // body is copied out before writeJSONWith returns.
 func writeJSONWith(w http.ResponseWriter, buf []byte, status int, message string, a jsonAppender) []byte {
 	const frame = len(`{"success":true,"message":"","data":}` + "\n")
-	message = localize(w, message) // a no-op for English and for a message already answered in the request's language
+	message = localize(w, message) // the one place an appender's answer is localized
 	b := slices.Grow(buf[:0], frame+len(message)+a.jsonSize())
 	b = append(b, `{"success":true,"message":`...)
 	b = appendJSONString(b, message)

@@ -85,7 +85,8 @@ func (t *txn) queueNotice(notice string, kind mailpkg.Kind, u *store.User, to, o
 	}
 	d.FirstName, d.Email, d.IP, d.UserAgent = nameFor(u), to, c.IP, c.UserAgent
 	if d.Changes != "" { // the code's English sentence (api.notice.* in the catalogue)
-		d.Changes = t.translateAll(u.ID, []string{d.Changes})[0]
+		d.Language = t.mailLanguage(u.ID) // read once: queueMail takes it as it is
+		d.Changes = t.s.catalogue.Translate(d.Language, d.Changes)
 	}
 	if notice != "account_deleted" {
 		raw := newSecret()

@@ -181,9 +181,8 @@ func (t *txn) mailLanguage(userID uuid.UUID) string {
 }
 
 // translateAll puts the code's English phrases (api.* in the catalogue)
-// in the language of the account's mail.
-func (t *txn) translateAll(userID uuid.UUID, phrases []string) []string {
-	lang := t.mailLanguage(userID)
+// in lang, the language of the account's mail (mailLanguage).
+func (t *txn) translateAll(lang string, phrases []string) []string {
 	out := make([]string, len(phrases))
 	for i, p := range phrases {
 		out[i] = t.s.catalogue.Translate(lang, p)
