@@ -293,13 +293,13 @@ func (tx *Tx) RequeueDelivery(id uuid.UUID, now time.Time) (*Delivery, error) {
 	if d.Status == DeliveryPending && d.Attempts == 0 {
 		return nil, ErrNotRequeueable // never tried yet: it is on its way
 	}
-	err = tx.UpdateDelivery(id, func(d *Delivery) {
+	err = tx.restatus(bucketWebhookDeliveries, d.ID[:], d, func() {
 		d.Status, d.Attempts, d.NextAttemptAt, d.DoneAt, d.RetrySince = DeliveryPending, 0, now, time.Time{}, now
 	})
 	if err != nil {
 		return nil, err
 	}
-	return tx.Delivery(id)
+	return d, nil
 }
 
 // WebhookDeliveries returns up to limit deliveries to an endpoint, newest first.
