@@ -45,7 +45,7 @@ func (t *txn) deleteUser(u *store.User, c client, event string, detail map[strin
 	if err := t.DeleteUser(u.ID); err != nil {
 		return err
 	}
-	if err := t.emit(evUserDeleted, deletedUserData{ID: u.ID, Email: u.Email}); err != nil {
+	if err := t.emit(evUserDeleted, func() any { return deletedUserData{ID: u.ID, Email: u.Email} }); err != nil {
 		return err
 	}
 	if err := t.queueNotice("account_deleted", mailpkg.KindAccountDeleted, u, u.Email, "", c, mailpkg.Data{}); err != nil {

@@ -74,25 +74,26 @@ type deletedUserData struct {
 }
 
 // emit writes the event, in this transaction, as one pending delivery per
-// endpoint that wants it: it commits with the change or not at all.
-func (t *txn) emit(typ string, data any) error {
-	body, err := json.Marshal(webhookPayload{Type: typ, Timestamp: t.now.UTC(), Data: data})
-	if err != nil {
-		return err
-	}
-	n, err := t.EmitWebhookEvent(store.NewID(), typ, body, t.now)
+// endpoint that wants it: it commits with the change or not at all. data
+// is called, and the payload encoded, only when some endpoint wants it.
+func (t *txn) emit(typ string, data func() any) error {
+	n, err := t.EmitWebhookEvent(typ, func() ([]byte, error) {
+		return json.Marshal(webhookPayload{Type: typ, Timestamp: t.now.UTC(), Data: data()})
+	}, t.now)
 	t.hooks += n
 	return err
 }
 
 // emitUser emits a user event carrying the profile.
 func (t *txn) emitUser(typ string, u *store.User) error {
-	return t.emit(typ, userEventData{profile: profileOf(u), IsActive: u.Active, UpdatedAt: u.UpdatedAt.UTC()})
+	return t.emit(typ, func() any {
+		return userEventData{profile: profileOf(u), IsActive: u.Active, UpdatedAt: u.UpdatedAt.UTC()}
+	})
 }
 
 // emitAddress emits an address event.
 func (t *txn) emitAddress(typ string, u *store.User, v *addressView) error {
-	return t.emit(typ, addressEventData{UserID: u.ID, Address: v, UserUpdatedAt: u.UpdatedAt.UTC()})
+	return t.emit(typ, func() any { return addressEventData{UserID: u.ID, Address: v, UserUpdatedAt: u.UpdatedAt.UTC()} })
 }
 
 // committedWebhooks counts and wakes the deliverer after a commit that

@@ -144,7 +144,7 @@ func (d *Deliverer) attempt(ctx context.Context, p Pending) error {
 		return nil
 	}
 
-	lastErr := truncate(err.Error(), maxLastErr)
+	lastErr := retry.Truncate(err.Error(), maxLastErr)
 	// Relays often quote the recipient in errors; keep addresses out of
 	// non-debug logs.
 	logErr := lastErr
@@ -167,16 +167,10 @@ func (d *Deliverer) attempt(ctx context.Context, p Pending) error {
 		d.log.Error("mail delivery failed; giving up", "id", p.ID, "attempt", n, "permanent", perm, "error", logErr)
 		return nil
 	}
-	next := now.Add(backoff(n, d.opts.BaseBackoff, d.opts.MaxBackoff))
+	next := now.Add(retry.Backoff(n, d.opts.BaseBackoff, d.opts.MaxBackoff))
 	if err := d.q.Retry(p.ID, n, lastErr, next); err != nil {
 		return err
 	}
 	d.log.Warn("mail delivery failed; will retry", "id", p.ID, "attempt", n, "permanent", perm, "error", logErr, "next_attempt", next)
 	return nil
 }
-
-// backoff and truncate are the shared rules of internal/retry (the
-// webhook deliverer uses them too).
-func backoff(n int, base, limit time.Duration) time.Duration { return retry.Backoff(n, base, limit) }
-
-func truncate(s string, n int) string { return retry.Truncate(s, n) }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/marbelle/marbelle/internal/retry"
 	"github.com/marbelle/marbelle/internal/testutil"
 )
 
@@ -161,11 +162,11 @@ func TestBackoff(t *testing.T) {
 		1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute, 4: 4 * time.Minute,
 		5: 8 * time.Minute, 6: 10 * time.Minute, 12: 10 * time.Minute, 1000: 10 * time.Minute,
 	} {
-		if got := backoff(n, base, limit); got != want {
+		if got := retry.Backoff(n, base, limit); got != want {
 			t.Fatalf("backoff(%d): got %v, want %v", n, got, want)
 		}
 	}
-	if got, want := backoff(80, time.Hour, time.Duration(1<<62)), time.Duration(1<<62); got != want {
+	if got, want := retry.Backoff(80, time.Hour, time.Duration(1<<62)), time.Duration(1<<62); got != want {
 		t.Fatalf("backoff without overflow: got %v, want %v", got, want)
 	}
 }

@@ -144,18 +144,28 @@ func (tx *Tx) DeleteWebhook(id uuid.UUID) error {
 // EmitWebhookEvent writes one pending delivery of the event for every
 // enabled endpoint that wants its type, due at now, and returns how many.
 // Called inside the Update that makes the change, so the event commits
-// with it or not at all.
-func (tx *Tx) EmitWebhookEvent(eventID uuid.UUID, typ string, payload []byte, now time.Time) (int, error) {
+// with it or not at all. The event's id and payload are made once, and
+// only when some endpoint wants it: an event nobody takes costs one look
+// at the endpoints.
+func (tx *Tx) EmitWebhookEvent(typ string, payload func() ([]byte, error), now time.Time) (int, error) {
 	hooks, err := tx.Webhooks()
 	if err != nil {
 		return 0, err
 	}
+	var eventID uuid.UUID
+	var body []byte
 	n := 0
 	for i := range hooks {
 		if !hooks[i].Wants(typ) {
 			continue
 		}
-		d := &Delivery{ID: NewID(), EndpointID: hooks[i].ID, EventID: eventID, Type: typ, Payload: payload, NextAttemptAt: now, CreatedAt: now}
+		if n == 0 {
+			if body, err = payload(); err != nil {
+				return 0, err
+			}
+			eventID = NewID()
+		}
+		d := &Delivery{ID: NewID(), EndpointID: hooks[i].ID, EventID: eventID, Type: typ, Payload: body, NextAttemptAt: now, CreatedAt: now}
 		if err := tx.QueueDelivery(d); err != nil {
 			return n, err
 		}
@@ -283,13 +293,13 @@ func (tx *Tx) RequeueDelivery(id uuid.UUID, now time.Time) (*Delivery, error) {
 	if d.Status == DeliveryPending && d.Attempts == 0 {
 		return nil, ErrNotRequeueable // never tried yet: it is on its way
 	}
-	err = tx.UpdateDelivery(id, func(d *Delivery) {
+	err = tx.restatus(bucketWebhookDeliveries, d.ID[:], d, func() {
 		d.Status, d.Attempts, d.NextAttemptAt, d.DoneAt, d.RetrySince = DeliveryPending, 0, now, time.Time{}, now
 	})
 	if err != nil {
 		return nil, err
 	}
-	return tx.Delivery(id)
+	return d, nil
 }
 
 // WebhookDeliveries returns up to limit deliveries to an endpoint, newest first.

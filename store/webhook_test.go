@@ -25,7 +25,7 @@ func TestWebhookDeliveryLifecycle(t *testing.T) {
 				return err
 			}
 		}
-		n, err := tx.EmitWebhookEvent(store.NewID(), "address.created", []byte(`{}`), t0)
+		n, err := tx.EmitWebhookEvent("address.created", emptyPayload, t0)
 		if n != 1 {
 			t.Errorf("address.created: %d deliveries, want 1", n)
 		}
@@ -84,7 +84,7 @@ func TestWebhookDeliveryLifecycle(t *testing.T) {
 	})
 	mustCheck(t, db)
 	mustUpdate(t, db, func(tx *store.Tx) error {
-		if _, err := tx.EmitWebhookEvent(store.NewID(), "user.deleted", []byte(`{}`), t0); err != nil {
+		if _, err := tx.EmitWebhookEvent("user.deleted", emptyPayload, t0); err != nil {
 			return err
 		}
 		if err := tx.DeleteWebhook(all.ID); err != nil {
@@ -115,7 +115,7 @@ func TestWebhookEmitConcurrent(t *testing.T) {
 	for range 32 {
 		wg.Go(func() {
 			if err := db.Batch(func(tx *store.Tx) error {
-				_, err := tx.EmitWebhookEvent(store.NewID(), "user.updated", []byte(`{}`), t0)
+				_, err := tx.EmitWebhookEvent("user.updated", emptyPayload, t0)
 				return err
 			}); err != nil {
 				t.Error(err)
@@ -131,3 +131,6 @@ func TestWebhookEmitConcurrent(t *testing.T) {
 	})
 	mustCheck(t, db)
 }
+
+// emptyPayload is an event's payload where its content does not matter.
+func emptyPayload() ([]byte, error) { return []byte(`{}`), nil }
