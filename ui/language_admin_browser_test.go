@@ -155,6 +155,9 @@ func TestBrowserGermanAdmin(t *testing.T) {
 	b.german(english)
 	b.press("section[aria-labelledby=hooks]", "Testereignis senden")
 	b.see("webhook.test")
+	// The answer's message names webhook.test too, before the deliveries
+	// table is drawn: wait for its first row.
+	b.waitFor(`document.querySelector(".table-wrap tbody tr td:nth-child(3)") !== null`, "the test delivery's row")
 	if got := b.column("3"); len(got) == 0 || !regexp.MustCompile(`^(Ausstehend|Zugestellt|Fehlgeschlagen)$`).MatchString(got[0]) {
 		t.Errorf("delivery status %q, want a German status word", got)
 	}
